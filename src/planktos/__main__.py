@@ -1,0 +1,5 @@
+"""Allow ``python -m planktos``."""
+
+from planktos.cli import main
+
+raise SystemExit(main())
