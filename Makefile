@@ -1,0 +1,37 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Each sets up what it uses.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+LINT_PATHS := src tests bench
+
+.PHONY: demo test lint bench setup system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Debian packages the tests use: aria2c (a regular BitTorrent client) and Chromium.
+system-deps:
+	scripts/ensure-debian-packages aria2:aria2c chromium:chromium
+
+demo: setup
+	$(VENV)/bin/planktos demo
+
+lint: setup
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy
+
+test: setup system-deps lint
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
