@@ -1,8 +1,173 @@
-"""Command-line interface (filled in by the build/serve work)."""
+"""The ``planktos`` command line: thin argument parsing around the build and the server."""
 
 from __future__ import annotations
 
+import argparse
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the ``planktos`` command."""
+from planktos import __version__
+from planktos.build import DEFAULT_TRACKER, BuildOptions, BuildResult, build
+from planktos.errors import InputError, PlanktosError
+from planktos.shards import check_piece_size
+from planktos.urls import check_base_url, check_tracker_url
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors, as every Planktos error is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _piece_size(value: str) -> int:
+    match = re.fullmatch(r"(\d+)\s*([kKmM]?)(?:i?[bB])?", value.strip())
+    size = 0
+    if match:
+        size = int(match[1]) * {"": 1, "k": 1024, "m": 1024 * 1024}[match[2].lower()]
+    if not check_piece_size(size):
+        raise argparse.ArgumentTypeError(
+            f"invalid piece size {value!r}; give a power of two from 16K to 16M, e.g. 256K"
+        )
+    return size
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"invalid count {value!r}; give a whole number >= 1")
+    return int(value)
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 0 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {value!r}; give 0-65535 (0: any free)")
+    return int(value)
+
+
+def _checked(check: Callable[[str], str]) -> Callable[[str], str]:
+    """Turn a validator raising InputError into an argparse type."""
+
+    def convert(value: str) -> str:
+        try:
+            return check(value)
+        except InputError as err:
+            raise argparse.ArgumentTypeError(str(err)) from err
+
+    return convert
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand (also read by the README test)."""
+    parser = _Parser(prog="planktos", description="Serve a website's static files peer-to-peer.")
+    parser.add_argument("--version", action="version", version=f"planktos {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    b = sub.add_parser("build", help="package a site: torrents, manifest, service worker")
+    b.add_argument("paths", nargs="*", metavar="PATH", help="files or directories to publish")
+    b.add_argument("--root", type=Path, default=Path("."), help="site root (default: cwd)")
+    b.add_argument("--base-url", type=_checked(check_base_url), help="URL the root is served at")
+    b.add_argument(
+        "--tracker",
+        action="append",
+        type=_checked(check_tracker_url),
+        help=f"WebSocket tracker URL, repeatable (default: {DEFAULT_TRACKER} on the site)",
+    )
+    b.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip matches")
+    b.add_argument("--piece-size", type=_piece_size, help="piece length for every torrent")
+    b.add_argument("--jobs", type=_positive, default=0, help="hashing threads (default: cores)")
+    b.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    b.add_argument("--uninstall", action="store_true", help="write the kill switch instead")
+
+    s = sub.add_parser("serve", help="serve a built site with Range support and a tracker")
+    s.add_argument("dir", nargs="?", type=Path, default=Path("."), help="site root (default: cwd)")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    s.add_argument("--port", type=_port, default=8080, help="port to listen on")
+    s.add_argument("--access-log", type=Path, metavar="FILE", help="Common Log Format file")
+    s.add_argument("--open-tracker", action="store_true", help="track any info hash")
+
+    t = sub.add_parser("tracker", help="run the WebSocket tracker alone")
+    t.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    t.add_argument("--port", type=_port, default=8000, help="port to listen on")
+    t.add_argument(
+        "--manifest",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="serve only these manifests' info hashes (default: open tracker)",
+    )
+
+    d = sub.add_parser("demo", help="build and serve the bundled example site")
+    d.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    d.add_argument("--port", type=_port, default=8080, help="port to listen on")
+    return parser
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``planktos`` command; returns the exit status."""
+    args = make_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        if args.command == "build":
+            return _build(args)
+        if args.command == "serve":
+            from planktos.server.run import serve
+
+            serve(
+                args.dir,
+                host=args.host,
+                port=args.port,
+                access_log=args.access_log,
+                open_tracker=args.open_tracker,
+            )
+            return 0
+        if args.command == "tracker":
+            from planktos.server.run import run_tracker
+
+            run_tracker(host=args.host, port=args.port, manifests=args.manifest)
+            return 0
+        if args.command == "demo":
+            from planktos.demo import demo
+
+            demo(host=args.host, port=args.port)
+            return 0
+    except PlanktosError as err:
+        print(f"planktos {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"planktos {args.command}: interrupted", file=sys.stderr)
+        return 130
+    raise AssertionError(args.command)
+
+
+def _build(args: argparse.Namespace) -> int:
+    opts = BuildOptions(
+        root=args.root,
+        paths=list(args.paths),
+        base_url=args.base_url,
+        trackers=args.tracker or [DEFAULT_TRACKER],
+        excludes=args.exclude,
+        piece_size=args.piece_size,
+        jobs=args.jobs,
+        uninstall=args.uninstall,
+    )
+    if args.quiet:
+        build(opts)
+        return 0
+    from planktos.progress import BuildProgress, summary
+
+    interactive = sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+    with BuildProgress(enabled=interactive) as progress:
+        result: BuildResult = build(opts, progress)
+    print(summary(result, opts), file=sys.stdout)
     return 0

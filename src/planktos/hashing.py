@@ -1,0 +1,106 @@
+"""Hash shards: SHA-1 per piece (BEP 3), SHA-256 per file and, for large files, per piece.
+
+Each file is read once; hashlib releases the GIL on large updates, so threads use every core.
+A file that changes while it is read (size, mtime or inode differ after reading, or the byte
+count is off) raises :class:`BuildError` rather than producing a silently wrong torrent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from planktos.errors import BuildError
+from planktos.walk import SiteFile
+
+READ_BLOCK = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class FileDigest:
+    """Hashes of one file's content."""
+
+    sha256: bytes
+    chunks: tuple[bytes, ...] | None = None  # SHA-256 per piece, for large files
+
+
+@dataclass(frozen=True, slots=True)
+class ShardDigest:
+    """Hashes of one shard: concatenated SHA-1 piece digests and each file's digest."""
+
+    pieces: bytes
+    files: tuple[FileDigest, ...]
+
+
+def hash_shard(
+    files: list[SiteFile],
+    piece_length: int,
+    chunked: bool,
+    progress: Callable[[int], None] | None = None,
+) -> ShardDigest:
+    """Hash the files of one shard laid end to end.
+
+    ``chunked`` (single large files only) adds a SHA-256 per piece, so that a browser can
+    verify a streamed file piece by piece.
+    """
+    pieces: list[bytes] = []
+    piece = hashlib.sha1()
+    in_piece = 0
+    digests: list[FileDigest] = []
+    buf = bytearray(READ_BLOCK)
+    view = memoryview(buf)
+    for f in files:
+        whole = hashlib.sha256()
+        chunks: list[bytes] = []
+        chunk = hashlib.sha256()
+        total = 0
+        try:
+            fd = os.open(f.path, os.O_RDONLY)
+        except OSError as err:
+            raise BuildError(
+                f.rel, f"cannot be read ({err.strerror}); fix or --exclude it"
+            ) from err
+        try:
+            while True:
+                try:
+                    n = os.readv(fd, [buf])
+                except OSError as err:
+                    raise BuildError(f.rel, f"cannot be read ({err.strerror})") from err
+                if n == 0:
+                    break
+                total += n
+                data = view[:n]
+                whole.update(data)
+                pos = 0
+                while pos < n:
+                    take = min(piece_length - in_piece, n - pos)
+                    part = data[pos : pos + take]
+                    piece.update(part)
+                    if chunked:
+                        chunk.update(part)
+                    in_piece += take
+                    pos += take
+                    if in_piece == piece_length:
+                        pieces.append(piece.digest())
+                        piece = hashlib.sha1()
+                        in_piece = 0
+                        if chunked:
+                            chunks.append(chunk.digest())
+                            chunk = hashlib.sha256()
+                if progress:
+                    progress(n)
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if (total, st.st_size, st.st_mtime_ns, st.st_ino) != (f.size, f.size, f.mtime_ns, f.inode):
+            raise BuildError(
+                f.rel, "changed while being hashed; run the build again once it is stable"
+            )
+        if chunked and in_piece:
+            chunks.append(chunk.digest())
+        digests.append(FileDigest(whole.digest(), tuple(chunks) if chunked else None))
+    if in_piece:
+        pieces.append(piece.digest())
+    return ShardDigest(b"".join(pieces), tuple(digests))

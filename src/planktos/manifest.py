@@ -1,0 +1,113 @@
+"""The manifest: what a visitor's browser needs to find, fetch and verify every file.
+
+Format ``planktos-manifest`` version 1 (documented in the README). Keys are sorted and the
+output is deterministic, so the build id, a hash of everything else, changes exactly when
+something a browser sees changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from planktos import __version__
+from planktos.hashing import ShardDigest
+from planktos.mime import content_type
+from planktos.shards import Shard
+from planktos.urls import url_path
+
+FORMAT = "planktos-manifest"
+VERSION = 1
+TORRENT_DIR = "planktos/t"
+SEED_DIR = "planktos/w"
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltShard:
+    """A shard with its hashes and info hash, ready for the manifest."""
+
+    shard: Shard
+    digest: ShardDigest
+    info_hash: str
+    web_seed: str  # URL relative to the site base
+
+    @property
+    def torrent_path(self) -> str:
+        """Where the .torrent file is published, relative to the site base."""
+        return f"{TORRENT_DIR}/{self.info_hash}.torrent"
+
+
+def web_seed_for(shard: Shard) -> str:
+    """The web seed URL of a shard, relative to the site base (BEP 19).
+
+    Single-file torrents name the file itself; multi-file torrents name the directory that
+    holds ``<torrent name>/<path>`` hard links to the site's files.
+    """
+    if shard.single_file:
+        return url_path(shard.files[0].rel)
+    return SEED_DIR + "/"
+
+
+def build_manifest(
+    shards: list[BuiltShard],
+    base_url: str | None,
+    trackers: list[str],
+    aliases: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Assemble the manifest, including its build id.
+
+    ``aliases`` maps the path of a large file to the path of an identical one whose shard it
+    shares (content-keyed shards hold each content once).
+    """
+    files: dict[str, Any] = {}
+    shard_table: dict[str, Any] = {}
+    for built in shards:
+        shard = built.shard
+        shard_table[shard.key] = {
+            "infohash": built.info_hash,
+            "torrent": built.torrent_path,
+            "webseed": built.web_seed,
+            "piece_length": shard.piece_length,
+            "length": shard.length,
+            "files": len(shard.files),
+        }
+        for index, (f, offset, digest) in enumerate(
+            zip(shard.files, shard.offsets, built.digest.files, strict=True)
+        ):
+            entry: dict[str, Any] = {
+                "shard": shard.key,
+                "index": index,
+                "offset": offset,
+                "length": f.size,
+                "sha256": digest.sha256.hex(),
+                "type": content_type(f.rel),
+            }
+            if digest.chunks is not None:
+                entry["chunks"] = [c.hex() for c in digest.chunks]
+            files[url_path(f.rel)] = entry
+    for alias, original in (aliases or {}).items():
+        files[url_path(alias)] = dict(files[url_path(original)], type=content_type(alias))
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "generator": f"planktos {__version__}",
+        "base": base_url,
+        "trackers": trackers,
+        "shards": shard_table,
+        "files": files,
+    }
+    manifest["build"] = build_id(manifest)
+    return manifest
+
+
+def build_id(manifest: dict[str, Any]) -> str:
+    """16 hex digits of SHA-256 over the canonical manifest without its build id."""
+    body = {k: v for k, v in manifest.items() if k != "build"}
+    return hashlib.sha256(dumps(body).encode()).hexdigest()[:16]
+
+
+def dumps(manifest: dict[str, Any]) -> str:
+    """Canonical JSON: sorted keys, no spaces."""
+    return json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

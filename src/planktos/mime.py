@@ -1,0 +1,35 @@
+"""Content types, shared by the manifest and the static server."""
+
+from __future__ import annotations
+
+import mimetypes
+
+_OVERRIDES = {
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".json": "application/json",
+    ".wasm": "application/wasm",
+    ".webm": "video/webm",
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".svg": "image/svg+xml",
+    ".webp": "image/webp",
+    ".avif": "image/avif",
+    ".woff2": "font/woff2",
+    ".woff": "font/woff",
+    ".torrent": "application/x-bittorrent",
+    ".md": "text/markdown",
+    ".map": "application/json",
+}
+_TEXTUAL = ("text/", "application/json", "application/javascript", "image/svg+xml")
+
+
+def content_type(name: str) -> str:
+    """The Content-Type for a file name, with ``charset=utf-8`` on textual types."""
+    dot = name.rfind(".")
+    ext = name[dot:].lower() if dot > name.rfind("/") else ""
+    kind = _OVERRIDES.get(ext) or mimetypes.guess_type(name, strict=False)[0]
+    kind = kind or "application/octet-stream"
+    if kind.startswith(_TEXTUAL) and kind != "image/svg+xml":
+        return kind + "; charset=utf-8"
+    return kind

@@ -1,0 +1,98 @@
+"""Group a site's files into shards, one BitTorrent v1 torrent each (see DESIGN.md, Shards).
+
+Pure planning, no I/O. The rules:
+
+* A file of at least ``LARGE_FILE`` bytes gets a shard of its own, keyed by its content
+  (SHA-256), so that moving or re-deploying it keeps its swarm and duplicates share one.
+* Smaller files are taken in path order and cut into groups by content-defined boundaries on
+  their *paths*: a group ends after a file whose path hash is 0 modulo ``GROUP_FILES``, or when
+  it reaches ``GROUP_BYTES`` or ``GROUP_MAX_FILES``. Editing a file changes only its group;
+  adding or removing one changes at most two neighbouring groups.
+* A shard holding one file is a single-file torrent: WebTorrent treats any one-file torrent as
+  single-file when it builds web seed URLs, so a one-entry ``files`` list would break it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from planktos.walk import SiteFile
+
+KiB = 1024
+MiB = 1024 * KiB
+LARGE_FILE = 1 * MiB
+GROUP_FILES = 32
+GROUP_BYTES = 4 * MiB
+GROUP_MAX_FILES = 256
+SMALL_PIECE = 16 * KiB
+MIN_PIECE = 16 * KiB
+MAX_PIECE = 16 * MiB
+
+
+@dataclass(slots=True)
+class Shard:
+    """A planned torrent: files in torrent order and the piece length."""
+
+    key: str  # torrent name and id; for large files set once the content hash is known
+    files: list[SiteFile]
+    piece_length: int
+    large: bool
+    offsets: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        offset = 0
+        self.offsets = []
+        for f in self.files:
+            self.offsets.append(offset)
+            offset += f.size
+
+    @property
+    def length(self) -> int:
+        """Total bytes in the torrent."""
+        return sum(f.size for f in self.files)
+
+    @property
+    def single_file(self) -> bool:
+        """Whether this shard is written as a single-file torrent."""
+        return len(self.files) == 1
+
+
+def piece_length_for(size: int) -> int:
+    """Auto piece length of a large file: about 1,000 pieces, from 64 KiB to 4 MiB."""
+    length = 64 * KiB
+    while length < 4 * MiB and size > length * 1024:
+        length *= 2
+    return length
+
+
+def check_piece_size(value: int) -> bool:
+    """Whether ``value`` is a valid piece length: a power of two from 16 KiB to 16 MiB."""
+    return MIN_PIECE <= value <= MAX_PIECE and value & (value - 1) == 0
+
+
+def plan(files: Sequence[SiteFile], piece_size: int | None = None) -> list[Shard]:
+    """Plan shards for ``files`` (sorted by path); ``piece_size`` overrides every piece length."""
+    shards: list[Shard] = []
+    group: list[SiteFile] = []
+    group_bytes = 0
+
+    def close_group() -> None:
+        nonlocal group, group_bytes
+        if group:
+            key = "g-" + hashlib.sha1(group[0].rel.encode()).hexdigest()[:16]
+            shards.append(Shard(key, group, piece_size or SMALL_PIECE, large=False))
+        group, group_bytes = [], 0
+
+    for f in files:
+        if f.size >= LARGE_FILE:
+            shards.append(Shard("", [f], piece_size or piece_length_for(f.size), large=True))
+            continue
+        group.append(f)
+        group_bytes += f.size
+        boundary = int.from_bytes(hashlib.sha1(f.rel.encode()).digest()[:4]) % GROUP_FILES == 0
+        if boundary or group_bytes >= GROUP_BYTES or len(group) >= GROUP_MAX_FILES:
+            close_group()
+    close_group()
+    return shards

@@ -1,0 +1,203 @@
+"""Find the files of a site that may be published, and say why the others are skipped.
+
+Never published: dotfiles and dot-directories (``.git``, ``.env``, our own temporary build
+directories), the build output itself, symlinks that lead outside the root, special files and
+whatever matches an ``--exclude`` glob. Bad input raises :class:`InputError` or
+:class:`BuildError` before anything is written.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from planktos.errors import BuildError, InputError
+
+OUTPUT_DIR = "planktos"
+SW_NAME = "planktos.sw.js"
+
+
+@dataclass(frozen=True, slots=True)
+class SiteFile:
+    """A regular file to publish, with the stat fields the hash cache is keyed by."""
+
+    rel: str  # POSIX path relative to the root, as named on disk
+    path: str  # path to open
+    size: int
+    mtime_ns: int
+    inode: int
+    device: int
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A path that exists but is not published, and why."""
+
+    rel: str
+    reason: str
+
+
+@dataclass(slots=True)
+class Walk:
+    """The result of walking a site."""
+
+    files: list[SiteFile]
+    skipped: list[Skipped]
+
+
+def collect(root: Path, paths: Sequence[Path], excludes: Sequence[str]) -> Walk:
+    """Return the publishable files under ``paths`` (default: all of ``root``), sorted by path."""
+    if not root.exists():
+        raise InputError(root, "root does not exist; pass an existing directory with --root")
+    if not root.is_dir():
+        raise InputError(root, "root is not a directory; pass a directory with --root")
+    real_root = root.resolve()
+    walker = _Walker(real_root, list(excludes))
+    starts = [_start(real_root, p) for p in paths] or [real_root]
+    for start in starts:
+        walker.visit(start, real_root)
+    files = sorted({f.rel: f for f in walker.files}.values(), key=lambda f: f.rel)
+    if not files:
+        raise InputError(root, "no files left to publish after skips and --exclude; check them")
+    return Walk(files, walker.skipped)
+
+
+def _start(root: Path, path: Path) -> Path:
+    """Resolve one PATH argument and check that it lies inside the root."""
+    candidate = path if path.is_absolute() else Path.cwd() / path
+    if not os.path.lexists(candidate):
+        raise InputError(path, "does not exist; pass files or directories inside the root")
+    try:
+        resolved = candidate.resolve(strict=True)
+    except (RuntimeError, OSError) as err:
+        raise InputError(path, f"cannot be resolved ({_why(err)}); check the path") from err
+    if resolved != root and root not in resolved.parents:
+        raise InputError(path, f"is outside the root {root}; pass --root DIR that contains it")
+    return resolved
+
+
+class _Walker:
+    def __init__(self, root: Path, excludes: list[str]) -> None:
+        self.root = root
+        self.excludes = excludes
+        self.files: list[SiteFile] = []
+        self.skipped: list[Skipped] = []
+
+    def _rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def _excluded(self, rel: str, name: str) -> bool:
+        return any(
+            fnmatch.fnmatchcase(rel, glob) or ("/" not in glob and fnmatch.fnmatchcase(name, glob))
+            for glob in self.excludes
+        )
+
+    def _skip_reason(self, rel: str, name: str) -> str | None:
+        if name.startswith("."):
+            return "dotfile"
+        if rel in (OUTPUT_DIR, SW_NAME):
+            return "build output"
+        if self._excluded(rel, name):
+            return "excluded"
+        return None
+
+    def visit(self, path: Path, real_root: Path) -> None:
+        """Walk ``path`` (already resolved inside the root)."""
+        if path == self.root:
+            self._walk_dir(path, ancestors=set())
+            return
+        rel = self._rel(path)
+        # A PATH argument inside a skipped directory is skipped like the directory.
+        parts = rel.split("/")
+        for i in range(len(parts)):
+            reason = self._skip_reason("/".join(parts[: i + 1]), parts[i])
+            if reason:
+                self.skipped.append(Skipped(rel, reason))
+                return
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            self._walk_dir(path, ancestors=self._ancestor_ids(path))
+        else:
+            self._add_file(path, rel, st)
+
+    def _ancestor_ids(self, path: Path) -> set[tuple[int, int]]:
+        ids = set()
+        for parent in [path, *path.parents]:
+            st = os.stat(parent)
+            ids.add((st.st_dev, st.st_ino))
+            if parent == self.root:
+                break
+        return ids
+
+    def _walk_dir(self, directory: Path, ancestors: set[tuple[int, int]]) -> None:
+        st = os.stat(directory)
+        ancestors = ancestors | {(st.st_dev, st.st_ino)}
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as err:
+            raise BuildError(
+                self._rel(directory) or ".", f"cannot be listed ({_why(err)})"
+            ) from err
+        for entry in entries:
+            path = directory / entry.name
+            rel = self._rel(path)
+            reason = self._skip_reason(rel, entry.name)
+            if reason:
+                self.skipped.append(Skipped(rel, reason))
+                continue
+            if entry.is_symlink():
+                target = self._symlink_target(path, rel)
+                if target is None:
+                    continue
+            try:
+                st = entry.stat(follow_symlinks=True)
+            except OSError as err:
+                raise BuildError(rel, f"cannot be read ({_why(err)}); fix or --exclude it") from err
+            if stat.S_ISDIR(st.st_mode):
+                if (st.st_dev, st.st_ino) in ancestors:
+                    raise BuildError(rel, "symlink loop; remove the link or --exclude it")
+                self._walk_dir(path, ancestors)
+            else:
+                self._add_file(path, rel, st)
+
+    def _symlink_target(self, path: Path, rel: str) -> Path | None:
+        """Resolve a symlink; None (and a skip) when it leads outside the root or nowhere."""
+        try:
+            target = path.resolve(strict=True)
+        except RuntimeError as err:  # Python < 3.13 reports loops this way
+            raise BuildError(rel, "symlink loop; remove the link or --exclude it") from err
+        except OSError as err:
+            if "loop" in str(err).lower() or getattr(err, "errno", None) == 40:
+                raise BuildError(rel, "symlink loop; remove the link or --exclude it") from err
+            self.skipped.append(Skipped(rel, "broken symlink"))
+            return None
+        if target != self.root and self.root not in target.parents:
+            self.skipped.append(Skipped(rel, "symlink leads outside the root"))
+            return None
+        return target
+
+    def _add_file(self, path: Path, rel: str, st: os.stat_result) -> None:
+        if not stat.S_ISREG(st.st_mode):
+            self.skipped.append(Skipped(rel, "not a regular file"))
+            return
+        if not os.access(path, os.R_OK):
+            raise BuildError(rel, "is not readable; fix its permissions or --exclude it")
+        self.files.append(
+            SiteFile(rel, str(path), st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+        )
+
+
+def _why(err: BaseException) -> str:
+    return err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+
+
+def summarize_skips(skipped: Iterable[Skipped]) -> dict[str, int]:
+    """Count skips by reason, for the build summary."""
+    counts: dict[str, int] = {}
+    for s in skipped:
+        counts[s.reason] = counts.get(s.reason, 0) + 1
+    return counts
