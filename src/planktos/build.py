@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -104,16 +105,22 @@ def _hash_all(
     advance: Callable[[int], None] | None = progress.advance if progress else None
     # Largest first, so one big file does not start last and leave the other cores idle.
     todo.sort(key=lambda i: -shards[i].length)
-    with ThreadPoolExecutor(max_workers=opts.jobs or os.cpu_count() or 1) as pool:
+    abort = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=opts.jobs or os.cpu_count() or 1)
+    try:
         futures = {
             i: pool.submit(
-                hash_shard, shards[i].files, shards[i].piece_length, shards[i].large, advance
+                hash_shard, shards[i].files, shards[i].piece_length, shards[i].large, advance, abort
             )
             for i in todo
         }
         for i, future in futures.items():
             digests[i] = future.result()
             cache.put(shards[i], future.result())
+    finally:
+        # On an error or an interrupt, stop the other workers now rather than finish hashing.
+        abort.set()
+        pool.shutdown(wait=True, cancel_futures=True)
     cache.save()
     return [d for d in digests if d is not None], sum(shards[i].length for i in todo)
 

@@ -69,7 +69,7 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     b = sub.add_parser("build", help="package a site: torrents, manifest, service worker")
-    b.add_argument("paths", nargs="*", metavar="PATH", help="files or directories to publish")
+    b.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="what to publish")
     b.add_argument("--root", type=Path, default=Path("."), help="site root (default: cwd)")
     b.add_argument("--base-url", type=_checked(check_base_url), help="URL the root is served at")
     b.add_argument(

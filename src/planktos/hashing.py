@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,11 +40,12 @@ def hash_shard(
     piece_length: int,
     chunked: bool,
     progress: Callable[[int], None] | None = None,
+    abort: threading.Event | None = None,
 ) -> ShardDigest:
     """Hash the files of one shard laid end to end.
 
     ``chunked`` (single large files only) adds a SHA-256 per piece, so that a browser can
-    verify a streamed file piece by piece.
+    verify a streamed file piece by piece. Setting ``abort`` stops the work at the next block.
     """
     pieces: list[bytes] = []
     piece = hashlib.sha1()
@@ -70,6 +72,8 @@ def hash_shard(
                     raise BuildError(f.rel, f"cannot be read ({err.strerror})") from err
                 if n == 0:
                     break
+                if abort is not None and abort.is_set():
+                    raise BuildError(f.rel, "hashing aborted")
                 total += n
                 data = view[:n]
                 whole.update(data)

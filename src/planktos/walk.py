@@ -51,15 +51,24 @@ class Walk:
 
 def collect(root: Path, paths: Sequence[Path], excludes: Sequence[str]) -> Walk:
     """Return the publishable files under ``paths`` (default: all of ``root``), sorted by path."""
-    if not root.exists():
-        raise InputError(root, "root does not exist; pass an existing directory with --root")
-    if not root.is_dir():
+    try:
+        os.stat(root)
+    except FileNotFoundError as err:
+        raise InputError(
+            root, "root does not exist; pass an existing directory with --root"
+        ) from err
+    except OSError as err:
+        raise BuildError(root, f"{err.strerror}; check its permissions") from err
+    if not os.path.isdir(root):
         raise InputError(root, "root is not a directory; pass a directory with --root")
-    real_root = root.resolve()
-    walker = _Walker(real_root, list(excludes))
-    starts = [_start(real_root, p) for p in paths] or [real_root]
-    for start in starts:
-        walker.visit(start, real_root)
+    try:
+        real_root = root.resolve(strict=True)
+        walker = _Walker(real_root, list(excludes))
+        starts = [_start(real_root, p) for p in paths] or [real_root]
+        for start in starts:
+            walker.visit(start, real_root)
+    except PermissionError as err:
+        raise BuildError(err.filename or root, f"{err.strerror}; check its permissions") from err
     files = sorted({f.rel: f for f in walker.files}.values(), key=lambda f: f.rel)
     if not files:
         raise InputError(root, "no files left to publish after skips and --exclude; check them")

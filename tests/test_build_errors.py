@@ -1,0 +1,216 @@
+"""Bad input to planktos build: one-line error, non-zero exit, nothing written or changed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from planktos.build import BuildOptions, build
+from planktos.cli import main
+from planktos.errors import BuildError
+from tests.conftest import write
+
+
+def snapshot(root: Path) -> dict[str, bytes | str]:
+    """Every path under root with its content (or link target)."""
+    out: dict[str, bytes | str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath, name)
+            rel = str(path.relative_to(root))
+            if path.is_symlink():
+                out[rel] = "-> " + os.readlink(path)
+            elif path.is_file():
+                out[rel] = path.read_bytes()
+            else:
+                out[rel] = "dir"
+    return out
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse errors
+        code = int(exc.code or 0)
+    err = capsys.readouterr().err
+    return code, err
+
+
+Setup = Callable[[Path], list[str]]
+
+CASES: dict[str, tuple[Setup, str]] = {
+    "path does not exist": (lambda r: ["--root", str(r), str(r / "nope")], "does not exist"),
+    "path outside root": (lambda r: ["--root", str(r / "blog"), str(r / "index.html")], "outside"),
+    "root is a file": (lambda r: ["--root", str(r / "index.html")], "not a directory"),
+    "root missing": (lambda r: ["--root", str(r / "missing")], "does not exist"),
+    "everything excluded": (lambda r: ["--root", str(r), "--exclude", "*"], "no files left"),
+    "bad base url": (lambda r: ["--root", str(r), "--base-url", "ftp://x/"], "--base-url"),
+    "relative base url": (lambda r: ["--root", str(r), "--base-url", "docs/"], "--base-url"),
+    "bad tracker": (lambda r: ["--root", str(r), "--tracker", "http://t/"], "--tracker"),
+    "bad piece size": (lambda r: ["--root", str(r), "--piece-size", "1000"], "piece size"),
+    "tiny piece size": (lambda r: ["--root", str(r), "--piece-size", "8K"], "piece size"),
+    "bad jobs": (lambda r: ["--root", str(r), "--jobs", "0"], "invalid count"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input(site: Path, case: str, capsys: pytest.CaptureFixture[str]) -> None:
+    setup, expected = CASES[case]
+    assert main(["build", "--root", str(site), "--quiet"]) == 0
+    before = snapshot(site)
+    code, err = run_cli(["build", *setup(site)], capsys)
+    assert code != 0
+    assert expected in err
+    assert err.count("\n") == 1, err
+    assert snapshot(site) == before
+
+
+@pytest.mark.parametrize("kind", ["two links", "link to ancestor"])
+def test_symlink_loop(site: Path, kind: str, capsys: pytest.CaptureFixture[str]) -> None:
+    if kind == "two links":
+        (site / "a").symlink_to(site / "b")
+        (site / "b").symlink_to(site / "a")
+    else:
+        (site / "blog/up").symlink_to(site)
+    before = snapshot(site)
+    code, err = run_cli(["build", "--root", str(site)], capsys)
+    assert code == 1 and "symlink loop" in err and err.count("\n") == 1
+    assert snapshot(site) == before
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    write(root, "index.html", "x")
+    write(root, "private/secret.html", "x").chmod(0)
+    args = [sys.executable, "-m", "planktos", "build", "--root", str(root)]
+    if os.geteuid() == 0:  # root reads anything: run the build as nobody, in a dir it can use
+        if not shutil.which("setpriv"):
+            pytest.fail("setpriv (util-linux) is needed to test unreadable files as root")
+        shared = Path(tempfile.mkdtemp(prefix="planktos-unreadable-", dir="/tmp"))
+        shared.chmod(0o755)
+        root = Path(shutil.move(root, shared / "site"))
+        for path in [shared, root, *root.rglob("*")]:
+            os.chown(path, 65534, 65534)
+        args = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *args[:-1]]
+        args.append(str(root))
+    env = dict(os.environ, PLANKTOS_CACHE_DIR=str(root.parent / "cache"))
+    proc = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert "private/secret.html" in proc.stderr and "not readable" in proc.stderr
+    assert proc.stderr.count("\n") == 1
+    assert not (root / "planktos").exists()
+    if os.geteuid() == 0:
+        shutil.rmtree(root.parent)
+
+
+def test_unreachable_root(tmp_path: Path) -> None:
+    """A root the user may not enter is a one-line error too, not a traceback."""
+    if os.geteuid() != 0:
+        root = tmp_path / "closed"
+        root.mkdir(mode=0)
+        args = [sys.executable, "-m", "planktos", "build", "--root", str(root)]
+    else:
+        args = [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            sys.executable,
+            "-m",
+            "planktos",
+            "build",
+            "--root",
+            str(tmp_path),
+        ]  # tmp_path is 0700 root's
+    proc = subprocess.run(args, capture_output=True, text=True, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert "Permission denied" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+class _Mutator:
+    """A progress sink that appends to a file after its first block was hashed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.done = False
+
+    def start(self, files: int, total_bytes: int) -> None:
+        pass
+
+    def advance(self, nbytes: int) -> None:
+        if not self.done:
+            self.done = True
+            with self.path.open("ab") as f:
+                f.write(b"late write")
+
+
+def test_file_changing_while_hashed_is_detected(site: Path) -> None:
+    build(BuildOptions(root=site))
+    before = snapshot(site)
+    big = write(site, "media/growing.bin", os.urandom(3 * 1024 * 1024))
+    with pytest.raises(BuildError, match="changed while being hashed"):
+        build(BuildOptions(root=site, jobs=1), _Mutator(big))
+    big.unlink()
+    assert snapshot(site) == before
+
+
+def test_killed_build_leaves_previous_output(site: Path) -> None:
+    build(BuildOptions(root=site))
+    before = snapshot(site)
+    big = site / "media/huge.bin"
+    with big.open("wb") as f:  # sparse: cheap to write, slow enough to hash
+        f.truncate(3 * 1024**3)
+    env = dict(os.environ)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "planktos", "build", "--root", str(site), "--jobs", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while not any(p.name.startswith(".planktos-build-") for p in site.iterdir()):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    big.unlink()
+    leftovers = [p.name for p in site.iterdir() if p.name.startswith(".planktos-build-")]
+    assert leftovers, "the build was killed before it staged anything"
+    after = {k: v for k, v in snapshot(site).items() if not k.startswith(".planktos-build-")}
+    assert after == before
+    build(BuildOptions(root=site))  # the next build cleans up
+    assert not any(p.name.startswith(".planktos-build-") for p in site.iterdir())
+
+
+def test_interrupted_build_cleans_up(site: Path) -> None:
+    build(BuildOptions(root=site))
+    before = snapshot(site)
+    big = site / "media/huge.bin"
+    with big.open("wb") as f:
+        f.truncate(3 * 1024**3)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "planktos", "build", "--root", str(site), "--jobs", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not any(p.name.startswith(".planktos-build-") for p in site.iterdir()):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.2)  # into hashing (a signal during mkdtemp may leave a dir the next build removes)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    big.unlink()
+    assert proc.returncode == 130 and "interrupted" in err
+    assert snapshot(site) == before
