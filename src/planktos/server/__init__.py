@@ -1,0 +1,1 @@
+"""The aiohttp server behind ``planktos serve``: static files, access log, tracker, stats."""
