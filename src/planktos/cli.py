@@ -70,24 +70,38 @@ def make_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("build", help="package a site: torrents, manifest, service worker")
     b.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="what to publish")
-    b.add_argument("--root", type=Path, default=Path("."), help="site root (default: cwd)")
-    b.add_argument("--base-url", type=_checked(check_base_url), help="URL the root is served at")
+    b.add_argument(
+        "--root", type=Path, default=Path("."), metavar="DIR", help="site root (default: cwd)"
+    )
+    b.add_argument(
+        "--base-url", type=_checked(check_base_url), metavar="URL", help="URL the root is served at"
+    )
     b.add_argument(
         "--tracker",
         action="append",
         type=_checked(check_tracker_url),
+        metavar="URL",
         help=f"WebSocket tracker URL, repeatable (default: {DEFAULT_TRACKER} on the site)",
     )
     b.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip matches")
-    b.add_argument("--piece-size", type=_piece_size, help="piece length for every torrent")
-    b.add_argument("--jobs", type=_positive, default=0, help="hashing threads (default: cores)")
+    b.add_argument("--piece-size", type=_piece_size, metavar="SIZE", help="piece length, e.g. 256K")
+    b.add_argument(
+        "--jobs", type=_positive, default=0, metavar="N", help="hashing threads (default: cores)"
+    )
     b.add_argument("--quiet", action="store_true", help="print nothing but errors")
     b.add_argument("--uninstall", action="store_true", help="write the kill switch instead")
 
     s = sub.add_parser("serve", help="serve a built site with Range support and a tracker")
-    s.add_argument("dir", nargs="?", type=Path, default=Path("."), help="site root (default: cwd)")
+    s.add_argument(
+        "dir",
+        nargs="?",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="site root (default: cwd)",
+    )
     s.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    s.add_argument("--port", type=_port, default=8080, help="port to listen on")
+    s.add_argument("--port", type=_port, default=8080, help="port to listen on (0: any free)")
     s.add_argument("--access-log", type=Path, metavar="FILE", help="Common Log Format file")
     s.add_argument("--open-tracker", action="store_true", help="track any info hash")
 

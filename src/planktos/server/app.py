@@ -1,0 +1,88 @@
+"""The ``planktos serve`` application: static files, the embedded tracker, the stats API."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+from planktos.server.static import StaticFiles
+from planktos.tracker.server import TrackerService
+
+TRACKER_PATH = "/planktos/tracker"
+STATS_PATH = "/planktos/stats"
+MANIFEST = "planktos/manifest.json"
+
+
+class ManifestHashes:
+    """The info hashes the embedded tracker serves: those of the site's manifest.
+
+    The manifest is re-read at most once a second when it changed on disk (a rebuild swaps
+    it). The previous build's hashes stay allowed, so that visitors still on the old
+    snapshot keep their swarms until they update.
+    """
+
+    def __init__(self, site: Path, recheck_s: float = 1.0) -> None:
+        self.path = site / MANIFEST
+        self.recheck_s = recheck_s
+        self._checked = 0.0
+        self._stamp: tuple[int, int, int] | None = None
+        self.current: frozenset[bytes] = frozenset()
+        self.previous: frozenset[bytes] = frozenset()
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self._checked = time.monotonic()
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if stamp == self._stamp:
+            return
+        try:
+            shards = json.loads(self.path.read_text(encoding="utf-8")).get("shards", {})
+            hashes = frozenset(bytes.fromhex(s["infohash"]) for s in shards.values())
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return  # half-written or foreign: keep what we had
+        self._stamp = stamp
+        if hashes != self.current:
+            self.previous, self.current = self.current, hashes
+
+    def __call__(self, info_hash: bytes) -> bool:
+        """Whether the tracker serves ``info_hash``."""
+        if time.monotonic() - self._checked >= self.recheck_s:
+            self._refresh()
+        return info_hash in self.current or info_hash in self.previous
+
+
+_STATIC = web.AppKey("static", StaticFiles)
+_TRACKER = web.AppKey("tracker", TrackerService)
+
+
+async def _stats(request: web.Request) -> web.Response:
+    tracker = request.app[_TRACKER].stats()
+    static = request.app[_STATIC]
+    body = {"tracker": tracker, "static": {"bytes_sent": static.bytes_sent}}
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
+def create_app(site: Path, *, open_tracker: bool = False) -> web.Application:
+    """Serve ``site`` with the tracker at /planktos/tracker and JSON stats at /planktos/stats."""
+    app = web.Application()
+    static = StaticFiles(site)
+    tracker = TrackerService(is_allowed=None if open_tracker else ManifestHashes(site))
+    app[_STATIC] = static
+    app[_TRACKER] = tracker
+    app.router.add_get(TRACKER_PATH, tracker.handle, allow_head=False)
+    app.router.add_get(STATS_PATH, _stats)
+    app.router.add_route("*", "/{tail:.*}", static.handle)
+
+    async def close_sockets(app: web.Application) -> None:
+        await tracker.close()
+
+    app.on_shutdown.append(close_sockets)
+    return app

@@ -1,0 +1,111 @@
+"""Run ``planktos serve`` and ``planktos tracker`` until interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import json
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from planktos.errors import InputError
+from planktos.server.accesslog import ClfAccessLogger, close_access_log, open_access_log
+from planktos.server.app import MANIFEST, create_app
+from planktos.tracker.server import create_tracker_app
+
+
+async def start(
+    app: web.Application, host: str, port: int, access_log: logging.Logger | None
+) -> tuple[web.AppRunner, int]:
+    """Start ``app`` on host:port; returns the runner and the bound port (for port 0)."""
+    if access_log is None:
+        runner = web.AppRunner(app, access_log=None)
+    else:
+        runner = web.AppRunner(app, access_log_class=ClfAccessLogger, access_log=access_log)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError as err:
+        await runner.cleanup()
+        if err.errno == errno.EADDRINUSE:
+            raise InputError(f"{host}:{port}", "address in use; pick another --port") from err
+        raise InputError(f"{host}:{port}", f"cannot listen ({err.strerror})") from err
+    server = site._server  # aiohttp exposes the bound port only here
+    sockets = getattr(server, "sockets", None) or []
+    bound = sockets[0].getsockname()[1] if sockets else port
+    return runner, bound
+
+
+def run_forever(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``main`` until it ends or Ctrl-C."""
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+
+
+def url_host(host: str) -> str:
+    """Bracket IPv6 literals for URLs."""
+    return f"[{host}]" if ":" in host else host
+
+
+def serve(site: Path, *, host: str, port: int, access_log: Path | None, open_tracker: bool) -> None:
+    """Serve a built site until interrupted."""
+    if not site.is_dir():
+        raise InputError(site, "is not a directory; pass the site root to serve")
+    manifest = site / MANIFEST
+    note = ""
+    if not manifest.is_file():
+        note = f"planktos serve: note: {manifest} missing; run planktos build first"
+    elif not open_tracker:
+        try:
+            json.loads(manifest.read_text(encoding="utf-8"))
+        except ValueError as err:
+            raise InputError(manifest, "is not valid JSON; run planktos build again") from err
+    logger = open_access_log(access_log) if access_log else None
+
+    async def main() -> None:
+        runner, bound = await start(create_app(site, open_tracker=open_tracker), host, port, logger)
+        url = f"http://{url_host(host)}:{bound}/"
+        if note:
+            print(note, file=sys.stderr)
+        print(f"Serving {site} at {url} (tracker: ws://{url_host(host)}:{bound}/planktos/tracker)")
+        sys.stdout.flush()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    try:
+        run_forever(main)
+    finally:
+        if logger:
+            close_access_log(logger)
+
+
+def run_tracker(*, host: str, port: int, manifests: list[Path]) -> None:
+    """Run the tracker alone; with manifests, only their info hashes are served."""
+    allowed: set[bytes] = set()
+    for path in manifests:
+        try:
+            shards = json.loads(path.read_text(encoding="utf-8"))["shards"]
+            allowed |= {bytes.fromhex(s["infohash"]) for s in shards.values()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            raise InputError(path, "is not a readable planktos manifest; pass a built one") from err
+
+    async def main() -> None:
+        is_allowed = allowed.__contains__ if manifests else None
+        runner, bound = await start(create_tracker_app(is_allowed=is_allowed), host, port, None)
+        print(f"Tracker at ws://{url_host(host)}:{bound}/ (stats: /stats)")
+        sys.stdout.flush()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    run_forever(main)

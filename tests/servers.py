@@ -1,0 +1,52 @@
+"""Start ``planktos serve`` as a subprocess on a free loopback port, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Served:
+    """A running server: its base URL, port and process."""
+
+    url: str
+    port: int
+    proc: subprocess.Popen[str]
+
+
+@contextmanager
+def planktos_serve(site: Path, *args: str) -> Iterator[Served]:
+    """Run ``planktos serve site --port 0 ARGS`` until the block ends; print its log on failure."""
+    cmd = [sys.executable, "-m", "planktos", "serve", str(site), "--port", "0", *args]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ)
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 20
+    lines: list[str] = []
+    match = None
+    while match is None:
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError("planktos serve exited:\n" + "".join(lines))
+        lines.append(line)
+        match = re.search(r"at (http://127\.0\.0\.1:(\d+)/)", line)
+        assert time.monotonic() < deadline, "".join(lines)
+    try:
+        yield Served(match[1], int(match[2]), proc)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

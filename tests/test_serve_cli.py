@@ -1,0 +1,149 @@
+"""End to end: ``planktos serve`` as a process, a regular BitTorrent client, the stats API."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import unquote
+from urllib.request import Request, urlopen
+
+import pytest
+
+from planktos.bencode import decode
+from planktos.cli import main
+from planktos.server.accesslog import parse_clf_line
+from tests.servers import planktos_serve
+
+
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    with urlopen(Request(url, headers=headers or {}), timeout=10) as resp:
+        return resp.status, dict(resp.headers), resp.read()
+
+
+def test_aria2c_downloads_the_site_from_the_web_seed_alone(site: Path, tmp_path: Path) -> None:
+    aria2c = shutil.which("aria2c")
+    assert aria2c, "aria2c is missing: make test installs Debian's aria2"
+    log = tmp_path / "access.log"
+    with planktos_serve(site, "--access-log", str(log)) as served:
+        assert main(["build", "--root", str(site), "--base-url", served.url, "--quiet"]) == 0
+        manifest = json.loads((site / "planktos/manifest.json").read_text())
+        out = tmp_path / "download"
+        torrents = [str(site / s["torrent"]) for s in manifest["shards"].values()]
+        proc = subprocess.run(
+            [
+                aria2c,
+                "--dir",
+                str(out),
+                "--seed-time=0",
+                "--enable-dht=false",
+                "--enable-dht6=false",
+                "--bt-enable-lpd=false",
+                "--enable-peer-exchange=false",
+                "--bt-stop-timeout=30",
+                "--console-log-level=warn",
+                "--summary-interval=0",
+                "--check-integrity=true",
+                *torrents,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    # Every published file arrived byte for byte where its torrent says.
+    for url, entry in manifest["files"].items():
+        shard = manifest["shards"][entry["shard"]]
+        meta = decode((site / shard["torrent"]).read_bytes())
+        assert isinstance(meta, dict)
+        info = meta[b"info"]
+        assert isinstance(info, dict)
+        if b"length" in info:
+            got = out / info[b"name"].decode()  # type: ignore[union-attr]
+        else:
+            path = info[b"files"][entry["index"]][b"path"]  # type: ignore[index, call-overload]
+            got = out.joinpath(info[b"name"].decode(), *(p.decode() for p in path))  # type: ignore
+        assert got.read_bytes() == (site / unquote(url)).read_bytes(), url
+    # ...and it came from web seed Range requests, counted in the access log.
+    entries = [parse_clf_line(line) for line in log.read_text().splitlines()]
+    seeded = sum(e.body_bytes for e in entries if e.status == 206)
+    assert seeded >= sum(s["length"] for s in manifest["shards"].values())
+
+
+def test_serve_stats_and_access_log(site: Path, tmp_path: Path) -> None:
+    assert main(["build", "--root", str(site), "--quiet"]) == 0
+    log = tmp_path / "access.log"
+    with planktos_serve(site, "--access-log", str(log)) as served:
+        status, headers, body = get(served.url + "css/style.css", {"Range": "bytes=0-9"})
+        assert status == 206 and body == b"body { col"
+        assert headers["Content-Range"] == f"bytes 0-9/{(site / 'css/style.css').stat().st_size}"
+        _, headers, body = get(served.url + "planktos.sw.js")
+        assert headers["Cache-Control"] == "no-cache" and b"PLANKTOS_BUILD" in body
+        _, _, body = get(served.url + "planktos/stats")
+        stats = json.loads(body)
+        assert stats["static"]["bytes_sent"] >= 10 + len(body) * 0
+        assert stats["tracker"]["swarms"] == 0
+    lines = log.read_text().splitlines()
+    first = parse_clf_line(lines[0])
+    assert (first.method, first.path, first.status, first.body_bytes) == (
+        "GET",
+        "/css/style.css",
+        206,
+        10,
+    )
+
+
+def test_serve_bad_input_is_one_line(site: Path, tmp_path: Path) -> None:
+    missing = subprocess.run(
+        [sys.executable, "-m", "planktos", "serve", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1
+    assert "not a directory" in missing.stderr
+    with planktos_serve(site) as served:
+        busy = subprocess.run(
+            [sys.executable, "-m", "planktos", "serve", str(site), "--port", str(served.port)],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+    assert busy.returncode == 1 and "address in use" in busy.stderr
+    assert busy.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("open_tracker", [False, True])
+async def test_embedded_tracker_serves_only_manifest_hashes(site: Path, open_tracker: bool) -> None:
+    import aiohttp
+
+    assert main(["build", "--root", str(site), "--quiet"]) == 0
+    manifest = json.loads((site / "planktos/manifest.json").read_text())
+    known = bytes.fromhex(next(iter(manifest["shards"].values()))["infohash"]).decode("latin-1")
+    unknown = (b"\x01" * 20).decode("latin-1")
+    peer = (b"-PK0001-" + b"a" * 12).decode("latin-1")
+    args = ["--open-tracker"] if open_tracker else []
+    with planktos_serve(site, *args) as served:
+        ws_url = served.url.replace("http", "ws") + "planktos/tracker"
+        async with aiohttp.ClientSession() as session, session.ws_connect(ws_url) as ws:
+            for info_hash, allowed in ((known, True), (unknown, open_tracker)):
+                await ws.send_json(
+                    {
+                        "action": "announce",
+                        "info_hash": info_hash,
+                        "peer_id": peer,
+                        "numwant": 5,
+                        "event": "started",
+                        "uploaded": 0,
+                        "downloaded": 0,
+                        "left": 0,
+                        "offers": [],
+                    }
+                )
+                reply = await ws.receive_json(timeout=10)
+                assert ("failure reason" not in reply) == allowed, reply
