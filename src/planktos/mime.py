@@ -20,7 +20,16 @@ _OVERRIDES = {
     ".torrent": "application/x-bittorrent",
     ".md": "text/markdown",
     ".map": "application/json",
+    ".gz": "application/gzip",
+    ".bz2": "application/x-bzip2",
+    ".xz": "application/x-xz",
+    ".zst": "application/zstd",
+    ".7z": "application/x-7z-compressed",
 }
+# Python's built-in table only: the global one also reads /etc/mime.types, which would make
+# the manifest differ from machine to machine. No encodings: x.tar.gz is application/gzip.
+_TABLE = mimetypes.MimeTypes()
+_TABLE.encodings_map.clear()
 _TEXTUAL = ("text/", "application/json", "application/javascript", "image/svg+xml")
 
 
@@ -28,7 +37,7 @@ def content_type(name: str) -> str:
     """The Content-Type for a file name, with ``charset=utf-8`` on textual types."""
     dot = name.rfind(".")
     ext = name[dot:].lower() if dot > name.rfind("/") else ""
-    kind = _OVERRIDES.get(ext) or mimetypes.guess_type(name, strict=False)[0]
+    kind = _OVERRIDES.get(ext) or _TABLE.guess_type(name, strict=False)[0]
     kind = kind or "application/octet-stream"
     if kind.startswith(_TEXTUAL) and kind != "image/svg+xml":
         return kind + "; charset=utf-8"
