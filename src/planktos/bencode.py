@@ -12,6 +12,11 @@ from typing import TypeAlias
 
 from planktos.errors import BencodeError
 
+
+class Raw(bytes):
+    """Bytes that are already bencoded, spliced into the output as they are."""
+
+
 Bencodable: TypeAlias = "int | bytes | str | list[Bencodable] | dict[bytes | str, Bencodable]"
 Decoded: TypeAlias = "int | bytes | list[Decoded] | dict[bytes, Decoded]"
 
@@ -26,7 +31,9 @@ def encode(value: Bencodable) -> bytes:
 def _encode(value: Bencodable, out: list[bytes]) -> None:
     if isinstance(value, bool):
         raise BencodeError(value, "booleans have no bencoding")
-    if isinstance(value, int):
+    if isinstance(value, Raw):
+        out.append(value)
+    elif isinstance(value, int):
         out.append(b"i%de" % value)
     elif isinstance(value, bytes | str):
         raw = value.encode() if isinstance(value, str) else value

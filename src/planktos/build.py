@@ -9,17 +9,25 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from planktos import runtime
 from planktos.cache import HashCache
 from planktos.hashing import ShardDigest, hash_shard
-from planktos.manifest import BuiltShard, build_id, build_manifest, dumps, web_seed_for
-from planktos.output import Stage, locked, previous_manifest, remove_leftovers
+from planktos.manifest import (
+    FORMAT,
+    VERSION,
+    BuiltShard,
+    build_id,
+    build_manifest,
+    dumps,
+    web_seed_for,
+)
+from planktos.output import Output, locked, previous_manifest, referenced_hashes
 from planktos.shards import Shard, plan
-from planktos.torrent import info_dict, info_hash, metainfo
+from planktos.torrent import info_bytes, info_hash, metainfo
 from planktos.urls import seed_path, tracker_for_base
-from planktos.walk import SW_NAME, Skipped, collect
+from planktos.walk import Skipped, collect
 
 DEFAULT_TRACKER = "planktos/tracker"
 
@@ -68,24 +76,18 @@ def build(opts: BuildOptions, progress: Progress | None = None) -> BuildResult:
     walk = None if opts.uninstall else collect(root, opts.paths, opts.excludes)
     with locked(root):
         previous = previous_manifest(root)
-        remove_leftovers(root)
-        stage = Stage(root)
-        try:
-            if walk is None:
-                result = _write_uninstall(stage)
-            else:
-                shards = plan(walk.files, opts.piece_size)
-                digests, hashed = _hash_all(shards, root, opts, progress)
-                result = _write_site(stage, shards, digests, opts, previous)
-                result.hashed_bytes = hashed
-                result.skipped = walk.skipped
-                result.files = len(walk.files)
-                result.bytes = sum(f.size for f in walk.files)
-            stage.commit()
-        except BaseException:
-            stage.discard()
-            raise
-    result.copies = stage.copies
+        if walk is None:
+            result = _write_uninstall(Output(root))
+        else:
+            shards = plan(walk.files, opts.piece_size)
+            digests, hashed = _hash_all(shards, root, opts, progress)
+            output = Output(root)  # after hashing: a killed hash run leaves nothing behind
+            result = _write_site(output, shards, digests, opts, previous)
+            result.copies = output.copies
+            result.hashed_bytes = hashed
+            result.skipped = walk.skipped
+            result.files = len(walk.files)
+            result.bytes = sum(f.size for f in walk.files)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -126,13 +128,13 @@ def _hash_all(
 
 
 def _write_site(
-    stage: Stage,
+    output: Output,
     shards: list[Shard],
     digests: list[ShardDigest],
     opts: BuildOptions,
-    previous: dict[str, object] | None,
+    previous: dict[str, Any] | None,
 ) -> BuildResult:
-    """Write torrents, web seed links, manifest and runtime into the stage."""
+    """Write torrents and web seed links, then commit manifest, install script and SW."""
     trackers = [t for t in (tracker_for_base(t, opts.base_url) for t in opts.trackers) if t]
     absolute_base = opts.base_url if opts.base_url and "://" in opts.base_url else None
     built: list[BuiltShard] = []
@@ -146,44 +148,42 @@ def _write_site(
                 continue
             ext = os.path.splitext(shard.files[0].rel)[1]
             shard.key = "c-" + sha[:16] + (seed_path(ext) if ext[1:].isalnum() else "")
-        info = info_dict(shard, digest.pieces)
-        item = BuiltShard(shard, digest, info_hash(info), web_seed_for(shard))
+        info = info_bytes(shard, digest.pieces)
+        ih = info_hash(info)
+        item = BuiltShard(shard, digest, ih, web_seed_for(shard, ih))
         web_seeds = [absolute_base + item.web_seed] if absolute_base else []
-        stage.write(item.torrent_path, metainfo(info, trackers, web_seeds))
-        if not shard.single_file:
-            for f in shard.files:
-                stage.link(f"{item.web_seed}{shard.key}/{seed_path(f.rel)}", f)
+        output.put_torrent(ih, metainfo(info, trackers, web_seeds))
+        if not shard.single_file and not output.has_seed_tree(ih):
+            output.put_seed_tree(ih, ((f"{shard.key}/{seed_path(f.rel)}", f) for f in shard.files))
         if shard.large:
             by_content[sha] = item
         built.append(item)
     manifest = build_manifest(built, opts.base_url, opts.trackers, aliases)
-    stage.write("planktos/manifest.json", dumps(manifest))
-    stage.write("planktos/install.js", runtime.install_script())
-    stage.write(SW_NAME, runtime.service_worker(manifest["build"]))
-    old_hashes = set()
-    if previous and isinstance(previous.get("shards"), dict):
-        shards_table = previous["shards"]
-        assert isinstance(shards_table, dict)
-        old_hashes = {s.get("infohash") for s in shards_table.values() if isinstance(s, dict)}
-    return BuildResult(
-        build=manifest["build"],
-        shards=len(built),
-        changed_shards=sum(1 for b in built if b.info_hash not in old_hashes),
+    old = referenced_hashes(previous)
+    new = {b.info_hash for b in built}
+    output.commit(
+        dumps(manifest).encode(),
+        runtime.install_script().encode(),
+        runtime.service_worker(manifest["build"]).encode(),
+        keep=old | new,  # visitors still on the previous build keep their web seeds
     )
+    return BuildResult(build=manifest["build"], shards=len(built), changed_shards=len(new - old))
 
 
-def _write_uninstall(stage: Stage) -> BuildResult:
+def _write_uninstall(output: Output) -> BuildResult:
     """The kill switch: a service worker that removes itself and Planktos data."""
-    manifest: dict[str, object] = {
-        "format": "planktos-manifest",
-        "version": 1,
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
         "uninstalled": True,
         "shards": {},
         "files": {},
     }
-    build = build_id(manifest)
-    manifest["build"] = build
-    stage.write("planktos/manifest.json", dumps(manifest))
-    stage.write("planktos/install.js", runtime.install_script(uninstall=True))
-    stage.write(SW_NAME, runtime.service_worker(build, uninstall=True))
-    return BuildResult(build=build)
+    manifest["build"] = build_id(manifest)
+    output.commit(
+        dumps(manifest).encode(),
+        runtime.install_script(uninstall=True).encode(),
+        runtime.service_worker(manifest["build"], uninstall=True).encode(),
+        keep=set(),
+    )
+    return BuildResult(build=manifest["build"])

@@ -39,7 +39,7 @@ class BuiltShard:
         return f"{TORRENT_DIR}/{self.info_hash}.torrent"
 
 
-def web_seed_for(shard: Shard) -> str:
+def web_seed_for(shard: Shard, info_hash: str) -> str:
     """The web seed URL of a shard, relative to the site base (BEP 19).
 
     Single-file torrents name the file itself; multi-file torrents name the directory that
@@ -47,7 +47,7 @@ def web_seed_for(shard: Shard) -> str:
     """
     if shard.single_file:
         return url_path(shard.files[0].rel)
-    return SEED_DIR + "/"
+    return f"{SEED_DIR}/{info_hash}/"
 
 
 def build_manifest(

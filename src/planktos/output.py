@@ -1,31 +1,35 @@
-"""Write a build's output next to the site and swap it in atomically.
+"""Write a build's output into the site so that it is never seen half-done.
 
-Everything is written under a temporary dot-directory inside the root (never published, same
-filesystem, so hard links and renames work), then ``planktos/`` is exchanged with the new one
-in one ``renameat2(RENAME_EXCHANGE)`` where Linux offers it (two renames elsewhere) and
-``planktos.sw.js`` is replaced. A failed or killed build leaves the previous output intact;
-its leftovers are removed by the next build, which holds a lock on the root meanwhile.
+Layout: ``planktos.sw.js`` at the root, and in ``planktos/``: ``manifest.json``,
+``install.js``, ``t/<info hash>.torrent`` and, for multi-file shards, ``w/<info hash>/<shard
+id>/<path>`` hard links to the site's files (the web seed; a copy where the filesystem cannot
+link). Torrents and link trees are addressed by info hash, so the old and the new build share
+what did not change, and a build only adds what is new. New entries are created under
+temporary dot-names and renamed into place; then ``manifest.json`` is replaced in one rename:
+that is the commit. Only then are entries that neither the new nor the previous manifest
+references deleted. A build killed at any point leaves a consistent site: the old manifest
+with everything it references, plus leftovers that the next build removes. A lock on the root
+keeps two builds apart.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from planktos.errors import BuildError, InputError
-from planktos.manifest import FORMAT
+from planktos.manifest import FORMAT, SEED_DIR, TORRENT_DIR
 from planktos.walk import OUTPUT_DIR, SW_NAME, SiteFile
 
-STAGE_PREFIX = ".planktos-build-"
+TMP_PREFIX = ".tmp-"
 
 
 @contextlib.contextmanager
@@ -45,51 +49,79 @@ def locked(root: Path) -> Iterator[None]:
 def previous_manifest(root: Path) -> dict[str, Any] | None:
     """The manifest of the current output, or None; refuses output planktos did not write."""
     out = root / OUTPUT_DIR
-    if not out.exists() and not out.is_symlink():
+    if not os.path.lexists(out):
         return None
     try:
         data = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         data = None
-    if (
-        not out.is_dir()
-        or out.is_symlink()
-        or not isinstance(data, dict)
-        or data.get("format") != FORMAT
-    ):
+    if out.is_symlink() or not out.is_dir() or not isinstance(data, dict):
+        data = None
+    if data is None or data.get("format") != FORMAT:
         raise InputError(
             out, "exists but was not written by planktos; move it away, planktos writes there"
         )
-    return data
+    manifest: dict[str, Any] = data
+    return manifest
 
 
-def remove_leftovers(root: Path) -> None:
-    """Delete staging directories of builds that were killed (we hold the root's lock)."""
-    for entry in root.iterdir():
-        if entry.name.startswith(STAGE_PREFIX) and entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
+def referenced_hashes(manifest: dict[str, Any] | None) -> set[str]:
+    """Info hashes a manifest refers to."""
+    shards = (manifest or {}).get("shards")
+    if not isinstance(shards, dict):
+        return set()
+    return {s["infohash"] for s in shards.values() if isinstance(s, dict) and "infohash" in s}
 
 
-class Stage:
-    """A staging directory that becomes the output on :meth:`commit`."""
+class Output:
+    """The output directory of one site, written entry by entry, committed by one rename."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.dir = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=root))
-        self.out = self.dir / OUTPUT_DIR
-        self.out.mkdir()
+        self.out = root / OUTPUT_DIR
+        self.torrents = root / TORRENT_DIR
+        self.seeds = root / SEED_DIR
         self.copies = 0
+        for directory in (self.out, self.torrents, self.seeds):
+            directory.mkdir(exist_ok=True)
+        self._remove_leftovers()
 
-    def write(self, rel: str, data: bytes | str) -> None:
-        """Write a file of the output (``rel`` relative to the site root)."""
-        path = self.dir / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data.encode() if isinstance(data, str) else data)
+    def _remove_leftovers(self) -> None:
+        """Delete temporary entries of builds that were killed (we hold the root's lock)."""
+        for directory in (self.root, self.out, self.torrents, self.seeds):
+            for entry in os.scandir(directory):
+                if entry.name.startswith((TMP_PREFIX, ".planktos-build-")):
+                    _remove(Path(entry.path))
 
-    def link(self, rel: str, source: SiteFile) -> None:
-        """Publish ``source`` again at ``rel`` without a second copy: a hard link, else a copy."""
-        path = self.dir / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def _temp(self, directory: Path) -> Path:
+        return Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=directory))
+
+    def put_torrent(self, info_hash: str, data: bytes) -> None:
+        """Write ``t/<info_hash>.torrent`` unless it already holds exactly ``data``."""
+        path = self.torrents / f"{info_hash}.torrent"
+        with contextlib.suppress(OSError):
+            if path.stat().st_size == len(data) and path.read_bytes() == data:
+                return
+        self._replace(path, data)
+
+    def has_seed_tree(self, info_hash: str) -> bool:
+        """Whether the web seed links of a shard exist (complete: they appear by one rename)."""
+        return (self.seeds / info_hash).is_dir()
+
+    def put_seed_tree(self, info_hash: str, entries: Iterable[tuple[str, SiteFile]]) -> None:
+        """Create ``w/<info_hash>/`` holding each ``(path, file)`` as a hard link."""
+        tmp = self._temp(self.seeds)
+        made: set[str] = set()
+        for rel, source in entries:
+            parent = os.path.dirname(rel)
+            if parent not in made:
+                os.makedirs(os.path.join(tmp, parent), exist_ok=True)
+                made.add(parent)
+            self._link(source, os.path.join(tmp, rel))
+        os.chmod(tmp, 0o755)
+        os.rename(tmp, self.seeds / info_hash)
+
+    def _link(self, source: SiteFile, path: str) -> None:
         try:
             os.link(source.path, path, follow_symlinks=True)
         except OSError as err:
@@ -101,36 +133,35 @@ class Stage:
         if (st.st_size, st.st_mtime_ns) != (source.size, source.mtime_ns):
             raise BuildError(source.rel, "changed while the site was built; run the build again")
 
-    def commit(self) -> None:
-        """Swap the staged output in for the current one."""
-        current = self.root / OUTPUT_DIR
-        if current.exists():
-            if not _exchange(self.out, current):
-                aside = self.dir / "previous"
-                os.rename(current, aside)
-                os.rename(self.out, current)
-        else:
-            os.rename(self.out, current)
-        os.replace(self.dir / SW_NAME, self.root / SW_NAME)
-        shutil.rmtree(self.dir, ignore_errors=True)
+    def _replace(self, path: Path, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
-    def discard(self) -> None:
-        """Remove the staging directory after a failure."""
-        shutil.rmtree(self.dir, ignore_errors=True)
+    def commit(self, manifest: bytes, install_js: bytes, sw_js: bytes, keep: set[str]) -> None:
+        """Publish: install script, then the manifest (the commit point), then the SW script;
+        then delete torrents and web seed trees that ``keep`` does not name."""
+        self._replace(self.out / "install.js", install_js)
+        self._replace(self.out / "manifest.json", manifest)
+        self._replace(self.root / SW_NAME, sw_js)
+        for entry in os.scandir(self.torrents):
+            if entry.name.removesuffix(".torrent") not in keep:
+                _remove(Path(entry.path))
+        for entry in os.scandir(self.seeds):
+            if entry.name not in keep:
+                _remove(Path(entry.path))
 
 
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically exchange two paths with renameat2(2); False where unsupported."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    rc = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
-    if rc == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
-        return False
-    raise OSError(err, os.strerror(err), str(b))
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink()

@@ -109,7 +109,7 @@ class _Walker:
         if name.startswith("."):
             return "dotfile"
         if rel in (OUTPUT_DIR, SW_NAME):
-            return "build output"
+            return "build output"  # a PATH argument naming the output
         if self._excluded(rel, name):
             return "excluded"
         return None
@@ -154,6 +154,8 @@ class _Walker:
         for entry in entries:
             path = directory / entry.name
             rel = self._rel(path)
+            if rel in (OUTPUT_DIR, SW_NAME):
+                continue  # our own output: never published as site content, not a "skip"
             reason = self._skip_reason(rel, entry.name)
             if reason:
                 self.skipped.append(Skipped(rel, reason))
