@@ -25,8 +25,15 @@ class Served:
 
 @contextmanager
 def planktos_serve(site: Path, *args: str) -> Iterator[Served]:
-    """Run ``planktos serve site --port 0 ARGS`` until the block ends; print its log on failure."""
-    cmd = [sys.executable, "-m", "planktos", "serve", str(site), "--port", "0", *args]
+    """Run ``planktos serve site --port 0 ARGS`` until the block ends."""
+    with planktos_process("serve", str(site), "--port", "0", *args) as served:
+        yield served
+
+
+@contextmanager
+def planktos_process(*args: str) -> Iterator[Served]:
+    """Run ``planktos ARGS`` until it prints the URL it serves; SIGINT it when the block ends."""
+    cmd = [sys.executable, "-m", "planktos", *args]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ)
     )

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import sys
 import tempfile
 from importlib.resources import as_file, files
 from pathlib import Path
@@ -14,7 +12,7 @@ from planktos.errors import InputError
 from planktos.progress import summary
 from planktos.server.accesslog import close_access_log, open_access_log, parse_clf_line
 from planktos.server.app import create_app
-from planktos.server.run import run_forever, start, url_host
+from planktos.server.run import run_app
 
 
 def example_site() -> Path:
@@ -37,12 +35,9 @@ def demo(*, host: str, port: int) -> None:
     log_path = workdir / "access.log"
     logger = open_access_log(log_path)
 
-    async def main() -> None:
-        runner, bound = await start(create_app(site), host, port, logger)
-        url = f"http://{url_host(host)}:{bound}/"
+    def started(url: str) -> None:
         opts = BuildOptions(root=site, base_url=url)
-        result = build(opts)
-        print(summary(result, opts))
+        print(summary(build(opts), opts))
         torrents = sorted((site / "planktos" / "t").glob("*.torrent"))
         print(
             f"\nPlanktos demo: serving {site} at {url}\n"
@@ -53,14 +48,9 @@ def demo(*, host: str, port: int) -> None:
             f"  - origin traffic is logged to {log_path}\n"
             "Press Ctrl-C to stop."
         )
-        sys.stdout.flush()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await runner.cleanup()
 
     try:
-        run_forever(main)
+        run_app(create_app(site), host, port, logger, started)
     finally:
         close_access_log(logger)
         sent = 0

@@ -8,9 +8,8 @@ import errno
 import json
 import logging
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
@@ -43,8 +42,24 @@ async def start(
     return runner, bound
 
 
-def run_forever(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Run ``main`` until it ends or Ctrl-C."""
+def run_app(
+    app: web.Application,
+    host: str,
+    port: int,
+    access_log: logging.Logger | None,
+    on_started: Callable[[str], None],
+) -> None:
+    """Serve ``app`` until Ctrl-C; ``on_started`` gets the base URL once it listens."""
+
+    async def main() -> None:
+        runner, bound = await start(app, host, port, access_log)
+        try:
+            on_started(f"http://{url_host(host)}:{bound}/")
+            sys.stdout.flush()
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
 
@@ -52,6 +67,11 @@ def run_forever(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
 def url_host(host: str) -> str:
     """Bracket IPv6 literals for URLs."""
     return f"[{host}]" if ":" in host else host
+
+
+def ws_url(http_url: str) -> str:
+    """The WebSocket URL of the same place."""
+    return "ws" + http_url.removeprefix("http")
 
 
 def serve(site: Path, *, host: str, port: int, access_log: Path | None, open_tracker: bool) -> None:
@@ -69,20 +89,13 @@ def serve(site: Path, *, host: str, port: int, access_log: Path | None, open_tra
             raise InputError(manifest, "is not valid JSON; run planktos build again") from err
     logger = open_access_log(access_log) if access_log else None
 
-    async def main() -> None:
-        runner, bound = await start(create_app(site, open_tracker=open_tracker), host, port, logger)
-        url = f"http://{url_host(host)}:{bound}/"
+    def started(url: str) -> None:
         if note:
             print(note, file=sys.stderr)
-        print(f"Serving {site} at {url} (tracker: ws://{url_host(host)}:{bound}/planktos/tracker)")
-        sys.stdout.flush()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await runner.cleanup()
+        print(f"Serving {site} at {url} (tracker: {ws_url(url)}planktos/tracker)")
 
     try:
-        run_forever(main)
+        run_app(create_app(site, open_tracker=open_tracker), host, port, logger, started)
     finally:
         if logger:
             close_access_log(logger)
@@ -98,14 +111,7 @@ def run_tracker(*, host: str, port: int, manifests: list[Path]) -> None:
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
             raise InputError(path, "is not a readable planktos manifest; pass a built one") from err
 
-    async def main() -> None:
-        is_allowed = allowed.__contains__ if manifests else None
-        runner, bound = await start(create_tracker_app(is_allowed=is_allowed), host, port, None)
-        print(f"Tracker at ws://{url_host(host)}:{bound}/ (stats: /stats)")
-        sys.stdout.flush()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await runner.cleanup()
-
-    run_forever(main)
+    app = create_tracker_app(is_allowed=allowed.__contains__ if manifests else None)
+    run_app(
+        app, host, port, None, lambda url: print(f"Tracker at {ws_url(url)} (stats: {url}stats)")
+    )
