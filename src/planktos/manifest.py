@@ -20,6 +20,14 @@ from planktos.urls import url_path
 
 FORMAT = "planktos-manifest"
 VERSION = 1
+# Browser runtime settings (docs/runtime.md); the site owner's limits travel in the manifest.
+RUNTIME_DEFAULTS: dict[str, Any] = {
+    "deadline_ms": 2500,  # first bytes from the agent within this, or the SW asks the origin
+    "ice_servers": [],  # WebRTC ICE servers; none: host candidates only
+    "upload_kbps": None,  # upload limit per visitor; None: unlimited
+    "upload_on_metered": False,  # upload under Save-Data or on a metered connection
+    "max_seeded": 50,  # torrents the agent seeds at once, most recently used first
+}
 TORRENT_DIR = "planktos/t"
 SEED_DIR = "planktos/w"
 
@@ -95,6 +103,7 @@ def build_manifest(
         "generator": f"planktos {__version__}",
         "base": base_url,
         "trackers": trackers,
+        "runtime": dict(RUNTIME_DEFAULTS),
         "shards": shard_table,
         "files": files,
     }
