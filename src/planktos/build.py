@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from planktos import runtime
 from planktos.cache import HashCache
 from planktos.hashing import ShardDigest, hash_shard
+from planktos.inject import InjectReport, inject
 from planktos.manifest import (
     FORMAT,
     VERSION,
@@ -44,6 +45,7 @@ class BuildOptions:
     piece_size: int | None = None
     jobs: int = 0  # 0: one per core
     uninstall: bool = False
+    inject: bool = False
     cache_dir: Path | None = None
 
 
@@ -60,6 +62,7 @@ class BuildResult:
     skipped: list[Skipped] = field(default_factory=list)
     copies: int = 0
     seconds: float = 0.0
+    injected: InjectReport | None = None
 
 
 class Progress(Protocol):
@@ -75,6 +78,11 @@ def build(opts: BuildOptions, progress: Progress | None = None) -> BuildResult:
     root = opts.root
     walk = None if opts.uninstall else collect(root, opts.paths, opts.excludes)
     with locked(root):
+        injected = None
+        if walk is not None and opts.inject:
+            injected = inject(walk.files, opts.base_url)
+            if injected.injected:  # their size, mtime and inode changed
+                walk = collect(root, opts.paths, opts.excludes)
         previous = previous_manifest(root)
         if walk is None:
             result = _write_uninstall(Output(root))
@@ -87,6 +95,7 @@ def build(opts: BuildOptions, progress: Progress | None = None) -> BuildResult:
             result.hashed_bytes = hashed
             result.skipped = walk.skipped
             result.files = len(walk.files)
+            result.injected = injected
             result.bytes = sum(f.size for f in walk.files)
     result.seconds = time.perf_counter() - started
     return result

@@ -90,6 +90,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--quiet", action="store_true", help="print nothing but errors")
     b.add_argument("--uninstall", action="store_true", help="write the kill switch instead")
+    b.add_argument("--inject", action="store_true", help="add the install script tag to HTML pages")
 
     s = sub.add_parser("serve", help="serve a built site with Range support and a tracker")
     s.add_argument(
@@ -174,7 +175,10 @@ def _build(args: argparse.Namespace) -> int:
         piece_size=args.piece_size,
         jobs=args.jobs,
         uninstall=args.uninstall,
+        inject=args.inject,
     )
+    if args.uninstall and args.inject:
+        raise InputError("--inject", "cannot be combined with --uninstall; pick one")
     if args.quiet:
         build(opts)
         return 0

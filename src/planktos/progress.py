@@ -82,6 +82,14 @@ def summary(result: BuildResult, opts: BuildOptions) -> str:
         f" {result.changed_shards} changed; hashed {_size(result.hashed_bytes)} in"
         f" {result.seconds:.2f} s ({_size(rate)}/s); build {result.build}"
     )
+    if result.injected:
+        report = result.injected
+        line += f"; install script injected into {len(report.injected)} pages"
+        line += f" ({len(report.present)} had it)"
+        if report.no_head:
+            line += f", not into {len(report.no_head)} without <head>: " + ", ".join(
+                report.no_head[:SHOWN_SKIPS]
+            )
     if result.copies:
         line += f"; {result.copies} web seed files copied (no hard links on this filesystem)"
     if result.skipped:

@@ -1,0 +1,69 @@
+"""planktos build --inject: the install script tag in every page's <head>, exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from planktos.cli import main
+from tests.conftest import write
+
+
+@pytest.fixture
+def pages(tmp_path: Path) -> Path:
+    root = tmp_path / "site"
+    write(root, "index.html", "<!doctype html><html><head><title>x</title></head><body></body>")
+    write(root, "a/b.htm", "<HTML><HEAD lang='en'>\n<meta charset=utf-8></HEAD></HTML>")
+    write(root, "done.html", '<head><script defer src="/planktos/install.js"></script></head>')
+    write(root, "fragment.html", "<p>no head here</p><header>not a head</header>")
+    write(root, "style.css", "head { color: red }")
+    (root / "index.html").chmod(0o640)
+    return root
+
+
+def test_inject_adds_the_tag_once(pages: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", "--root", str(pages), "--inject"]) == 0
+    out = capsys.readouterr().out
+    assert "injected into 2 pages (1 had it)" in out and "fragment.html" in out
+    tag = '<script src="/planktos/install.js" defer></script>'
+    index = (pages / "index.html").read_text()
+    assert index == f"<!doctype html><html><head>{tag}<title>x</title></head><body></body>"
+    assert (pages / "a/b.htm").read_text().startswith(f"<HTML><HEAD lang='en'>{tag}\n")
+    assert (pages / "fragment.html").read_text() == "<p>no head here</p><header>not a head</header>"
+    assert (pages / "style.css").read_text() == "head { color: red }"
+    assert (pages / "index.html").stat().st_mode & 0o777 == 0o640
+    # The manifest hashes the pages as injected, and a second run changes nothing.
+    manifest = json.loads((pages / "planktos/manifest.json").read_text())
+    before = {p: p.read_bytes() for p in pages.rglob("*.htm*")}
+    assert main(["build", "--root", str(pages), "--inject", "--quiet"]) == 0
+    assert {p: p.read_bytes() for p in pages.rglob("*.htm*")} == before
+    assert json.loads((pages / "planktos/manifest.json").read_text())["build"] == manifest["build"]
+
+
+def test_inject_respects_the_base_url_path(pages: Path) -> None:
+    assert (
+        main(
+            [
+                "build",
+                "--root",
+                str(pages),
+                "--inject",
+                "--base-url",
+                "https://example.org/docs/",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert '<script src="/docs/planktos/install.js" defer>' in (pages / "index.html").read_text()
+
+
+def test_inject_and_uninstall_conflict(pages: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = os.stat(pages / "index.html").st_mtime_ns
+    assert main(["build", "--root", str(pages), "--inject", "--uninstall"]) == 1
+    err = capsys.readouterr().err
+    assert "--inject" in err and err.count("\n") == 1
+    assert os.stat(pages / "index.html").st_mtime_ns == before
