@@ -1,0 +1,62 @@
+// Which requests the service worker answers. Pure: importable in Node.
+//
+// Only same-origin GETs without a query string, under the scope, for a path whose decoded
+// form is a manifest key (`dir/` means `dir/index.html`). Planktos' own files (`planktos/…`,
+// `planktos.sw.js`) and anything with a query (the agent's `?planktos-webseed` requests
+// among them) go to the network untouched.
+
+const keyIndexes = new WeakMap();
+
+/**
+ * The request's path relative to the scope, still percent-encoded, when the request could be
+ * ours; null when it must pass through whatever the manifest says.
+ */
+export function scopedPath(method, url, scope) {
+  if (method !== "GET") return null;
+  const u = new URL(url);
+  const s = new URL(scope);
+  if (u.origin !== s.origin || u.search || u.href.includes("?")) return null;
+  if (!u.pathname.startsWith(s.pathname)) return null;
+  const rel = u.pathname.slice(s.pathname.length);
+  const decoded = decodePath(rel);
+  if (decoded === null) return null;
+  if (decoded === "planktos.sw.js" || decoded === "planktos" || decoded.startsWith("planktos/")) return null;
+  return rel;
+}
+
+/** Percent-decode a path segment by segment (UTF-8); null when malformed or a segment holds `/`. */
+export function decodePath(raw) {
+  const out = [];
+  for (const segment of raw.split("/")) {
+    let name;
+    try {
+      name = decodeURIComponent(segment);
+    } catch {
+      return null;
+    }
+    if (name.includes("/")) return null;
+    out.push(name);
+  }
+  return out.join("/");
+}
+
+/** The manifest key a scoped path names, or null: keys and paths compare in decoded form. */
+export function manifestKey(manifest, rel) {
+  let decoded = decodePath(rel);
+  if (decoded === null) return null;
+  if (decoded === "" || decoded.endsWith("/")) decoded += "index.html";
+  return keyIndex(manifest).get(decoded) ?? null;
+}
+
+function keyIndex(manifest) {
+  let index = keyIndexes.get(manifest);
+  if (!index) {
+    index = new Map();
+    for (const key of Object.keys(manifest.files)) {
+      const decoded = decodePath(key);
+      if (decoded !== null) index.set(decoded, key);
+    }
+    keyIndexes.set(manifest, index);
+  }
+  return index;
+}

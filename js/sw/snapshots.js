@@ -1,0 +1,100 @@
+// Which manifest (snapshot) each client uses. Pure: importable in Node.
+//
+// Every navigation pins its new client to the manifest it revalidated; a client's
+// subresources use that snapshot, so one page never mixes builds. A client seen for the
+// first time without a pin (a page claimed on activation, a worker) is pinned to the current
+// snapshot. Snapshots that neither the current build nor a live client uses are dropped.
+
+export class Snapshots {
+  constructor() {
+    this.current = null; // build id of the newest good manifest
+    this.manifests = new Map(); // build id -> manifest
+    this.pins = new Map(); // client id -> build id
+  }
+
+  /** Keep a manifest and make it current. */
+  add(manifest) {
+    const known = this.manifests.get(manifest.build);
+    if (!known) this.manifests.set(manifest.build, manifest);
+    this.current = manifest.build;
+    return known ?? manifest;
+  }
+
+  /** Keep a manifest without making it current (restoring state). */
+  restore(manifest) {
+    if (!this.manifests.has(manifest.build)) this.manifests.set(manifest.build, manifest);
+  }
+
+  currentManifest() {
+    return this.current === null ? null : (this.manifests.get(this.current) ?? null);
+  }
+
+  pin(clientId, build) {
+    if (clientId && this.manifests.has(build)) this.pins.set(clientId, build);
+  }
+
+  /** The snapshot of a client: its pin, else the current one (and pin it there). */
+  forClient(clientId) {
+    const pinned = clientId ? this.manifests.get(this.pins.get(clientId)) : undefined;
+    if (pinned) return pinned;
+    const current = this.currentManifest();
+    if (current && clientId) this.pins.set(clientId, current.build);
+    return current;
+  }
+
+  /** Forget clients not in `liveIds` and snapshots nobody uses; returns the dropped build ids. */
+  prune(liveIds) {
+    const live = new Set(liveIds);
+    for (const id of [...this.pins.keys()]) if (!live.has(id)) this.pins.delete(id);
+    const used = new Set(this.pins.values());
+    if (this.current !== null) used.add(this.current);
+    const dropped = [];
+    for (const build of [...this.manifests.keys()]) {
+      if (!used.has(build)) {
+        this.manifests.delete(build);
+        dropped.push(build);
+      }
+    }
+    return dropped;
+  }
+
+  /** Info hashes and file SHA-256s of every kept snapshot: what eviction spares first. */
+  inUse() {
+    const infohashes = new Set();
+    const files = new Set();
+    for (const m of this.manifests.values()) {
+      for (const shard of Object.values(m.shards)) infohashes.add(shard.infohash);
+      for (const f of Object.values(m.files)) files.add(f.sha256);
+    }
+    return { infohashes, files };
+  }
+
+  /** What must survive a service worker restart (the manifests are stored apart). */
+  state() {
+    return { current: this.current, pins: Object.fromEntries(this.pins) };
+  }
+
+  loadPins(state) {
+    for (const [id, build] of Object.entries(state?.pins ?? {})) this.pin(id, build);
+  }
+}
+
+/** Whether a parsed manifest is one this runtime can use (format planktos-manifest, v1). */
+export function isUsableManifest(m) {
+  return (
+    m !== null &&
+    typeof m === "object" &&
+    m.format === "planktos-manifest" &&
+    m.version === 1 &&
+    typeof m.build === "string" &&
+    (m.uninstalled === true || (isObject(m.files) && isObject(m.shards)))
+  );
+}
+
+const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** The agent's deadline for first bytes (ms), from the manifest's runtime settings. */
+export function deadlineMs(manifest) {
+  const d = manifest?.runtime?.deadline_ms;
+  return Number.isFinite(d) && d >= 0 ? d : 2500;
+}

@@ -1,0 +1,98 @@
+// Snapshot pinning: one page never mixes builds; unused snapshots are dropped.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Snapshots, deadlineMs, isUsableManifest } from "../sw/snapshots.js";
+
+const manifest = (build, infohash = `ih-${build}`, sha = `sha-${build}`) => ({
+  format: "planktos-manifest",
+  version: 1,
+  build,
+  shards: { s: { infohash } },
+  files: { "index.html": { shard: "s", sha256: sha } },
+});
+
+test("a navigation's client keeps its snapshot after a newer one arrives", () => {
+  const s = new Snapshots();
+  const a = s.add(manifest("a"));
+  s.pin("page1", "a");
+  s.add(manifest("b"));
+  s.pin("page2", "b");
+  assert.equal(s.forClient("page1"), a);
+  assert.equal(s.forClient("page2").build, "b");
+  assert.equal(s.currentManifest().build, "b");
+});
+
+test("an unknown client is pinned to the current snapshot and stays there", () => {
+  const s = new Snapshots();
+  s.add(manifest("a"));
+  assert.equal(s.forClient("claimed").build, "a");
+  s.add(manifest("b"));
+  assert.equal(s.forClient("claimed").build, "a");
+  assert.equal(s.forClient("").build, "b"); // no client id: current
+});
+
+test("adding the same build again keeps the first object", () => {
+  const s = new Snapshots();
+  const a = s.add(manifest("a"));
+  assert.equal(s.add(manifest("a")), a);
+});
+
+test("pinning to an unknown build does nothing", () => {
+  const s = new Snapshots();
+  s.add(manifest("a"));
+  s.pin("p", "zzz");
+  assert.equal(s.forClient("p").build, "a");
+});
+
+test("prune drops gone clients and snapshots nobody uses", () => {
+  const s = new Snapshots();
+  s.add(manifest("a"));
+  s.pin("p1", "a");
+  s.add(manifest("b"));
+  s.pin("p2", "b");
+  s.add(manifest("c"));
+  assert.deepEqual(s.prune(["p1"]), ["b"]);
+  assert.deepEqual([...s.manifests.keys()], ["a", "c"]);
+  assert.deepEqual(s.prune([]), ["a"]);
+  assert.deepEqual([...s.manifests.keys()], ["c"]);
+  assert.deepEqual(s.state(), { current: "c", pins: {} });
+});
+
+test("inUse lists the info hashes and files of kept snapshots", () => {
+  const s = new Snapshots();
+  s.add(manifest("a"));
+  s.pin("p", "a");
+  s.add(manifest("b"));
+  const { infohashes, files } = s.inUse();
+  assert.deepEqual([...infohashes].sort(), ["ih-a", "ih-b"]);
+  assert.deepEqual([...files].sort(), ["sha-a", "sha-b"]);
+});
+
+test("state round-trips the pins", () => {
+  const s = new Snapshots();
+  s.add(manifest("a"));
+  s.pin("p", "a");
+  s.add(manifest("b"));
+  const t = new Snapshots();
+  t.restore(manifest("a"));
+  t.add(manifest("b"));
+  t.loadPins(s.state());
+  assert.equal(t.forClient("p").build, "a");
+});
+
+test("isUsableManifest refuses other formats and versions", () => {
+  assert.ok(isUsableManifest(manifest("a")));
+  assert.ok(isUsableManifest({ format: "planktos-manifest", version: 1, build: "x", uninstalled: true, files: {}, shards: {} }));
+  assert.ok(!isUsableManifest({ ...manifest("a"), version: 2 }));
+  assert.ok(!isUsableManifest({ ...manifest("a"), format: "other" }));
+  assert.ok(!isUsableManifest({ ...manifest("a"), files: [] }));
+  assert.ok(!isUsableManifest(null));
+  assert.ok(!isUsableManifest("x"));
+});
+
+test("deadlineMs defaults to 2500", () => {
+  assert.equal(deadlineMs({ runtime: { deadline_ms: 700 } }), 700);
+  assert.equal(deadlineMs({ runtime: {} }), 2500);
+  assert.equal(deadlineMs({}), 2500);
+  assert.equal(deadlineMs({ runtime: { deadline_ms: "x" } }), 2500);
+});
