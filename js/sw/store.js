@@ -1,0 +1,216 @@
+// The OPFS store of docs/runtime.md, version 1:
+//   planktos-v1/p/<infohash>/<piece index>   one verified piece (written by the agent and by us)
+//   planktos-v1/f/<sha256>                   one verified small file
+//   planktos-v1/meta.json                    {"version": 1, "used": {"p/<infohash>"|"f/<sha256>": ms}}
+// Writes go through createWritable(), which commits on close(): an entry is whole or absent.
+// On QuotaExceededError the least recently used entries (those no kept snapshot needs first)
+// are deleted and the write is retried once. Nothing here throws to callers: a store that
+// fails is a store that misses.
+
+const DIR = "planktos-v1";
+const META = "meta.json";
+const META_DELAY_MS = 1000;
+
+export class Store {
+  /** `getRoot` returns the OPFS root (navigator.storage.getDirectory in the worker). */
+  constructor(getRoot, { now = Date.now, slack = 64 * 1024 } = {}) {
+    this.getRoot = getRoot;
+    this.now = now;
+    this.slack = slack; // bytes freed beyond twice the write (its swap file and a margin)
+    this.dir = null;
+    this.meta = null; // {version, used}
+    this.metaTimer = null;
+    this.writes = Promise.resolve(); // one write at a time
+  }
+
+  async base() {
+    if (!this.dir) {
+      const root = await this.getRoot();
+      this.dir = await root.getDirectoryHandle(DIR, { create: true });
+    }
+    return this.dir;
+  }
+
+  async folder(kind, name, create = false) {
+    const top = await (await this.base()).getDirectoryHandle(kind, { create });
+    return name === undefined ? top : top.getDirectoryHandle(name, { create });
+  }
+
+  async read(dirPromise, name) {
+    try {
+      const handle = await (await dirPromise).getFileHandle(name);
+      return new Uint8Array(await (await handle.getFile()).arrayBuffer());
+    } catch {
+      return null;
+    }
+  }
+
+  /** A piece's bytes, or null when absent. */
+  readPiece(infohash, index) {
+    return this.hit(`p/${infohash}`, this.read(this.folder("p", infohash), String(index)));
+  }
+
+  /** Whether a piece is stored, without reading it. */
+  async hasPiece(infohash, index) {
+    try {
+      await (await this.folder("p", infohash)).getFileHandle(String(index));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A small file's bytes by SHA-256, or null. */
+  readFile(sha256) {
+    return this.hit(`f/${sha256}`, this.read(this.folder("f"), sha256));
+  }
+
+  async hit(unit, reading) {
+    const bytes = await reading;
+    if (bytes) this.touch(unit);
+    return bytes;
+  }
+
+  /** Store a verified piece; `keep()` gives what eviction spares first. Resolves to success. */
+  writePiece(infohash, index, bytes, keep) {
+    return this.queue(`p/${infohash}`, () => this.folder("p", infohash, true), String(index), bytes, keep);
+  }
+
+  writeFile(sha256, bytes, keep) {
+    return this.queue(`f/${sha256}`, () => this.folder("f", undefined, true), sha256, bytes, keep);
+  }
+
+  async deleteFile(sha256) {
+    try {
+      await (await this.folder("f")).removeEntry(sha256);
+    } catch {
+      // already gone
+    }
+  }
+
+  queue(unit, getDir, name, bytes, keep) {
+    const job = this.writes.then(() => this.write(unit, getDir, name, bytes, keep));
+    this.writes = job.catch(() => false);
+    return this.writes;
+  }
+
+  async write(unit, getDir, name, bytes, keep) {
+    this.touch(unit);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await writeBytes(await getDir(), name, bytes);
+        return true;
+      } catch (err) {
+        if (attempt > 0 || err?.name !== "QuotaExceededError") return false;
+        await this.evict(keep?.() ?? {}, 2 * bytes.byteLength + this.slack, unit);
+      }
+    }
+  }
+
+  /** Delete whole entries, in eviction order, until `need` bytes are freed. Returns bytes freed. */
+  async evict({ infohashes = new Set(), files = new Set() }, need, spare) {
+    const meta = await this.loadMeta();
+    const units = [];
+    for (const [kind, kept] of [["p", infohashes], ["f", files]]) {
+      let top;
+      try {
+        top = await this.folder(kind);
+      } catch {
+        continue;
+      }
+      for await (const [name, handle] of top.entries()) {
+        const unit = `${kind}/${name}`;
+        if (unit !== spare) units.push({ unit, kind, name, handle, kept: kept.has(name) });
+      }
+    }
+    let freed = 0;
+    for (const u of evictionOrder(units, meta.used)) {
+      if (freed >= need) break;
+      try {
+        freed += await sizeOf(u.handle);
+        await (await this.folder(u.kind)).removeEntry(u.name, { recursive: true });
+        delete meta.used[u.unit];
+      } catch {
+        // in use or gone: try the next one
+      }
+    }
+    this.saveMetaSoon();
+    return freed;
+  }
+
+  /** Remember that an entry was used now (saved to meta.json shortly after). */
+  touch(unit) {
+    this.loadMeta()
+      .then((meta) => {
+        meta.used[unit] = this.now();
+        this.saveMetaSoon();
+      })
+      .catch(() => {});
+  }
+
+  async loadMeta() {
+    if (!this.meta) {
+      const bytes = await this.read(this.base(), META);
+      let meta = null;
+      try {
+        meta = bytes && JSON.parse(new TextDecoder().decode(bytes));
+      } catch {
+        meta = null;
+      }
+      if (!this.meta) this.meta = meta?.version === 1 && meta.used ? meta : { version: 1, used: {} };
+    }
+    return this.meta;
+  }
+
+  saveMetaSoon() {
+    if (this.metaTimer) return;
+    this.metaTimer = setTimeout(() => {
+      this.metaTimer = null;
+      this.flushMeta().catch(() => {});
+    }, META_DELAY_MS);
+  }
+
+  async flushMeta() {
+    if (!this.meta) return;
+    const bytes = new TextEncoder().encode(JSON.stringify(this.meta));
+    await writeBytes(await this.base(), META, bytes);
+  }
+
+  /** Delete everything Planktos stored (the kill switch). */
+  async clear() {
+    clearTimeout(this.metaTimer);
+    this.metaTimer = null;
+    this.meta = null;
+    this.dir = null;
+    try {
+      await (await this.getRoot()).removeEntry(DIR, { recursive: true });
+    } catch {
+      // nothing stored
+    }
+  }
+}
+
+/** Entries no kept snapshot needs first, then least recently used first. Pure. */
+export function evictionOrder(units, used) {
+  const at = (u) => used[u.unit] ?? 0;
+  return [...units].sort((a, b) => a.kept - b.kept || at(a) - at(b));
+}
+
+async function writeBytes(dir, name, bytes) {
+  const handle = await dir.getFileHandle(name, { create: true });
+  const writable = await handle.createWritable();
+  try {
+    await writable.write(bytes);
+    await writable.close();
+  } catch (err) {
+    await writable.abort().catch(() => {});
+    throw err;
+  }
+}
+
+async function sizeOf(handle) {
+  if (handle.kind === "file") return (await handle.getFile()).size;
+  let total = 0;
+  for await (const child of handle.values()) total += await sizeOf(child);
+  return total;
+}
