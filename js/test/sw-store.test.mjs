@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Store, evictionOrder } from "../sw/store.js";
-import { FakeRoot } from "./fake-opfs.mjs";
+import { FakeRoot } from "./sw-fake-opfs.mjs";
 
 const bytes = (n, v = 1) => new Uint8Array(n).fill(v);
 
