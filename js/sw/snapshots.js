@@ -3,13 +3,18 @@
 // Every navigation pins its new client to the manifest it revalidated; a client's
 // subresources use that snapshot, so one page never mixes builds. A client seen for the
 // first time without a pin (a page claimed on activation, a worker) is pinned to the current
-// snapshot. Snapshots that neither the current build nor a live client uses are dropped.
+// snapshot. Snapshots that neither the current build nor a live client uses are dropped; a
+// pin younger than `graceMs` is kept even if its client is not listed yet (a navigation's
+// client exists only once its response arrives).
 
 export class Snapshots {
-  constructor() {
+  constructor({ now = Date.now, graceMs = 60_000 } = {}) {
+    this.now = now;
+    this.graceMs = graceMs;
     this.current = null; // build id of the newest good manifest
     this.manifests = new Map(); // build id -> manifest
     this.pins = new Map(); // client id -> build id
+    this.pinnedAt = new Map(); // client id -> when it was pinned
   }
 
   /** Keep a manifest and make it current. */
@@ -29,8 +34,11 @@ export class Snapshots {
     return this.current === null ? null : (this.manifests.get(this.current) ?? null);
   }
 
-  pin(clientId, build) {
-    if (clientId && this.manifests.has(build)) this.pins.set(clientId, build);
+  pin(clientId, build, at = this.now()) {
+    if (clientId && this.manifests.has(build)) {
+      this.pins.set(clientId, build);
+      this.pinnedAt.set(clientId, at);
+    }
   }
 
   /** The snapshot of a client: its pin, else the current one (and pin it there). */
@@ -38,14 +46,20 @@ export class Snapshots {
     const pinned = clientId ? this.manifests.get(this.pins.get(clientId)) : undefined;
     if (pinned) return pinned;
     const current = this.currentManifest();
-    if (current && clientId) this.pins.set(clientId, current.build);
+    if (current && clientId) this.pin(clientId, current.build);
     return current;
   }
 
   /** Forget clients not in `liveIds` and snapshots nobody uses; returns the dropped build ids. */
   prune(liveIds) {
     const live = new Set(liveIds);
-    for (const id of [...this.pins.keys()]) if (!live.has(id)) this.pins.delete(id);
+    const recent = this.now() - this.graceMs;
+    for (const id of [...this.pins.keys()]) {
+      if (!live.has(id) && !(this.pinnedAt.get(id) > recent)) {
+        this.pins.delete(id);
+        this.pinnedAt.delete(id);
+      }
+    }
     const used = new Set(this.pins.values());
     if (this.current !== null) used.add(this.current);
     const dropped = [];
@@ -74,8 +88,9 @@ export class Snapshots {
     return { current: this.current, pins: Object.fromEntries(this.pins) };
   }
 
+  /** Restore pins saved by state(); they count as old (no grace). */
   loadPins(state) {
-    for (const [id, build] of Object.entries(state?.pins ?? {})) this.pin(id, build);
+    for (const [id, build] of Object.entries(state?.pins ?? {})) this.pin(id, build, 0);
   }
 }
 

@@ -60,6 +60,19 @@ export class Store {
     }
   }
 
+  /** The indexes of the stored pieces of a torrent (an empty set when none or no store). */
+  async pieceIndexes(infohash) {
+    const found = new Set();
+    try {
+      for await (const name of (await this.folder("p", infohash)).keys()) {
+        if (/^(0|[1-9][0-9]*)$/.test(name)) found.add(Number(name));
+      }
+    } catch {
+      // nothing stored for it
+    }
+    return found;
+  }
+
   /** A small file's bytes by SHA-256, or null. */
   readFile(sha256) {
     return this.hit(`f/${sha256}`, this.read(this.folder("f"), sha256));

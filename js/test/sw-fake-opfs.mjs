@@ -49,6 +49,9 @@ class FakeDir {
   async *entries() {
     for (const [name, c] of [...this.children]) yield [name, c];
   }
+  async *keys() {
+    for (const name of [...this.children.keys()]) yield name;
+  }
   async *values() {
     for (const c of [...this.children.values()]) yield c;
   }

@@ -45,7 +45,7 @@ test("pinning to an unknown build does nothing", () => {
 });
 
 test("prune drops gone clients and snapshots nobody uses", () => {
-  const s = new Snapshots();
+  const s = new Snapshots({ graceMs: 0 });
   s.add(manifest("a"));
   s.pin("p1", "a");
   s.add(manifest("b"));
@@ -56,6 +56,19 @@ test("prune drops gone clients and snapshots nobody uses", () => {
   assert.deepEqual(s.prune([]), ["a"]);
   assert.deepEqual([...s.manifests.keys()], ["c"]);
   assert.deepEqual(s.state(), { current: "c", pins: {} });
+});
+
+test("prune keeps a fresh pin whose client is not listed yet", () => {
+  let t = 0;
+  const s = new Snapshots({ now: () => t, graceMs: 1000 });
+  s.add(manifest("a"));
+  s.pin("navigating", "a");
+  s.add(manifest("b"));
+  t = 999;
+  assert.deepEqual(s.prune([]), []);
+  assert.equal(s.forClient("navigating").build, "a");
+  t = 1001;
+  assert.deepEqual(s.prune([]), ["a"]);
 });
 
 test("inUse lists the info hashes and files of kept snapshots", () => {

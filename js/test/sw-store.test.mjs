@@ -25,6 +25,9 @@ test("pieces and files land in the documented layout", async () => {
   assert.equal(await store.readPiece("ab".repeat(20), 4), null);
   assert.equal(await store.hasPiece("ab".repeat(20), 3), true);
   assert.equal(await store.hasPiece("ef".repeat(20), 0), false);
+  await store.writePiece("ab".repeat(20), 10, bytes(1));
+  assert.deepEqual([...(await store.pieceIndexes("ab".repeat(20)))].sort(), [10, 3]);
+  assert.deepEqual(await store.pieceIndexes("ef".repeat(20)), new Set());
   assert.deepEqual(await store.readFile("cd".repeat(32)), bytes(2));
   await store.flushMeta();
   const meta = JSON.parse(new TextDecoder().decode((await top.getFileHandle("meta.json")).bytes));

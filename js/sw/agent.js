@@ -1,0 +1,102 @@
+// The service worker's side of the agent protocol (docs/runtime.md, "SW ↔ agent").
+//
+// A page's agent sends {type: "agent"} with a MessagePort; the latest port wins. On that port:
+//   SW → agent  {type: "ping", id}                      agent → SW  {type: "pong", id}
+//   SW → agent  {type: "read", id, infohash, torrent, webseed, index, start, end}
+//   agent → SW  {type: "stream", id, stream} (transferred ReadableStream of exactly bytes
+//               start..end, inclusive, of file `index` of the torrent) | {type: "error", id, reason}
+// A port silent for a while is pinged before use and dropped if no pong comes within 500 ms.
+
+export class AgentUnavailable extends Error {}
+
+export class AgentLink {
+  constructor({ pingMs = 500, freshMs = 2000, now = Date.now } = {}) {
+    this.pingMs = pingMs;
+    this.freshMs = freshMs;
+    this.now = now;
+    this.port = null;
+    this.heard = 0; // when the current port last said anything
+    this.seq = 0;
+    this.pending = new Map(); // id -> {resolve, reject, port}
+    this.pinging = null;
+  }
+
+  /** Use this port from now on (a new leader tab, or a reloaded one). */
+  register(port) {
+    if (!port || port === this.port) return;
+    this.port = port;
+    this.heard = this.now();
+    port.onmessage = (event) => this.receive(port, event.data);
+    port.start?.();
+  }
+
+  receive(port, msg) {
+    if (port === this.port) this.heard = this.now();
+    if (!msg || typeof msg !== "object") return;
+    const waiter = this.pending.get(msg.id);
+    if (!waiter || waiter.port !== port) {
+      if (msg.type === "stream") msg.stream?.cancel?.().catch(() => {}); // too late: nobody waits
+      return;
+    }
+    this.pending.delete(msg.id);
+    if (msg.type === "pong") waiter.resolve(true);
+    else if (msg.type === "stream" && msg.stream?.getReader) waiter.resolve(msg.stream);
+    else waiter.reject(new AgentUnavailable(`agent: ${msg.reason ?? "bad answer"}`));
+  }
+
+  /** The live agent's port, or null: pings a port that has been silent for freshMs. */
+  async live() {
+    const port = this.port;
+    if (!port) return null;
+    if (this.now() - this.heard < this.freshMs) return port;
+    if (!this.pinging) {
+      this.pinging = this.ask(port, { type: "ping" }, this.pingMs)
+        .then(() => true, () => false)
+        .finally(() => {
+          this.pinging = null;
+        });
+    }
+    if (await this.pinging) return port;
+    if (this.port === port) this.drop(port);
+    return null;
+  }
+
+  drop(port) {
+    this.port = null;
+    for (const [id, w] of this.pending) {
+      if (w.port === port) {
+        this.pending.delete(id);
+        w.reject(new AgentUnavailable("agent gone"));
+      }
+    }
+  }
+
+  ask(port, msg, timeoutMs) {
+    const id = ++this.seq;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new AgentUnavailable(`agent: no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const done = (f) => (v) => {
+        clearTimeout(timer);
+        f(v);
+      };
+      this.pending.set(id, { resolve: done(resolve), reject: done(reject), port });
+      try {
+        port.postMessage({ ...msg, id });
+      } catch (err) {
+        this.pending.delete(id);
+        done(reject)(new AgentUnavailable(`agent: ${err}`));
+      }
+    });
+  }
+
+  /** A stream of file bytes start..end (inclusive) from the agent; rejects within timeoutMs. */
+  async read(request, timeoutMs) {
+    const started = this.now();
+    const port = await this.live();
+    if (!port) throw new AgentUnavailable("no agent");
+    return this.ask(port, { type: "read", ...request }, Math.max(1, timeoutMs - (this.now() - started)));
+  }
+}

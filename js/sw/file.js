@@ -1,0 +1,47 @@
+// One manifest entry with everything needed to fetch and check it. Pure: importable in Node.
+
+import { pieceCount } from "./pieces.js";
+import { deadlineMs } from "./snapshots.js";
+
+export class IntegrityError extends Error {}
+
+const HEX64 = /^[0-9a-f]{64}$/i;
+const isSize = (n) => Number.isSafeInteger(n) && n >= 0;
+
+/** The file at `key` of `manifest`, URLs resolved against `scope`; throws on an entry that makes no sense. */
+export function fileInfo(manifest, key, scope) {
+  const entry = manifest.files[key];
+  const shard = manifest.shards[entry?.shard];
+  if (!entry || !shard) throw new TypeError(`manifest: no shard for ${key}`);
+  const { length, offset, sha256, chunks } = entry;
+  const pl = shard.piece_length;
+  if (!isSize(length) || !isSize(offset) || !HEX64.test(sha256) || !(isSize(pl) && pl > 0)) {
+    throw new TypeError(`manifest: bad entry for ${key}`);
+  }
+  if (chunks !== undefined) {
+    const ok = Array.isArray(chunks) && offset === 0 && chunks.length === pieceCount(length, pl);
+    if (!ok || !chunks.every((c) => HEX64.test(c))) throw new TypeError(`manifest: bad chunks for ${key}`);
+  }
+  return {
+    key,
+    entry,
+    shard,
+    large: chunks !== undefined && length > 0,
+    url: new URL(key, scope).href,
+    torrent: new URL(shard.torrent, scope).href,
+    webseed: new URL(shard.webseed, scope).href,
+    deadline: deadlineMs(manifest),
+  };
+}
+
+/** The agent's read request for file bytes start..end (inclusive). */
+export function agentRequest(file, start, end) {
+  return {
+    infohash: file.shard.infohash,
+    torrent: file.torrent,
+    webseed: file.webseed,
+    index: file.entry.index,
+    start,
+    end,
+  };
+}

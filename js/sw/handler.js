@@ -1,0 +1,86 @@
+// The answer to one request for a manifest file: conditionals, Range, then the bytes (small
+// files whole and checked; large files streamed piece by piece as they verify).
+
+import { PieceFeed } from "./large.js";
+import { ifMatchMatches, ifNoneMatchMatches, rangeDecision } from "./range.js";
+import { etagOf, fileResponse, notModified, preconditionFailed, unsatisfiable } from "./respond.js";
+import { piecesCovering } from "./pieces.js";
+import { smallFile } from "./small.js";
+
+/**
+ * The Response for `request` (a GET) for `file` (see file.js). `ctx.done()` is called once
+ * nothing more will be read for it (at once, or when a streamed body ends).
+ */
+export async function respondFile(ctx, request, file) {
+  const { entry } = file;
+  const etag = etagOf(entry);
+  const h = request.headers;
+  const ifMatch = h.get("if-match");
+  if (ifMatch !== null && !ifMatchMatches(ifMatch, etag)) return finished(ctx, preconditionFailed());
+  const ifNoneMatch = h.get("if-none-match");
+  if (ifNoneMatch !== null && ifNoneMatchMatches(ifNoneMatch, etag)) return finished(ctx, notModified(entry));
+  const decision = rangeDecision(h, entry.length, etag);
+  if (decision.kind === "unsatisfiable") return finished(ctx, unsatisfiable(entry));
+  const range = decision.kind === "range" ? { start: decision.start, end: decision.end } : null;
+  if (file.large) return streamed(ctx, file, range);
+  const { bytes, source } = await smallFile(ctx, file);
+  const body = range ? bytes.slice(range.start, range.end + 1) : bytes;
+  ctx.counters.served += body.byteLength;
+  return finished(ctx, fileResponse(entry, body, range, source));
+}
+
+function finished(ctx, response) {
+  ctx.done();
+  return response;
+}
+
+/** A large file's bytes start..end as a stream; the first piece is in hand before we answer. */
+async function streamed(ctx, file, range) {
+  const { entry, shard } = file;
+  const start = range?.start ?? 0;
+  const end = range?.end ?? entry.length - 1;
+  const pl = shard.piece_length;
+  const { first, last } = piecesCovering(start, end, pl);
+  const feed = new PieceFeed(ctx, file, first, last);
+  let head;
+  try {
+    head = await feed.next();
+  } catch (err) {
+    feed.cancel();
+    throw err;
+  }
+  let index = first;
+  const cut = (piece) => {
+    const at = index * pl;
+    return piece.subarray(Math.max(start, at) - at, Math.min(end + 1, at + piece.byteLength) - at);
+  };
+  const stop = () => {
+    feed.cancel();
+    ctx.done();
+  };
+  const body = new ReadableStream(
+    {
+      async pull(controller) {
+        try {
+          const piece = head ?? (await feed.next());
+          head = null;
+          const chunk = cut(piece.bytes);
+          index += 1;
+          ctx.counters.served += chunk.byteLength;
+          controller.enqueue(chunk);
+          if (index > last) {
+            controller.close();
+            stop();
+          }
+        } catch (err) {
+          ctx.counters.requests.failed += 1;
+          controller.error(err);
+          stop();
+        }
+      },
+      cancel: stop,
+    },
+    { highWaterMark: 0 },
+  );
+  return fileResponse(entry, body, range, head.source);
+}

@@ -1,0 +1,188 @@
+// Planktos service worker (docs/runtime.md). Entry point bundled into planktos.sw.js; the
+// build replaces the placeholder below with the build id, so every build is a new script.
+
+import { AgentLink } from "./agent.js";
+import { newCounters } from "./counters.js";
+import { fileInfo, IntegrityError } from "./file.js";
+import { respondFile } from "./handler.js";
+import { clearCaches, ManifestSource } from "./manifest.js";
+import { manifestKey, scopedPath } from "./routing.js";
+import { Snapshots } from "./snapshots.js";
+import { Store } from "./store.js";
+
+const BUILD = "__PLANKTOS_BUILD__";
+
+const scope = self.registration.scope;
+const counters = newCounters();
+const store = new Store(() => navigator.storage.getDirectory());
+const agent = new AgentLink();
+const snapshots = new Snapshots();
+const manifests = new ManifestSource(scope, snapshots);
+const navigating = new Map(); // resulting client id -> promise of its manifest
+let uninstalled = false;
+
+manifests.ready();
+
+self.addEventListener("install", () => self.skipWaiting());
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    Promise.all([self.clients.claim(), manifests.revalidate().then(afterManifest)]).catch(() => {}),
+  );
+});
+
+self.addEventListener("message", (event) => {
+  const data = event.data;
+  const reply = (msg) => (event.ports?.[0] ?? event.source)?.postMessage(msg);
+  try {
+    if (data?.type === "agent" && event.ports?.[0]) agent.register(event.ports[0]);
+    else if (data?.type === "stats") reply({ type: "stats", build: BUILD, ...counters });
+    else if (data === "planktos:build") reply({ build: BUILD });
+  } catch {
+    // a client that went away meanwhile
+  }
+});
+
+self.addEventListener("fetch", (event) => {
+  if (uninstalled) return;
+  let rel = null;
+  try {
+    rel = scopedPath(event.request.method, event.request.url, scope);
+  } catch {
+    rel = null;
+  }
+  if (rel === null) return;
+  if (event.request.mode === "navigate") onNavigation(event, rel);
+  else onSubresource(event, rel);
+});
+
+/** Revalidate the manifest, pin the new client to it, answer from it. */
+function onNavigation(event, rel) {
+  const clientId = event.resultingClientId;
+  const pinned = manifests.revalidate().then(async (m) => {
+    await afterManifest(m);
+    if (m && !m.uninstalled) {
+      snapshots.pin(clientId, m.build);
+      manifests.saveSoon();
+    }
+    return m;
+  });
+  if (clientId) {
+    navigating.set(clientId, pinned);
+    pinned.finally(() => navigating.get(clientId) === pinned && navigating.delete(clientId)).catch(() => {});
+  }
+  event.waitUntil(pinned.then(pruneSoon).catch(() => {}));
+  if (manifests.loaded) {
+    const current = snapshots.currentManifest();
+    // Not ours by the snapshot we have: the browser fetches it; the pin still follows.
+    if (!current || manifestKey(current, rel) === null) return;
+  }
+  respond(event, async () => {
+    const m = await pinned;
+    return m && !m.uninstalled ? found(m, rel) : null;
+  });
+}
+
+/** Answer from the snapshot of the requesting client. */
+function onSubresource(event, rel) {
+  const clientId = event.clientId;
+  // A client's navigation still revalidating, or the first manifest still on its way (a page
+  // claimed at activation): wait for it rather than guess.
+  const pending = navigating.get(clientId) ?? (snapshots.current === null ? manifests.inflight : null);
+  if (!pending && manifests.loaded) {
+    const m = snapshots.forClient(clientId);
+    const hit = m && found(m, rel);
+    if (!hit) return;
+    pinResulting(event, m);
+    respond(event, async () => hit);
+    return;
+  }
+  respond(event, async () => {
+    await pending;
+    await manifests.ready();
+    const m = snapshots.forClient(clientId);
+    if (m) pinResulting(event, m);
+    return m && found(m, rel);
+  });
+}
+
+/** A worker started from a page uses the page's snapshot. */
+function pinResulting(event, m) {
+  if (event.resultingClientId) snapshots.pin(event.resultingClientId, m.build);
+  manifests.saveSoon();
+}
+
+function found(m, rel) {
+  const key = manifestKey(m, rel);
+  return key === null ? null : { manifest: m, key };
+}
+
+/** respondWith our answer; the network (fetch) when the file is not ours or anything fails. */
+function respond(event, lookup) {
+  let finish;
+  const finished = new Promise((resolve) => {
+    finish = resolve;
+  });
+  const tasks = new Set();
+  const background = (p) => {
+    tasks.add(Promise.resolve(p).catch(() => {}));
+  };
+  event.waitUntil(
+    finished.then(async () => {
+      while (tasks.size) {
+        const now = [...tasks];
+        tasks.clear();
+        await Promise.all(now);
+      }
+    }),
+  );
+  event.respondWith(
+    (async () => {
+      try {
+        const hit = await lookup();
+        if (!hit) {
+          finish();
+          return fetch(event.request);
+        }
+        const file = fileInfo(hit.manifest, hit.key, scope);
+        const ctx = { store, agent, counters, keep: () => snapshots.inUse(), background, done: finish };
+        const response = await respondFile(ctx, event.request, file);
+        counters.requests.handled += 1;
+        return response;
+      } catch (err) {
+        finish();
+        if (err instanceof IntegrityError) {
+          counters.requests.failed += 1;
+          return Response.error();
+        }
+        counters.requests.fallback += 1;
+        return fetch(event.request);
+      }
+    })(),
+  );
+}
+
+/** The kill switch: a manifest with `uninstalled: true` removes every trace of Planktos. */
+async function afterManifest(m) {
+  if (!m?.uninstalled || uninstalled) return;
+  uninstalled = true;
+  await Promise.allSettled([store.clear(), clearCaches()]);
+  await self.registration.unregister().catch(() => {});
+}
+
+let pruneTimer = null;
+function pruneSoon() {
+  if (pruneTimer) return;
+  pruneTimer = setTimeout(async () => {
+    pruneTimer = null;
+    try {
+      const live = await self.clients.matchAll({ includeUncontrolled: true, type: "all" });
+      await manifests.prune([...live.map((c) => c.id), ...navigating.keys()]);
+    } catch {
+      // next time
+    }
+  }, 1000);
+}
+
+// Never an unhandled rejection from here: every path above catches; this is the last net.
+self.addEventListener("unhandledrejection", (event) => event.preventDefault());

@@ -1,0 +1,141 @@
+// The manifest snapshots, kept across service worker restarts in Cache Storage ("planktos-v1"):
+//   <scope>planktos/manifest.json               the last good manifest (the current snapshot)
+//   <scope>planktos/manifest.json?build=<id>    every snapshot a client may still be pinned to
+//   <scope>planktos/sw-state.json               {current, pins} (a cache key only; never fetched)
+// Navigations revalidate it network first (1.5 s timeout, then the last good copy).
+
+import { isUsableManifest } from "./snapshots.js";
+
+const CACHE = "planktos-v1";
+const TIMEOUT_MS = 1500;
+const SAVE_DELAY_MS = 500;
+
+export class ManifestSource {
+  constructor(scope, snapshots, { timeoutMs = TIMEOUT_MS } = {}) {
+    this.url = new URL("planktos/manifest.json", scope).href;
+    this.stateUrl = new URL("planktos/sw-state.json", scope).href;
+    this.snapshots = snapshots;
+    this.timeoutMs = timeoutMs;
+    this.loaded = false; // state restored from Cache Storage (or nothing to restore)
+    this.loading = null;
+    this.inflight = null;
+    this.etag = null; // of the current manifest's last response: a 304 needs no parse
+    this.saveTimer = null;
+  }
+
+  snapshotUrl(build) {
+    return `${this.url}?build=${encodeURIComponent(build)}`;
+  }
+
+  /** Restore the snapshots and pins a previous run of the worker saved. */
+  ready() {
+    this.loading ??= this.restore()
+      .catch(() => {})
+      .finally(() => {
+        this.loaded = true;
+      });
+    return this.loading;
+  }
+
+  async restore() {
+    const cache = await caches.open(CACHE);
+    const state = await readJson(cache, this.stateUrl);
+    const current = await readJson(cache, this.url);
+    for (const build of new Set(Object.values(state?.pins ?? {}))) {
+      const m = await readJson(cache, this.snapshotUrl(build));
+      if (isUsableManifest(m) && !m.uninstalled) this.snapshots.restore(m);
+    }
+    if (isUsableManifest(current) && !current.uninstalled) {
+      this.snapshots.add(current);
+      this.etag = state?.etag ?? null;
+    }
+    this.snapshots.loadPins(state);
+  }
+
+  /** The newest manifest: from the network when it answers in time, else the last good one. */
+  revalidate() {
+    this.inflight ??= this.fetchManifest().finally(() => {
+      this.inflight = null;
+    });
+    return this.inflight;
+  }
+
+  async fetchManifest() {
+    await this.ready();
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.timeoutMs);
+    try {
+      const response = await fetch(this.url, { cache: "no-cache", signal: controller.signal });
+      if (!response.ok) throw new Error(`manifest: HTTP ${response.status}`);
+      const etag = response.headers.get("etag");
+      const current = this.snapshots.currentManifest();
+      if (current && etag && etag === this.etag) {
+        response.body?.cancel().catch(() => {});
+        return current;
+      }
+      const text = await response.text();
+      const m = JSON.parse(text);
+      if (!isUsableManifest(m)) throw new Error("manifest: unknown format or version");
+      if (m.uninstalled) return m;
+      const known = this.snapshots.manifests.has(m.build);
+      const kept = this.snapshots.add(m);
+      this.etag = etag;
+      if (!known) await this.store(text, m.build);
+      this.saveSoon();
+      return kept;
+    } catch {
+      return this.snapshots.currentManifest();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async store(text, build) {
+    try {
+      const cache = await caches.open(CACHE);
+      const headers = { "Content-Type": "application/json" };
+      await cache.put(this.url, new Response(text, { headers }));
+      await cache.put(this.snapshotUrl(build), new Response(text, { headers }));
+    } catch {
+      // no Cache Storage or quota: the snapshot lives in memory only
+    }
+  }
+
+  /** Save pins soon (debounced). */
+  saveSoon() {
+    if (this.saveTimer) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = null;
+      this.save().catch(() => {});
+    }, SAVE_DELAY_MS);
+  }
+
+  async save() {
+    const cache = await caches.open(CACHE);
+    const body = JSON.stringify({ ...this.snapshots.state(), etag: this.etag });
+    await cache.put(this.stateUrl, new Response(body, { headers: { "Content-Type": "application/json" } }));
+  }
+
+  /** Drop pins of clients not in `liveIds` and the snapshots nobody uses any more. */
+  async prune(liveIds) {
+    const dropped = this.snapshots.prune(liveIds);
+    if (!dropped.length) return;
+    const cache = await caches.open(CACHE);
+    await Promise.all(dropped.map((build) => cache.delete(this.snapshotUrl(build))));
+    await this.save();
+  }
+}
+
+async function readJson(cache, url) {
+  try {
+    const response = await cache.match(url);
+    return response ? await response.json() : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Delete every Planktos cache (the kill switch). */
+export async function clearCaches() {
+  for (const name of await caches.keys()) if (name.startsWith("planktos")) await caches.delete(name);
+}

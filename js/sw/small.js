@@ -1,0 +1,82 @@
+// The bytes of a small file (no `chunks`): store (f/<sha256>, then its pieces), agent,
+// origin, each checked against the file's SHA-256 before use.
+
+import { took, rejected } from "./counters.js";
+import { agentRequest, IntegrityError } from "./file.js";
+import { originStream } from "./origin.js";
+import { filePieces, pieceBounds } from "./pieces.js";
+import { readExactly } from "./reader.js";
+import { matchesSha256 } from "./verify.js";
+
+/** {bytes, source} of a verified small file; throws IntegrityError when even the origin is wrong. */
+export async function smallFile(ctx, file) {
+  const { entry } = file;
+  if (entry.length === 0 && (await matchesSha256(new Uint8Array(), entry.sha256))) {
+    return { bytes: new Uint8Array(), source: "store" };
+  }
+  const stored = await ctx.store.readFile(entry.sha256);
+  if (stored && (await check(ctx, stored, entry, "store"))) return { bytes: stored, source: "store" };
+  if (stored) ctx.background(ctx.store.deleteFile(entry.sha256));
+
+  const fromPieces = await readFromPieces(ctx, file);
+  if (fromPieces && (await check(ctx, fromPieces, entry, "store"))) {
+    keepFile(ctx, entry, fromPieces);
+    return { bytes: fromPieces, source: "store" };
+  }
+
+  const fromAgent = await readFromAgent(ctx, file);
+  if (fromAgent && (await check(ctx, fromAgent, entry, "agent"))) {
+    keepFile(ctx, entry, fromAgent);
+    return { bytes: fromAgent, source: "agent" };
+  }
+
+  const stream = await originStream(file.url, 0, entry.length - 1, entry.length);
+  const fromOrigin = await readExactly(stream, entry.length);
+  if (!(await check(ctx, fromOrigin, entry, "origin"))) {
+    throw new IntegrityError(`origin bytes of ${file.key} do not match the manifest`);
+  }
+  keepFile(ctx, entry, fromOrigin);
+  return { bytes: fromOrigin, source: "origin" };
+}
+
+async function check(ctx, bytes, entry, source) {
+  if (bytes.byteLength === entry.length && (await matchesSha256(bytes, entry.sha256))) {
+    took(ctx.counters, source, bytes.byteLength);
+    return true;
+  }
+  rejected(ctx.counters, source, bytes.byteLength);
+  return false;
+}
+
+function keepFile(ctx, entry, bytes) {
+  ctx.background(ctx.store.writeFile(entry.sha256, bytes, ctx.keep));
+}
+
+/** The file cut out of the stored pieces of its shard, or null when one is missing. */
+async function readFromPieces(ctx, file) {
+  const { entry, shard } = file;
+  const pl = shard.piece_length;
+  const { first, last } = filePieces(entry.offset, entry.length, pl);
+  const out = new Uint8Array(entry.length);
+  for (let i = first; i <= last; i++) {
+    const piece = await ctx.store.readPiece(shard.infohash, i);
+    const bounds = pieceBounds(i, pl, shard.length);
+    if (!piece || piece.byteLength !== bounds.end - bounds.start) return null;
+    const from = Math.max(entry.offset, bounds.start);
+    const to = Math.min(entry.offset + entry.length, bounds.end);
+    out.set(piece.subarray(from - bounds.start, to - bounds.start), from - entry.offset);
+  }
+  return out;
+}
+
+async function readFromAgent(ctx, file) {
+  const { entry } = file;
+  const started = Date.now();
+  try {
+    const stream = await ctx.agent.read(agentRequest(file, 0, entry.length - 1), file.deadline);
+    const firstMs = Math.max(1, file.deadline - (Date.now() - started));
+    return await readExactly(stream, entry.length, { stallMs: file.deadline, firstMs });
+  } catch {
+    return null; // no agent, no answer in time, an error, a short stream: the origin it is
+  }
+}
