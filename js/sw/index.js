@@ -6,7 +6,8 @@ import { newCounters } from "./counters.js";
 import { fileInfo, IntegrityError } from "./file.js";
 import { respondFile } from "./handler.js";
 import { clearCaches, ManifestSource } from "./manifest.js";
-import { manifestKey, scopedPath } from "./routing.js";
+import { isRuntimeScript, manifestKey, scopedPath } from "./routing.js";
+import { networkFirst } from "./scripts.js";
 import { Snapshots } from "./snapshots.js";
 import { Store } from "./store.js";
 
@@ -45,9 +46,14 @@ self.addEventListener("message", (event) => {
 
 self.addEventListener("fetch", (event) => {
   if (uninstalled) return;
+  const { method, url } = event.request;
   let rel = null;
   try {
-    rel = scopedPath(event.request.method, event.request.url, scope);
+    if (isRuntimeScript(method, url, scope)) {
+      event.respondWith(networkFirst(event.request, (p) => event.waitUntil(p.catch(() => {}))));
+      return;
+    }
+    rel = scopedPath(method, url, scope);
   } catch {
     rel = null;
   }

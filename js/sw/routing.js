@@ -7,6 +7,19 @@
 
 const keyIndexes = new WeakMap();
 
+// The runtime scripts a page loads: answered network first, from Cache Storage only when the
+// network fails, so that a returning visitor with the origin down still gets its agent.
+const RUNTIME_SCRIPTS = new Set(["planktos/install.js", "planktos/agent.js"]);
+
+/** Whether a request is for one of the runtime scripts (same origin, GET, no query). */
+export function isRuntimeScript(method, url, scope) {
+  if (method !== "GET") return false;
+  const u = new URL(url);
+  const s = new URL(scope);
+  if (u.origin !== s.origin || u.href.includes("?") || !u.pathname.startsWith(s.pathname)) return false;
+  return RUNTIME_SCRIPTS.has(u.pathname.slice(s.pathname.length));
+}
+
 /**
  * The request's path relative to the scope, still percent-encoded, when the request could be
  * ours; null when it must pass through whatever the manifest says.

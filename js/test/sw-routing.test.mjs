@@ -1,7 +1,7 @@
 // Which requests the service worker answers (docs/runtime.md, "A controlled request").
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { decodePath, manifestKey, scopedPath } from "../sw/routing.js";
+import { decodePath, isRuntimeScript, manifestKey, scopedPath } from "../sw/routing.js";
 
 const manifest = {
   files: {
@@ -71,4 +71,15 @@ test("decodePath keeps segments apart", () => {
   assert.equal(decodePath("a/%C3%A9/b%20c"), "a/é/b c");
   assert.equal(decodePath("a%2Fb"), null);
   assert.equal(decodePath("%"), null);
+});
+
+test("the runtime scripts are recognised exactly", () => {
+  assert.ok(isRuntimeScript("GET", `${ROOT}planktos/install.js`, ROOT));
+  assert.ok(isRuntimeScript("GET", `${ROOT}planktos/agent.js`, ROOT));
+  assert.ok(isRuntimeScript("GET", `${SUB}planktos/agent.js`, SUB));
+  assert.ok(!isRuntimeScript("GET", `${ROOT}planktos/agent.js`, SUB));
+  assert.ok(!isRuntimeScript("GET", `${ROOT}planktos/agent.js?v=1`, ROOT));
+  assert.ok(!isRuntimeScript("POST", `${ROOT}planktos/agent.js`, ROOT));
+  assert.ok(!isRuntimeScript("GET", `${ROOT}planktos/manifest.json`, ROOT));
+  assert.ok(!isRuntimeScript("GET", "http://other/planktos/agent.js", ROOT));
 });
