@@ -36,6 +36,10 @@ const bundles = [
     alias: { path: "path-browserify" },
     define: { global: "globalThis" },
     inject: ["js/agent/process-shim.js"],
+    // The agent never logs (any console message fails our browser tests, and visitors should
+    // not see Planktos); WebTorrent's dependencies warn on expected events (an mDNS ICE
+    // candidate they cannot use, a deprecated call), so console calls are dropped here.
+    drop: ["console"],
   },
 ];
 

@@ -1,0 +1,48 @@
+// The in-page agent (docs/runtime.md): one WebTorrent client per browser profile that fetches
+// pieces for the service worker from peers and the web seed, and seeds the store.
+// Loaded by install.js after `load`, when idle; importing it starts it.
+
+import { createClient } from "./client.js";
+import { counters } from "./counters.js";
+import { whenLeader } from "./leader.js";
+import { setCurrentInfohashes } from "./opfs.js";
+import { answer } from "./read.js";
+import { seedStored } from "./seed.js";
+import { loadSettings } from "./settings.js";
+import { linkToServiceWorker } from "./sw-link.js";
+import { Torrents } from "./torrents.js";
+import { enforceUploadPolicy } from "./upload.js";
+import { baseOf } from "./urls.js";
+
+export { counters };
+
+const supported = () =>
+  typeof navigator !== "undefined" &&
+  "serviceWorker" in navigator &&
+  typeof RTCPeerConnection === "function" &&
+  typeof navigator.locks?.request === "function" &&
+  typeof navigator.storage?.getDirectory === "function";
+
+let started = false;
+
+/** Start the agent (idempotent); the base defaults to the directory above planktos/. */
+export function start(base = baseOf(import.meta.url)) {
+  if (started || !supported()) return;
+  started = true;
+  whenLeader(() => lead(base).catch(() => {}));
+}
+
+async function lead(base) {
+  const settings = await loadSettings(base);
+  if (!settings || settings.uninstalled) return;
+  counters.leader = true;
+  setCurrentInfohashes(Object.keys(settings.shards));
+  navigator.storage.persist?.().catch(() => {});
+  const client = createClient(settings.runtime);
+  const policy = enforceUploadPolicy(client, settings.runtime);
+  const torrents = new Torrents(client, settings, base);
+  linkToServiceWorker((msg, port) => answer(torrents, port, msg));
+  if (policy.uploading()) await seedStored(torrents, Number(settings.runtime.max_seeded) || 50);
+}
+
+start();

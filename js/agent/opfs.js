@@ -1,0 +1,169 @@
+// The OPFS store layout of docs/runtime.md: planktos-v1/{p/<infohash>/<piece>, t/<infohash>.torrent,
+// meta.json, agent.json}. Small async helpers; every write goes through createWritable(), which
+// commits atomically on close(), so a file is either whole or absent.
+
+import { evictionOrder } from "./eviction.js";
+import { pieceIndexOf } from "./pieces.js";
+
+const ROOT = "planktos-v1";
+let rootPromise = null;
+// Infohashes of the current manifest: evicted last.
+let current = new Set();
+
+export const setCurrentInfohashes = (infohashes) => {
+  current = new Set(infohashes);
+};
+
+/** The store's root directory handle (created on first use). */
+export function root() {
+  rootPromise ??= navigator.storage
+    .getDirectory()
+    .then((opfs) => opfs.getDirectoryHandle(ROOT, { create: true }));
+  rootPromise.catch(() => {
+    rootPromise = null;
+  });
+  return rootPromise;
+}
+
+/** A subdirectory of the root by path segments, or null if absent and `create` is false. */
+export async function dir(segments, create = false) {
+  let handle = await root();
+  for (const name of segments) {
+    try {
+      handle = await handle.getDirectoryHandle(name, { create });
+    } catch (err) {
+      if (err?.name === "NotFoundError") return null;
+      throw err;
+    }
+  }
+  return handle;
+}
+
+/** The File at `name` in a directory handle, or null. */
+export async function readFile(directory, name) {
+  try {
+    return await (await directory.getFileHandle(name)).getFile();
+  } catch (err) {
+    if (err?.name === "NotFoundError" || err?.name === "TypeError") return null;
+    throw err;
+  }
+}
+
+/** Write `bytes` to `name` atomically; on a full quota evict (see `evict`) and retry once. */
+export async function writeFile(directory, name, bytes, infohash = null) {
+  try {
+    await writeOnce(directory, name, bytes);
+  } catch (err) {
+    if (err?.name !== "QuotaExceededError") throw err;
+    await evict(bytes.byteLength, infohash);
+    await writeOnce(directory, name, bytes);
+  }
+}
+
+async function writeOnce(directory, name, bytes) {
+  const handle = await directory.getFileHandle(name, { create: true });
+  const writable = await handle.createWritable();
+  try {
+    await writable.write(bytes);
+    await writable.close();
+  } catch (err) {
+    await writable.abort().catch(() => {});
+    throw err;
+  }
+}
+
+/** Indexes of the pieces stored for an infohash. */
+export async function storedPieces(infohash) {
+  const pieces = await dir(["p", infohash]);
+  const out = [];
+  if (!pieces) return out;
+  for await (const name of pieces.keys()) {
+    const index = pieceIndexOf(name);
+    if (index !== null) out.push(index);
+  }
+  return out;
+}
+
+/** Infohashes with a piece directory in the store. */
+export async function storedInfohashes() {
+  const pieces = await dir(["p"]);
+  const out = [];
+  if (!pieces) return out;
+  for await (const [name, handle] of pieces.entries()) {
+    if (handle.kind === "directory" && /^[0-9a-f]{40}$/.test(name)) out.push(name);
+  }
+  return out;
+}
+
+/** Parse a small JSON file of the root, or return `fallback`. */
+export async function readJson(name, fallback) {
+  try {
+    const file = await readFile(await root(), name);
+    if (!file) return fallback;
+    const value = JSON.parse(await file.text());
+    return value && typeof value === "object" ? value : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+export async function writeJson(name, value) {
+  await writeFile(await root(), name, new TextEncoder().encode(JSON.stringify(value)));
+}
+
+// Last-use times (meta.json, shared with the service worker: {"version": 1, "used":
+// {"p/<infohash>": ms}}) are batched: one write per second at most.
+const touched = new Map();
+let flushTimer = null;
+
+/** Last-use times by infohash, from meta.json. */
+export async function lastUse() {
+  const meta = await readJson("meta.json", {});
+  const out = {};
+  for (const [unit, when] of Object.entries(meta.used ?? {})) {
+    if (unit.startsWith("p/") && typeof when === "number") out[unit.slice(2)] = when;
+  }
+  return out;
+}
+
+/** Record that an infohash was used now. */
+export function touch(infohash) {
+  touched.set(infohash, Date.now());
+  flushTimer ??= setTimeout(flushTouched, 1000);
+}
+
+async function flushTouched() {
+  flushTimer = null;
+  const updates = new Map(touched);
+  touched.clear();
+  try {
+    const meta = await readJson("meta.json", {});
+    const used = meta.version === 1 && meta.used && typeof meta.used === "object" ? meta.used : {};
+    for (const [ih, when] of updates) used[`p/${ih}`] = Math.max(used[`p/${ih}`] ?? 0, when);
+    await writeJson("meta.json", { version: 1, used });
+  } catch {
+    // Eviction order only: a lost update is harmless.
+  }
+}
+
+/** Delete everything stored for an infohash. */
+export async function removeInfohash(infohash) {
+  const pieces = await dir(["p"]);
+  await pieces?.removeEntry(infohash, { recursive: true }).catch(() => {});
+  const torrents = await dir(["t"]);
+  await torrents?.removeEntry(`${infohash}.torrent`).catch(() => {});
+}
+
+/**
+ * Make room for `needed` bytes: delete infohash directories in eviction order (not in the
+ * current manifest first, then least recently used) until the quota estimate leaves room for
+ * four times `needed`, or nothing is left to delete but `writing`.
+ */
+export async function evict(needed, writing = null) {
+  const order = evictionOrder(await storedInfohashes(), await lastUse(), current, writing);
+  for (const ih of order) {
+    await removeInfohash(ih);
+    const { usage = 0, quota = Infinity } = await navigator.storage.estimate().catch(() => ({}));
+    if (usage + 4 * needed < quota) return;
+  }
+}

@@ -1,0 +1,21 @@
+// Registers this agent with the service worker: `{type: "agent"}` with a MessagePort, now
+// and after every controller change (a new service worker version takes over).
+
+/** Calls `onMessage(data, port)` for every message the service worker sends. */
+export function linkToServiceWorker(onMessage) {
+  const container = navigator.serviceWorker;
+  let port = null;
+  const register = (worker) => {
+    if (!worker) return;
+    const channel = new MessageChannel();
+    channel.port1.onmessage = (event) => onMessage(event.data, channel.port1);
+    worker.postMessage({ type: "agent" }, [channel.port2]);
+    port?.close();
+    port = channel.port1;
+  };
+  container.addEventListener("controllerchange", () => register(container.controller));
+  if (container.controller) register(container.controller);
+  // A first visit's page is not controlled until the worker claims it; `ready` gives the
+  // active worker as soon as there is one.
+  else container.ready.then((reg) => port || register(container.controller ?? reg.active)).catch(() => {});
+}

@@ -1,0 +1,47 @@
+// Where the agent finds things, relative to the site's base (the directory above planktos/).
+// Pure: importable in Node.
+
+/** The site base for a script at `<base>planktos/<name>.js`. */
+export const baseOf = (scriptUrl) => new URL("..", scriptUrl).href;
+
+/**
+ * Manifest tracker references as WebSocket URLs: `ws(s)://` as given, anything else (a path
+ * relative to the base, or an absolute path) resolved against the base on the site's scheme
+ * (http → ws, https → wss). Unusable entries are dropped; duplicates once.
+ */
+export function trackerUrls(trackers, base) {
+  const out = new Set();
+  for (const ref of Array.isArray(trackers) ? trackers : []) {
+    let url;
+    try {
+      url = new URL(String(ref), base);
+    } catch {
+      continue;
+    }
+    if (url.protocol === "http:") url.protocol = "ws:";
+    else if (url.protocol === "https:") url.protocol = "wss:";
+    if (url.protocol === "ws:" || url.protocol === "wss:") out.add(url.href);
+  }
+  return [...out];
+}
+
+/**
+ * The web seed URL to give WebTorrent for a shard's manifest `webseed` (BEP 19).
+ *
+ * A single-file shard's web seed is the file itself, a manifest path: the query parameter
+ * `planktos-webseed=1` makes the service worker let WebTorrent's requests through instead of
+ * answering them from the agent (a loop). A multi-file shard's web seed is a directory to
+ * which WebTorrent appends `<torrent name>/<path>`, so it cannot carry a query; those paths
+ * (`planktos/w/...`) are no manifest key and pass through the service worker anyway.
+ */
+export function webSeedUrl(webseed, base) {
+  const url = new URL(webseed, base);
+  if (!url.pathname.endsWith("/")) url.searchParams.set("planktos-webseed", "1");
+  return url.href;
+}
+
+/** The absolute URL of a shard's .torrent. */
+export const torrentUrl = (torrent, base) => new URL(torrent, base).href;
+
+/** The manifest's URL for a base. */
+export const manifestUrl = (base) => new URL("planktos/manifest.json", base).href;
