@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LINT_PATHS := src tests bench
 
-.PHONY: demo test lint bench setup system-deps clean
+.PHONY: demo test lint bench setup system-deps clean runtime
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,15 @@ setup: $(STAMP)
 system-deps:
 	scripts/ensure-debian-packages aria2:aria2c chromium:chromium
 
-demo: setup
+# The browser runtime (docs/runtime.md): npm packages pinned in package-lock.json, bundled by
+# esbuild into src/planktos/runtime/dist/. `--ignore-scripts`: a transitive preinstall fails.
+node_modules/.package-lock.json: package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+
+runtime: node_modules/.package-lock.json
+	node js/build.mjs
+
+demo: setup runtime
 	$(VENV)/bin/planktos demo
 
 lint: setup
@@ -27,10 +35,10 @@ lint: setup
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy
 
-test: setup system-deps lint
+test: setup system-deps lint runtime
 	$(PY) -m pytest
 
-bench: setup
+bench: setup runtime
 	$(PY) bench/run.py
 
 clean:

@@ -25,7 +25,14 @@ const common = {
 };
 
 const bundles = [
-  { entry: "js/sw/index.js", out: "planktos.sw.js", format: "iife", limit: SW_LIMIT },
+  {
+    entry: "js/sw/index.js",
+    out: "planktos.sw.js",
+    format: "iife",
+    limit: SW_LIMIT,
+    // `planktos build` puts the build id here too, so the file names its build at the top.
+    banner: { js: "/* Planktos service worker, PLANKTOS_BUILD=__PLANKTOS_BUILD__ */" },
+  },
   { entry: "js/install.js", out: "install.js", format: "iife" },
   {
     entry: "js/agent/index.js",

@@ -175,6 +175,7 @@ def _write_site(
         runtime.install_script().encode(),
         runtime.service_worker(manifest["build"]).encode(),
         keep=old | new,  # visitors still on the previous build keep their web seeds
+        agent_js=runtime.agent_script().encode(),
     )
     return BuildResult(build=manifest["build"], shards=len(built), changed_shards=len(new - old))
 

@@ -1,12 +1,12 @@
 """Write a build's output into the site so that it is never seen half-done.
 
 Layout: ``planktos.sw.js`` at the root, and in ``planktos/``: ``manifest.json``,
-``install.js``, ``t/<info hash>.torrent`` and, for multi-file shards, ``w/<info hash>/<shard
-id>/<path>`` hard links to the site's files (the web seed; a copy where the filesystem cannot
-link). Torrents and link trees are addressed by info hash, so the old and the new build share
-what did not change, and a build only adds what is new. New entries are created under
-temporary dot-names and renamed into place; then ``manifest.json`` is replaced in one rename:
-that is the commit. Only then are entries that neither the new nor the previous manifest
+``install.js``, ``agent.js``, ``t/<info hash>.torrent`` and, for multi-file shards, ``w/<info
+hash>/<shard id>/<path>`` hard links to the site's files (the web seed; a copy where the
+filesystem cannot link). Torrents and link trees are addressed by info hash, so the old and the
+new build share what did not change, and a build only adds what is new. New entries are created
+under temporary dot-names and renamed into place; then ``manifest.json`` is replaced in one
+rename: that is the commit. Only then are entries that neither the new nor the previous manifest
 references deleted. A build killed at any point leaves a consistent site: the old manifest
 with everything it references, plus leftovers that the next build removes. A lock on the root
 keeps two builds apart.
@@ -145,9 +145,18 @@ class Output:
                 os.unlink(tmp)
             raise
 
-    def commit(self, manifest: bytes, install_js: bytes, sw_js: bytes, keep: set[str]) -> None:
-        """Publish: install script, then the manifest (the commit point), then the SW script;
-        then delete torrents and web seed trees that ``keep`` does not name."""
+    def commit(
+        self,
+        manifest: bytes,
+        install_js: bytes,
+        sw_js: bytes,
+        keep: set[str],
+        agent_js: bytes | None = None,
+    ) -> None:
+        """Publish: agent and install script, then the manifest (the commit point), then the SW
+        script; then delete torrents and web seed trees that ``keep`` does not name."""
+        if agent_js is not None:
+            self._replace(self.out / "agent.js", agent_js)
         self._replace(self.out / "install.js", install_js)
         self._replace(self.out / "manifest.json", manifest)
         self._replace(self.root / SW_NAME, sw_js)
