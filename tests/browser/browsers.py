@@ -1,0 +1,156 @@
+"""Debian's Chromium under Playwright (async API): visitors, and every error they show.
+
+Each visitor is a browser context (its own profile: service worker, OPFS, cache), granted
+camera and microphone so that WebRTC offers ICE candidates on loopback (FACTS.md). Console
+errors, uncaught exceptions and unhandled rejections of every page, and console errors,
+uncaught exceptions and unhandled rejections of every service worker, are collected in one
+:class:`ErrorLog` that fails the test (see conftest.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    WebError,
+    Worker,
+)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--allow-loopback-in-peer-connection",
+)
+PERMISSIONS = ["camera", "microphone"]
+TIMEOUT_MS = 15_000  # default bound of every Playwright wait
+
+# Installed in each service worker as soon as Playwright sees it: Playwright reports a
+# worker's console messages but not its uncaught errors or unhandled rejections.
+SW_ERROR_HOOKS = """() => {
+  self.addEventListener("unhandledrejection", (e) => console.error(
+    "unhandled rejection in the service worker: " + ((e.reason && e.reason.stack) || e.reason)));
+  self.addEventListener("error", (e) => console.error(
+    "uncaught error in the service worker: " + e.message));
+}"""
+
+
+@dataclass
+class ErrorLog:
+    """Every error any visitor's pages or workers showed; some may be allowed, by pattern."""
+
+    found: list[str] = field(default_factory=list)
+    allowed: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def allow(self, pattern: str, why: str) -> None:
+        """Accept errors matching ``pattern`` (a regex) in this test, for the reason ``why``."""
+        self.allowed.append((re.compile(pattern), why))
+
+    def add(self, who: str, text: str) -> None:
+        if not any(p.search(text) for p, _ in self.allowed):
+            self.found.append(f"{who}: {text}")
+
+    def report(self) -> str:
+        return "\n".join(self.found)
+
+    def watch(self, who: str, context: BrowserContext) -> None:
+        """Collect the errors of every page and service worker of ``context``."""
+
+        def on_console(msg: ConsoleMessage) -> None:
+            if msg.type == "error":
+                where = f" (service worker {msg.worker.url})" if msg.worker else ""
+                loc = msg.location
+                at = f" at {loc.get('url')}:{loc.get('lineNumber')}" if loc.get("url") else ""
+                self.add(who, f"console error{where}: {msg.text}{at}")
+
+        def on_weberror(error: WebError) -> None:
+            self.add(who, f"uncaught in a page: {error.error}")
+
+        def on_service_worker(worker: Worker) -> None:
+            task = asyncio.ensure_future(self._hook(who, worker))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        context.on("console", on_console)
+        context.on("weberror", on_weberror)
+        context.on("serviceworker", on_service_worker)
+        for worker in context.service_workers:
+            on_service_worker(worker)
+
+    async def _hook(self, who: str, worker: Worker) -> None:
+        try:
+            await worker.evaluate(SW_ERROR_HOOKS)
+        except Exception as err:  # the worker may have stopped already: nothing to watch
+            if "closed" not in str(err).lower() and "destroyed" not in str(err).lower():
+                self.add(who, f"could not watch the service worker {worker.url}: {err}")
+
+
+async def launch(playwright: Playwright) -> Browser:
+    """Debian's Chromium with the flags of FACTS.md (Playwright cannot download browsers here)."""
+    return await playwright.chromium.launch(
+        executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS), timeout=30_000
+    )
+
+
+async def launch_persistent(
+    playwright: Playwright, profile: Path, errors: ErrorLog, who: str
+) -> BrowserContext:
+    """A Chromium whose one context keeps its profile in ``profile`` across restarts."""
+    context = await playwright.chromium.launch_persistent_context(
+        str(profile),
+        executable_path=str(CHROMIUM),
+        args=list(CHROMIUM_ARGS),
+        permissions=PERMISSIONS,
+        timeout=30_000,
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    errors.watch(who, context)
+    return context
+
+
+@dataclass
+class Visitor:
+    """One visitor: a browser context with its own profile."""
+
+    name: str
+    context: BrowserContext
+
+    async def open(self, url: str) -> Page:
+        """A new tab showing ``url`` once loaded."""
+        page = await self.context.new_page()
+        await page.goto(url)
+        return page
+
+    async def close(self) -> None:
+        await self.context.close()
+
+
+class Visitors:
+    """Makes visitors: contexts of one Chromium, each watched by the test's :class:`ErrorLog`."""
+
+    def __init__(self, browser: Browser, errors: ErrorLog) -> None:
+        self.browser = browser
+        self.errors = errors
+
+    async def new(self, name: str, *, service_workers: bool = True) -> Visitor:
+        context = await self.browser.new_context(
+            permissions=PERMISSIONS, service_workers="allow" if service_workers else "block"
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        self.errors.watch(name, context)
+        return Visitor(name, context)

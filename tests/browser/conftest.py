@@ -1,0 +1,117 @@
+"""Fixtures of the real-browser tests: Chromium, visitors, the built test site and its origin.
+
+Every test gets its own ``planktos serve`` (port 0, access log) over a freshly built copy of
+the test site (tests/browser/sites.py) and its own Chromium; any console error, uncaught
+exception or unhandled rejection in any page or service worker fails it. The server's output
+and the access log are printed when a test fails.
+
+Tests marked ``p2p`` make browsers talk WebRTC; they must run in a network namespace holding
+only loopback (``scripts/in-netns``) and fail anywhere else.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Playwright, async_playwright
+from tests.browser.browsers import ErrorLog, Visitors, launch
+from tests.browser.origin import Origin
+from tests.browser.sites import Built, planktos_build, write_site
+
+NETNS_HELP = (
+    "this P2P test must run in a network namespace that holds only loopback, so that WebRTC "
+    "between the test browsers cannot reach any other network; run it as root with "
+    "`scripts/in-netns .venv/bin/python -m pytest -m p2p tests/browser`"
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "p2p: browsers exchange data over WebRTC; run inside scripts/in-netns"
+    )
+
+
+def only_loopback() -> bool:
+    """Whether this process's network namespace has loopback, up, and no other interface.
+
+    ``/sys/class/net`` shows the namespace that mounted /sys, not ours; the interface list
+    comes from the kernel for the caller's namespace.
+    """
+    if [name for _, name in socket.if_nameindex()] != ["lo"]:
+        return False
+    try:
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            socket.create_connection(server.getsockname(), timeout=1).close()
+    except OSError:
+        return False  # loopback down
+    return True
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("p2p") is not None and not only_loopback():
+        pytest.fail(NETNS_HELP, pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Fail a test that passed if its browsers showed an error."""
+    result = yield
+    errors = getattr(item, "funcargs", {}).get("errors")
+    if isinstance(errors, ErrorLog) and errors.found:
+        pytest.fail("the browsers showed errors:\n" + errors.report(), pytrace=False)
+    return result
+
+
+@pytest.fixture
+def errors() -> Iterator[ErrorLog]:
+    """Errors seen in any page or worker of this test's visitors."""
+    log = ErrorLog()
+    yield log
+    if log.found:
+        print("errors seen in the browsers:\n" + log.report())
+
+
+@pytest.fixture
+async def playwright() -> AsyncIterator[Playwright]:
+    async with async_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture
+async def chromium(playwright: Playwright) -> AsyncIterator[Browser]:
+    browser = await launch(playwright)
+    yield browser
+    await browser.close()
+
+
+@pytest.fixture
+def visitors(chromium: Browser, errors: ErrorLog) -> Visitors:
+    return Visitors(chromium, errors)
+
+
+@pytest.fixture
+def site_root(tmp_path: Path) -> Path:
+    """The test site, written and built (the server's document root)."""
+    root = tmp_path / "site"
+    write_site(root)
+    planktos_build(root, "--quiet")
+    return root
+
+
+@pytest.fixture
+def built(site_root: Path) -> Built:
+    return Built.load(site_root)
+
+
+@pytest.fixture
+def origin(site_root: Path, tmp_path: Path) -> Iterator[Origin]:
+    """``planktos serve`` over the built test site, with an access log."""
+    server = Origin(site_root, tmp_path / "access.log")
+    server.start()
+    yield server
+    server.stop()
+    print(server.output())

@@ -1,0 +1,217 @@
+"""What tests ask pages: is the service worker in control, is the agent running, what did the
+page get, what is in the store. Every wait is on a condition, bounded by Playwright's timeout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, cast
+
+from playwright.async_api import Page, Response
+from tests.browser.browsers import Visitor
+from tests.browser.sites import Page as SitePage
+from tests.browser.sites import token
+
+STORE = "planktos-v1"
+
+
+async def until_controlled(page: Page) -> None:
+    """Wait until the Planktos service worker controls ``page``."""
+    await page.wait_for_function(
+        """() => {
+          const c = navigator.serviceWorker && navigator.serviceWorker.controller;
+          return !!c && new URL(c.scriptURL).pathname.endsWith("/planktos.sw.js");
+        }"""
+    )
+
+
+async def until_agent(page: Page) -> None:
+    """Wait until ``page`` runs its profile's agent and the service worker has its port.
+
+    install.js imports planktos/agent.js after ``load`` when the browser is idle; the tab that
+    holds the Web Lock ``planktos-agent`` becomes the leader (its agent's ``counters.leader``)
+    and at once posts ``{type: "agent"}`` with a port to the service worker (docs/runtime.md).
+    A stats round trip from the same page comes after that message in the worker's queue, so
+    when it returns the worker has registered the port. ``page`` must be the leader tab.
+    """
+    await until_controlled(page)
+    await page.wait_for_function(
+        """() => performance.getEntriesByType("resource")
+                  .some((e) => new URL(e.name).pathname.endsWith("/planktos/agent.js"))"""
+    )
+    agent = await page.evaluate(
+        """() => performance.getEntriesByType("resource").map((e) => e.name)
+                  .find((n) => new URL(n).pathname.endsWith("/planktos/agent.js"))"""
+    )
+    await page.wait_for_function(
+        "async (url) => (await import(url)).counters.leader === true", arg=agent, polling=100
+    )
+    await sw_stats(page)
+
+
+STATS_JS = """() => {
+  window.__planktosStats = async () => {
+    const reg = await navigator.serviceWorker.ready;
+    const worker = navigator.serviceWorker.controller || reg.active;
+    const channel = new MessageChannel();
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error("no stats from the service worker within 5 s")), 5000);
+      channel.port1.onmessage = (e) => { clearTimeout(timer); resolve(e.data); };
+      worker.postMessage({ type: "stats" }, [channel.port2]);
+    });
+  };
+}"""
+
+
+async def install_probes(page: Page) -> None:
+    """Define the page-side helpers the probes use (again after every navigation)."""
+    await page.evaluate(STATS_JS)
+
+
+async def sw_stats(page: Page) -> dict[str, Any]:
+    """The service worker's counters (js/sw/counters.js), asked through ``page``."""
+    await install_probes(page)
+    return cast(dict[str, Any], await page.evaluate("() => window.__planktosStats()"))
+
+
+async def agent_counters(page: Page, base: str) -> dict[str, Any]:
+    """The counters of the agent running in ``page`` (docs/runtime.md, "The agent")."""
+    return cast(
+        dict[str, Any],
+        await page.evaluate(
+            "async (url) => ({ ...(await import(url)).counters })", base + "planktos/agent.js"
+        ),
+    )
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def page_state(page: Page, site_page: SitePage) -> dict[str, Any]:
+    """What proves ``site_page`` arrived whole: its script's token, its style's, its image."""
+    return cast(
+        dict[str, Any],
+        await page.evaluate(
+            """([js, cssVar]) => {
+              const img = document.querySelector("img");
+              return {
+                js: (self.planktosTest || {})[js] || null,
+                css: getComputedStyle(document.documentElement).getPropertyValue(cssVar).trim(),
+                img: img && img.complete ? [img.naturalWidth, img.naturalHeight] : null,
+              };
+            }""",
+            [site_page.js, site_page.css_var],
+        ),
+    )
+
+
+def expected_state(site_page: SitePage) -> dict[str, Any]:
+    return {
+        "js": token(site_page.js),
+        "css": f'"{token(site_page.css)}"',
+        "img": list(site_page.img_size),
+    }
+
+
+async def until_page_complete(page: Page, site_page: SitePage) -> None:
+    """Wait until ``site_page``'s script ran and its image decoded (or failed)."""
+    await page.wait_for_function(
+        """(js) => document.readyState === "complete" && !!(self.planktosTest || {})[js]
+                   && [...document.images].every((i) => i.complete)""",
+        arg=site_page.js,
+    )
+
+
+async def opfs_list(page: Page, *path: str) -> list[str]:
+    """Names in an OPFS directory of ``page``'s origin (``[]`` when it does not exist)."""
+    return cast(
+        list[str],
+        await page.evaluate(
+            """async (path) => {
+              let dir = await navigator.storage.getDirectory();
+              try {
+                for (const name of path) dir = await dir.getDirectoryHandle(name);
+              } catch (e) {
+                return [];
+              }
+              const names = [];
+              for await (const name of dir.keys()) names.push(name);
+              return names.sort();
+            }""",
+            list(path),
+        ),
+    )
+
+
+async def opfs_overwrite(page: Page, path: list[str], fill: int) -> int:
+    """Overwrite an OPFS file with bytes ``fill`` of the same length; returns the length."""
+    return cast(
+        int,
+        await page.evaluate(
+            """async ([path, fill]) => {
+              let dir = await navigator.storage.getDirectory();
+              for (const name of path.slice(0, -1)) dir = await dir.getDirectoryHandle(name);
+              const handle = await dir.getFileHandle(path[path.length - 1]);
+              const size = (await handle.getFile()).size;
+              const w = await handle.createWritable();
+              await w.write(new Uint8Array(size).fill(fill));
+              await w.close();
+              return size;
+            }""",
+            [path, fill],
+        ),
+    )
+
+
+async def arrive(visitor: Visitor, url: str) -> Page:
+    """Open ``url`` (a page with install.js) in a new tab and wait until its agent runs."""
+    page = await visitor.open(url)
+    await until_agent(page)
+    return page
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A ``fetch()`` from a page as the page saw it, and whether the service worker answered."""
+
+    from_sw: bool
+    status: int
+    headers: dict[str, str]
+    length: int
+    sha256: str
+
+
+async def fetch_seen(
+    page: Page, url: str, *, method: str = "GET", headers: dict[str, str] | None = None
+) -> Seen:
+    """``fetch(url)`` from ``page`` (``url`` absolute, percent-encoded as it will be sent)."""
+
+    def mine(response: Response) -> bool:
+        return response.url == url and response.request.method == method
+
+    async with page.expect_response(mine) as info:
+        result = await page.evaluate(
+            """async ([url, method, headers]) => {
+              const r = await fetch(url, { method, headers, cache: "no-store" });
+              const body = new Uint8Array(await r.arrayBuffer());
+              const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", body));
+              return {
+                status: r.status,
+                headers: Object.fromEntries(r.headers),
+                length: body.length,
+                sha256: [...digest].map((b) => b.toString(16).padStart(2, "0")).join(""),
+              };
+            }""",
+            [url, method, headers or {}],
+        )
+    response = await info.value
+    return Seen(
+        response.from_service_worker,
+        result["status"],
+        result["headers"],
+        result["length"],
+        result["sha256"],
+    )

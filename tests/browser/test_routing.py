@@ -1,0 +1,207 @@
+"""Routing: the service worker answers same-origin GETs for manifest paths and nothing else.
+
+"Answered" is what Chromium reports as a response from the service worker's fetch handler
+(``respondWith``); a request that passes through reaches the origin untouched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from tests.browser.browsers import ErrorLog, Visitors
+from tests.browser.origin import Kind, Origin, attribute, describe
+from tests.browser.probes import (
+    arrive,
+    expected_state,
+    fetch_seen,
+    page_state,
+    sha256,
+    until_controlled,
+    until_page_complete,
+)
+from tests.browser.sites import (
+    AWKWARD,
+    PAGE_A,
+    VIDEO,
+    Built,
+    planktos_build,
+    site_files,
+    write_site,
+)
+
+FILES = site_files()
+
+
+async def test_manifest_file_is_answered_by_the_service_worker(
+    visitors: Visitors, origin: Origin
+) -> None:
+    page = await arrive(await visitors.new("A"), origin.url)
+    seen = await fetch_seen(page, origin.url + PAGE_A.css)
+    assert seen.from_sw
+    assert (seen.status, seen.sha256) == (200, sha256(FILES[PAGE_A.css]))
+    assert seen.headers["x-planktos-source"] in ("store", "agent", "origin")
+
+
+async def test_directory_url_is_answered_with_its_index_html(
+    visitors: Visitors, origin: Origin
+) -> None:
+    visitor = await visitors.new("A")
+    await arrive(visitor, origin.url)
+    page = await visitor.context.new_page()
+    response = await page.goto(origin.url + PAGE_A.url)
+    assert response is not None and response.from_service_worker
+    assert await response.body() == FILES[PAGE_A.key]
+    await until_page_complete(page, PAGE_A)
+    assert await page_state(page, PAGE_A) == expected_state(PAGE_A)
+
+
+@pytest.mark.parametrize("name", AWKWARD)
+@pytest.mark.parametrize("case", ["upper", "lower"])
+async def test_percent_encoded_name_is_answered(
+    visitors: Visitors, origin: Origin, name: str, case: str
+) -> None:
+    page = await arrive(await visitors.new("A"), origin.url)
+    encoded = quote(name, safe="/")
+    if case == "lower":
+        head, *escaped = encoded.split("%")
+        encoded = "%".join([head, *(part[:2].lower() + part[2:] for part in escaped)])
+        assert encoded != quote(name, safe="/")
+    seen = await fetch_seen(page, origin.url + encoded)
+    assert seen.from_sw
+    assert (seen.status, seen.sha256) == (200, sha256(FILES[name]))
+
+
+async def test_needlessly_encoded_name_is_answered(visitors: Visitors, origin: Origin) -> None:
+    page = await arrive(await visitors.new("A"), origin.url)
+    assert PAGE_A.css == "css/a.css"
+    seen = await fetch_seen(page, origin.url + "css/%61.css")
+    assert seen.from_sw
+    assert (seen.status, seen.sha256) == (200, sha256(FILES[PAGE_A.css]))
+
+
+async def test_file_missing_from_the_manifest_passes_through(
+    visitors: Visitors, origin: Origin, site_root: Path
+) -> None:
+    (site_root / "unlisted.txt").write_bytes(b"written after the build\n")
+    page = await arrive(await visitors.new("A"), origin.url)
+    seen = await fetch_seen(page, origin.url + "unlisted.txt")
+    assert not seen.from_sw
+    assert (seen.status, seen.sha256) == (200, sha256(b"written after the build\n"))
+
+
+async def test_other_origin_passes_through(visitors: Visitors, origin: Origin) -> None:
+    page = await arrive(await visitors.new("A"), origin.url)
+    other = f"http://localhost:{origin.port}/{PAGE_A.css}"  # same server, another origin
+    seen = await fetch_seen(page, other)
+    assert not seen.from_sw
+    assert (seen.status, seen.sha256) == (200, sha256(FILES[PAGE_A.css]))
+
+
+@pytest.mark.parametrize(("method", "status"), [("HEAD", 200), ("OPTIONS", 204), ("POST", 405)])
+async def test_non_get_passes_through(
+    visitors: Visitors, origin: Origin, errors: ErrorLog, method: str, status: int
+) -> None:
+    if status == 405:
+        errors.allow(r"status of 405 \(Method Not Allowed\)", "the origin refuses POST: expected")
+    page = await arrive(await visitors.new("A"), origin.url)
+    seen = await fetch_seen(page, origin.url + PAGE_A.css, method=method)
+    assert not seen.from_sw
+    assert seen.status == status
+
+
+@pytest.mark.parametrize("path", ["planktos/manifest.json", "planktos.sw.js"])
+async def test_manifest_and_worker_script_pass_through(
+    visitors: Visitors, origin: Origin, site_root: Path, path: str
+) -> None:
+    page = await arrive(await visitors.new("A"), origin.url)
+    seen = await fetch_seen(page, origin.url + path)
+    assert not seen.from_sw
+    assert (seen.status, seen.sha256) == (200, sha256((site_root / path).read_bytes()))
+
+
+@pytest.mark.parametrize("path", ["planktos/install.js", "planktos/agent.js"])
+async def test_runtime_scripts_come_from_the_origin_while_it_answers(
+    visitors: Visitors, origin: Origin, site_root: Path, path: str
+) -> None:
+    """The worker answers them network first (a kept copy is for when the origin is down)."""
+    page = await arrive(await visitors.new("A"), origin.url)
+    before = len(origin.settle())
+    seen = await fetch_seen(page, origin.url + path)
+    assert (seen.status, seen.sha256) == (200, sha256((site_root / path).read_bytes()))
+    assert [e.path for e in origin.settle()[before:] if e.path == "/" + path] == ["/" + path]
+
+
+async def test_explicit_web_seed_requests_pass_through(
+    visitors: Visitors, origin: Origin, built: Built
+) -> None:
+    page = await arrive(await visitors.new("A"), origin.url)
+    single = await fetch_seen(
+        page, origin.url + VIDEO + "?planktos-webseed=1", headers={"Range": "bytes=100-199"}
+    )
+    assert not single.from_sw
+    assert (single.status, single.sha256) == (206, sha256(FILES[VIDEO][100:200]))
+    tree = next(path for path, key in built.web_seed_paths().items() if key == PAGE_A.css)
+    multi = await fetch_seen(page, origin.url + quote(tree.removeprefix("/")))
+    assert not multi.from_sw
+    assert (multi.status, multi.sha256) == (200, sha256(FILES[PAGE_A.css]))
+
+
+async def test_agents_own_web_seed_requests_pass_through(
+    visitors: Visitors, origin: Origin, built: Built
+) -> None:
+    visitor = await visitors.new("A")
+    await arrive(visitor, origin.url)
+    seeds: list[tuple[str, bool]] = []
+    visitor.context.on(
+        "response",
+        lambda r: (
+            seeds.append((r.url, r.from_service_worker))
+            if "/planktos/w/" in r.url or "planktos-webseed" in r.url
+            else None
+        ),
+    )
+    page = await visitor.context.new_page()
+    await page.goto(origin.url + PAGE_A.url)
+    await until_page_complete(page, PAGE_A)
+    assert await page_state(page, PAGE_A) == expected_state(PAGE_A)
+    hits = attribute(origin.settle(), built)
+    assert seeds, "the agent used no web seed:\n" + describe(hits)
+    assert [url for url, from_sw in seeds if from_sw] == []
+    assert any(h.kind is Kind.WEBSEED for h in hits)
+
+
+async def test_site_under_a_sub_path(visitors: Visitors, tmp_path: Path) -> None:
+    """``--base-url /sub/``: the worker's scope is /sub/; paths outside it pass through."""
+    root = tmp_path / "root"
+    write_site(root / "sub")
+    (root / "outside.txt").write_bytes(b"outside the site\n")
+    # `planktos serve` of the parent has its tracker at /planktos/tracker, outside the base.
+    planktos_build(root / "sub", "--base-url", "/sub/", "--tracker", "/planktos/tracker", "--quiet")
+    built = Built.load(root / "sub", base="/sub/")
+    server = Origin(root, tmp_path / "access.log")
+    server.start()
+    try:
+        visitor = await visitors.new("A")
+        home = await arrive(visitor, server.url + "sub/")
+        scope = await home.evaluate("navigator.serviceWorker.controller.scriptURL")
+        assert scope == server.url + "sub/planktos.sw.js"
+        inside = await fetch_seen(home, server.url + "sub/" + PAGE_A.css)
+        assert inside.from_sw and inside.sha256 == sha256(FILES[PAGE_A.css])
+        outside = await fetch_seen(home, server.url + "outside.txt")
+        assert not outside.from_sw and outside.sha256 == sha256(b"outside the site\n")
+        page = await visitor.context.new_page()
+        response = await page.goto(server.url + "sub/" + PAGE_A.url)
+        assert response is not None and response.from_service_worker
+        await until_controlled(page)
+        await until_page_complete(page, PAGE_A)
+        assert await page_state(page, PAGE_A) == expected_state(PAGE_A)
+        hits = attribute(server.settle(), built)
+        server_own = ("/planktos/stats", "/planktos/tracker")  # the server's, not the site's
+        stray = [h for h in hits if not h.entry.path.startswith(("/sub/", "/outside.txt"))]
+        stray = [h for h in stray if h.entry.path not in server_own]
+        assert stray == [], describe(stray)
+    finally:
+        server.stop()
+        print(server.output())
