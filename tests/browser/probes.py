@@ -5,10 +5,13 @@ page get, what is in the store. Every wait is on a condition, bounded by Playwri
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
+from urllib.parse import quote
 
-from playwright.async_api import Page, Response
+from playwright.async_api import BrowserContext, Page, Response
+
 from tests.browser.browsers import Visitor
 from tests.browser.sites import Page as SitePage
 from tests.browser.sites import token
@@ -215,3 +218,37 @@ async def fetch_seen(
         result["length"],
         result["sha256"],
     )
+
+
+async def stop_service_workers(page: Page) -> None:
+    """Stop every service worker of ``page``'s browser, as Chromium does to idle ones.
+
+    The next request a worker must handle starts it again from its script, with nothing kept
+    in memory.
+    """
+    cdp = await page.context.new_cdp_session(page)
+    try:
+        await cdp.send("ServiceWorker.enable")
+        await cdp.send("ServiceWorker.stopAllWorkers")
+    finally:
+        await cdp.detach()
+
+
+class Sources:
+    """Where the service worker says each response it gave came from (``X-Planktos-Source``)."""
+
+    def __init__(self, context: BrowserContext) -> None:
+        self.seen: dict[str, str | None] = {}
+        self.passed: list[str] = []
+        context.on("response", self._on_response)
+
+    def _on_response(self, response: Response) -> None:
+        if response.from_service_worker:
+            self.seen[response.url] = response.headers.get("x-planktos-source")
+        else:
+            self.passed.append(response.url)
+
+    def of(self, base: str, keys: Iterable[str]) -> dict[str, str | None]:
+        """The source of each file (by key), ``"-"`` for one the worker did not answer."""
+        urls = {key: base + quote(key, safe="/").removesuffix("index.html") for key in keys}
+        return {key: self.seen.get(url, "-") for key, url in urls.items()}

@@ -1,0 +1,105 @@
+"""Where bytes come from: the store first, then the agent (peers, web seed), then the origin.
+
+The worker names the source of each answer in ``X-Planktos-Source``; the access log shows
+what the origin really sent.
+"""
+
+from __future__ import annotations
+
+from tests.browser.browsers import Visitors
+from tests.browser.origin import Kind, Origin, attribute, describe, file_bytes
+from tests.browser.probes import (
+    Sources,
+    arrive,
+    expected_state,
+    page_state,
+    stop_service_workers,
+    until_page_complete,
+)
+from tests.browser.sites import PAGE_A, Built, site_files
+
+FILES = site_files()
+PAGE_FILES = (PAGE_A.key, *PAGE_A.files)
+
+
+async def test_files_come_through_the_agent_while_one_runs(
+    visitors: Visitors, origin: Origin, built: Built
+) -> None:
+    visitor = await visitors.new("A")
+    await arrive(visitor, origin.url)  # this tab runs the agent
+    before = len(origin.settle())
+    sources = Sources(visitor.context)
+    page = await visitor.context.new_page()
+    await page.goto(origin.url + PAGE_A.url)
+    await until_page_complete(page, PAGE_A)
+    assert await page_state(page, PAGE_A) == expected_state(PAGE_A)
+    assert sources.of(origin.url, PAGE_FILES) == dict.fromkeys(PAGE_FILES, "agent")
+    hits = attribute(origin.settle()[before:], built)
+    direct = file_bytes(hits, (Kind.CONTENT,))
+    assert not direct, "files fetched from the origin, not the web seed:\n" + describe(hits)
+    assert set(file_bytes(hits)) >= set(PAGE_FILES), describe(hits)
+
+
+async def test_second_visit_is_served_from_the_store(
+    visitors: Visitors, origin: Origin, built: Built
+) -> None:
+    visitor = await visitors.new("A")
+    await arrive(visitor, origin.url)
+    first = await visitor.context.new_page()
+    await first.goto(origin.url + PAGE_A.url)
+    await until_page_complete(first, PAGE_A)
+    await first.close()
+    before = len(origin.settle())
+    sources = Sources(visitor.context)
+    again = await visitor.context.new_page()
+    await again.goto(origin.url + PAGE_A.url)
+    await until_page_complete(again, PAGE_A)
+    assert await page_state(again, PAGE_A) == expected_state(PAGE_A)
+    assert sources.of(origin.url, PAGE_FILES) == dict.fromkeys(PAGE_FILES, "store")
+    hits = attribute(origin.settle()[before:], built)
+    assert not file_bytes(hits), describe(hits)
+
+
+async def test_navigation_with_no_tab_open_goes_to_the_origin(
+    visitors: Visitors, origin: Origin, built: Built
+) -> None:
+    """No agent alive and the worker stopped: it starts for the navigation and asks the origin."""
+    visitor = await visitors.new("A")
+    landing = await arrive(visitor, origin.url)
+    blank = await visitor.context.new_page()  # about:blank: no page of the site is open
+    await landing.close()
+    await stop_service_workers(blank)
+    before = len(origin.settle())
+    sources = Sources(visitor.context)
+    response = await blank.goto(origin.url + PAGE_A.url)
+    assert response is not None and response.from_service_worker
+    await until_page_complete(blank, PAGE_A)
+    assert await page_state(blank, PAGE_A) == expected_state(PAGE_A)
+    assert sources.of(origin.url, PAGE_FILES) == dict.fromkeys(PAGE_FILES, "origin")
+    hits = attribute(origin.settle()[before:], built)
+    assert not file_bytes(hits, (Kind.WEBSEED,)), describe(hits)
+    # Subresources exactly once. The HTML may come twice: a navigation that has to start the
+    # worker makes Chromium (ServiceWorkerAutoPreload) ask the network for it meanwhile.
+    direct = file_bytes(hits, (Kind.CONTENT,))
+    assert {k: direct[k] for k in PAGE_A.files} == {k: len(FILES[k]) for k in PAGE_A.files}
+    assert direct[PAGE_A.key] in (len(FILES[PAGE_A.key]), 2 * len(FILES[PAGE_A.key]))
+
+
+async def test_page_loads_from_the_store_with_the_origin_stopped(
+    visitors: Visitors, origin: Origin
+) -> None:
+    visitor = await visitors.new("A")
+    landing = await arrive(visitor, origin.url)
+    first = await visitor.context.new_page()
+    await first.goto(origin.url + PAGE_A.url)
+    await until_page_complete(first, PAGE_A)
+    blank = await visitor.context.new_page()
+    await first.close()
+    await landing.close()
+    await stop_service_workers(blank)
+    origin.stop()
+    sources = Sources(visitor.context)
+    await blank.goto(origin.url + PAGE_A.url)
+    await until_page_complete(blank, PAGE_A)
+    assert await page_state(blank, PAGE_A) == expected_state(PAGE_A)
+    assert sources.of(origin.url, PAGE_FILES) == dict.fromkeys(PAGE_FILES, "store")
