@@ -6,7 +6,7 @@ import { dir, readFile, storedPieces, touch, writeFile } from "./opfs.js";
 import { bitfieldOf } from "./pieces.js";
 import { OpfsStore } from "./store.js";
 import { torrentUrl, trackerUrls, webSeedUrl } from "./urls.js";
-import { watchRead } from "./webseed.js";
+import { trackWires, watchRead } from "./webseed.js";
 
 export class Torrents {
   constructor(client, settings, base) {
@@ -47,6 +47,7 @@ export class Torrents {
       // Pieces on disk were verified when written: WebTorrent re-hashes one or two per file.
       bitfield: stored.length ? bitfieldOf(stored, parsed.pieces.length) : undefined,
     });
+    trackWires(torrent);
     await new Promise((resolve, reject) => {
       if (torrent.ready) return resolve();
       torrent.once("ready", resolve);

@@ -9,6 +9,13 @@ export const PEER_WAIT_MS = 700;
 /** How long peers that have the pieces may go without delivering one. */
 export const STALL_MS = 1000;
 const CHECK_MS = 100;
+const wireSince = new WeakMap(); // wire → when it connected
+
+/** Remember when each wire of a torrent connected (call once per torrent). */
+export function trackWires(torrent) {
+  for (const w of torrent.wires) wireSince.set(w, Date.now());
+  torrent.on("wire", (w) => wireSince.set(w, Date.now()));
+}
 
 /**
  * Whether a read should add the web seed now. Pure. `missing`: pieces still to come;
@@ -39,10 +46,15 @@ export function watchRead(torrent, swarm, first, last, addWebSeed) {
   const check = () => {
     if (torrent.destroyed) return stop();
     const missing = missingPieces();
-    const peersWithPieces = torrent.wires.filter(
-      (w) => w.type !== "webSeed" && missing.some((i) => w.peerPieces.get(i)),
-    ).length;
     const now = Date.now();
+    // A peer that still chokes us PEER_WAIT_MS after connecting will not serve us (metered
+    // visitors never unchoke: upload.js); it does not count.
+    const peersWithPieces = torrent.wires.filter(
+      (w) =>
+        w.type !== "webSeed" &&
+        (!w.peerChoking || now - (wireSince.get(w) ?? 0) < PEER_WAIT_MS) &&
+        missing.some((i) => w.peerPieces.get(i)),
+    ).length;
     const { addedAt, alone } = swarm();
     const stalledMs = now - progress;
     if (needWebSeed({ missing: missing.length, peersWithPieces, alone, ageMs: now - addedAt, stalledMs })) {
