@@ -1,0 +1,151 @@
+"""Verification: no byte reaches a page unless it matches the manifest's SHA-256.
+
+Corrupt data is planted where the runtime looks for bytes: in the store (OPFS, written over
+by the test with bytes of the same length) and in the web seed (the build's hard link
+replaced by a file of the same length and wrong bytes). The page still gets the right
+bytes, and the rejection is counted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.async_api import Page
+
+from tests.browser.browsers import Visitors
+from tests.browser.origin import Kind, Origin, attribute, describe, file_bytes
+from tests.browser.probes import (
+    STORE,
+    Sources,
+    agent_counters,
+    arrive,
+    expected_state,
+    fetch_seen,
+    opfs_overwrite,
+    page_state,
+    sha256,
+    sw_stats,
+    until_page_complete,
+)
+from tests.browser.sites import PAGE_A, VIDEO, Built, replace_file, site_files
+
+FILES = site_files()
+
+
+def covering(built: Built, key: str, start: int = 0, end: int | None = None) -> list[int]:
+    """Indexes of the pieces of ``key``'s shard holding bytes start..end of the file."""
+    entry, shard = built.entry(key), built.shard(key)
+    last = entry["length"] - 1 if end is None else end
+    pl = shard["piece_length"]
+    return list(range((entry["offset"] + start) // pl, (entry["offset"] + last) // pl + 1))
+
+
+async def until_stored(page: Page, path: list[str], names: list[str]) -> None:
+    """Wait until the worker's background writes put ``names`` in the OPFS directory."""
+    await page.wait_for_function(
+        """async ([path, names]) => {
+          let dir = await navigator.storage.getDirectory();
+          try {
+            for (const name of path) dir = await dir.getDirectoryHandle(name);
+            for (const name of names) await dir.getFileHandle(name);
+            return true;
+          } catch (e) {
+            return false;
+          }
+        }""",
+        arg=[path, names],
+        polling=100,
+    )
+
+
+async def page_a_loaded(visitors: Visitors, origin: Origin) -> Page:
+    """A visitor whose store holds page A (the landing tab runs the agent)."""
+    visitor = await visitors.new("A")
+    await arrive(visitor, origin.url)
+    page = await visitor.context.new_page()
+    await page.goto(origin.url + PAGE_A.url)
+    await until_page_complete(page, PAGE_A)
+    return page
+
+
+async def test_tampered_stored_file_is_rejected(
+    visitors: Visitors, origin: Origin, built: Built
+) -> None:
+    page = await page_a_loaded(visitors, origin)
+    digest = built.entry(PAGE_A.css)["sha256"]
+    await until_stored(page, [STORE, "f"], [digest])
+    await opfs_overwrite(page, [STORE, "f", digest], 0x41)
+    before = (await sw_stats(page))["rejected"]
+    seen = await fetch_seen(page, origin.url + PAGE_A.css)
+    assert seen.from_sw and (seen.status, seen.sha256) == (200, sha256(FILES[PAGE_A.css]))
+    after = (await sw_stats(page))["rejected"]
+    assert after["count"] >= before["count"] + 1
+    assert after["store"] >= before["store"] + len(FILES[PAGE_A.css])
+
+
+async def test_every_stored_copy_tampered_the_right_bytes_still_arrive(
+    visitors: Visitors, origin: Origin, built: Built
+) -> None:
+    """The whole file and every piece holding it: the worker rejects both, then asks on."""
+    page = await page_a_loaded(visitors, origin)
+    digest = built.entry(PAGE_A.js)["sha256"]
+    infohash = built.shard(PAGE_A.js)["infohash"]
+    pieces = [str(i) for i in covering(built, PAGE_A.js)]
+    await until_stored(page, [STORE, "f"], [digest])
+    await until_stored(page, [STORE, "p", infohash], pieces)
+    await opfs_overwrite(page, [STORE, "f", digest], 0x42)
+    for piece in pieces:
+        await opfs_overwrite(page, [STORE, "p", infohash, piece], 0x43)
+    before = (await sw_stats(page))["rejected"]
+    seen = await fetch_seen(page, origin.url + PAGE_A.js)
+    assert seen.from_sw and (seen.status, seen.sha256) == (200, sha256(FILES[PAGE_A.js]))
+    assert seen.headers["x-planktos-source"] in ("agent", "origin")
+    after = (await sw_stats(page))["rejected"]
+    assert after["count"] >= before["count"] + 2  # the file, then the file cut from its pieces
+    reloaded = await page.reload()
+    assert reloaded is not None
+    await until_page_complete(page, PAGE_A)
+    assert await page_state(page, PAGE_A) == expected_state(PAGE_A)
+
+
+async def test_tampered_stored_piece_of_a_large_file_is_rejected(
+    visitors: Visitors, origin: Origin, built: Built
+) -> None:
+    page = await page_a_loaded(visitors, origin)
+    infohash = built.shard(VIDEO)["infohash"]
+    pl = built.shard(VIDEO)["piece_length"]
+    start, end = pl // 2, 3 * pl + 99  # pieces 0..3, partly
+    want = FILES[VIDEO][start : end + 1]
+    headers = {"Range": f"bytes={start}-{end}"}
+    first = await fetch_seen(page, origin.url + VIDEO, headers=headers)
+    assert (first.status, first.sha256) == (206, sha256(want))
+    await until_stored(page, [STORE, "p", infohash], ["0", "1", "2", "3"])
+    await opfs_overwrite(page, [STORE, "p", infohash, "2"], 0x44)
+    before = (await sw_stats(page))["rejected"]
+    seen = await fetch_seen(page, origin.url + VIDEO, headers=headers)
+    assert seen.from_sw and (seen.status, seen.sha256) == (206, sha256(want))
+    assert seen.headers["content-range"] == f"bytes {start}-{end}/{len(FILES[VIDEO])}"
+    after = (await sw_stats(page))["rejected"]
+    assert after["count"] >= before["count"] + 1  # + 1 more if the agent read it from disk
+    assert after["store"] == before["store"] + pl
+
+
+async def test_corrupt_web_seed_never_reaches_the_page(
+    visitors: Visitors, origin: Origin, built: Built, site_root: Path
+) -> None:
+    """The web seed's copy of a script is wrong (same size): the page runs the right one."""
+    seed = next(p for p, key in built.web_seed_paths().items() if key == PAGE_A.js)
+    replace_file(site_root / seed.removeprefix("/"), bytes(len(FILES[PAGE_A.js])))
+    visitor = await visitors.new("A")
+    landing = await arrive(visitor, origin.url)
+    before = len(origin.settle())
+    sources = Sources(visitor.context)
+    page = await visitor.context.new_page()
+    await page.goto(origin.url + PAGE_A.url)
+    await until_page_complete(page, PAGE_A)
+    assert await page_state(page, PAGE_A) == expected_state(PAGE_A)
+    assert sources.of(origin.url, [PAGE_A.js]) == {PAGE_A.js: "origin"}
+    hits = attribute(origin.settle()[before:], built)
+    assert file_bytes(hits, (Kind.WEBSEED,))[PAGE_A.js] > 0, describe(hits)  # it was tried
+    assert file_bytes(hits, (Kind.CONTENT,))[PAGE_A.js] == len(FILES[PAGE_A.js])
+    assert (await agent_counters(landing, origin.url))["piecesRejected"] >= 1
