@@ -1,5 +1,5 @@
-// The OPFS store layout of docs/runtime.md: planktos-v1/{p/<infohash>/<piece>, t/<infohash>.torrent,
-// meta.json, agent.json}. Small async helpers; every write goes through createWritable(), which
+// The OPFS store layout of docs/runtime.md: planktos-v1/{p/<infohash>/<piece>,
+// t/<infohash>.torrent, meta.json}. Small async helpers; every write goes through createWritable(), which
 // commits atomically on close(), so a file is either whole or absent.
 
 import { evictionOrder } from "./eviction.js";

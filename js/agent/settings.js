@@ -1,8 +1,12 @@
-// The manifest settings the agent needs (trackers, runtime limits, current infohashes), from
-// the origin, or from the last copy kept in OPFS when the origin is down.
+// The manifest settings the agent needs (trackers, runtime limits, current infohashes): from
+// the service worker's current snapshot in Cache Storage (it revalidates the manifest on every
+// navigation, and keeps the last good copy when the origin is down), else from the origin.
+// Reading the snapshot first also means no failed fetch, which the browser would log, when the
+// origin is down.
 
 import { manifestUrl } from "./urls.js";
-import { readJson, writeJson } from "./opfs.js";
+
+const CACHE = "planktos-v1"; // js/sw/manifest.js keeps the current manifest under its URL
 
 export const DEFAULT_RUNTIME = {
   deadline_ms: 2500,
@@ -28,18 +32,20 @@ export function settingsOf(manifest) {
   };
 }
 
-/** The current settings for `base`; null when there is neither a manifest nor a kept copy. */
+/** The current settings for `base`; null when there is no usable manifest. */
 export async function loadSettings(base) {
+  const url = manifestUrl(base);
   try {
-    const resp = await fetch(manifestUrl(base), { cache: "no-cache" });
-    const settings = resp.ok ? settingsOf(await resp.json()) : null;
-    if (settings) {
-      writeJson("agent.json", settings).catch(() => {});
-      return settings;
-    }
+    const kept = await (await caches.open(CACHE)).match(url);
+    const settings = kept ? settingsOf(await kept.json()) : null;
+    if (settings) return settings;
   } catch {
-    // Origin down: use the copy below.
+    // No Cache Storage or no snapshot yet: ask the origin.
   }
-  const kept = await readJson("agent.json", null);
-  return kept && kept.runtime && kept.shards ? kept : null;
+  try {
+    const resp = await fetch(url, { cache: "no-cache" });
+    return resp.ok ? settingsOf(await resp.json()) : null;
+  } catch {
+    return null;
+  }
 }

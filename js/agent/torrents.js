@@ -34,7 +34,14 @@ export class Torrents {
   }
 
   async _add(infohash, torrentRef) {
-    const parsed = await parseTorrent(await this._metadata(infohash, torrentRef));
+    let parsed;
+    try {
+      parsed = await parseTorrent(await this._metadata(infohash, torrentRef));
+    } catch {
+      // No .torrent in OPFS and none from the origin (down?): peers send the metadata (BEP 9),
+      // which WebTorrent checks against the infohash.
+      parsed = await parseTorrent(`magnet:?xt=urn:btih:${infohash}`);
+    }
     if (parsed.infoHash !== infohash) throw new Error("torrent does not match its infohash");
     // The manifest's trackers only; the web seed is added per read (see `useWebSeed`).
     parsed.announce = trackerUrls(this.settings.trackers, this.base);
@@ -45,9 +52,16 @@ export class Torrents {
       store: OpfsStore,
       deselect: true,
       // Pieces on disk were verified when written: WebTorrent re-hashes one or two per file.
-      bitfield: stored.length ? bitfieldOf(stored, parsed.pieces.length) : undefined,
+      bitfield: stored.length && parsed.pieces ? bitfieldOf(stored, parsed.pieces.length) : undefined,
     });
     trackWires(torrent);
+    if (!parsed.info) {
+      torrent.once("metadata", () => {
+        dir(["t"], true)
+          .then((kept) => writeFile(kept, `${infohash}.torrent`, torrent.torrentFile, infohash))
+          .catch(() => {});
+      });
+    }
     await new Promise((resolve, reject) => {
       if (torrent.ready) return resolve();
       torrent.once("ready", resolve);
