@@ -183,6 +183,19 @@ def site_files() -> dict[str, bytes]:
     return files
 
 
+LONG_VIDEO = "media/long.wav"
+LONG_VIDEO_SIZE = 12_000_044  # 750 s: Chromium's first read-ahead stops well before its end
+LONG_VIDEO_PAGE = "long/index.html"
+
+
+def add_long_video(root: Path) -> None:
+    """Add a 12 MB WAV and its page: a 3 MB one is read whole with preload="metadata"."""
+    (root / "media").mkdir(parents=True, exist_ok=True)
+    (root / LONG_VIDEO).write_bytes(wav(LONG_VIDEO_SIZE, LONG_VIDEO))
+    (root / "long").mkdir(exist_ok=True)
+    (root / LONG_VIDEO_PAGE).write_text(VIDEO_HTML.replace(VIDEO, LONG_VIDEO), encoding="utf-8")
+
+
 def write_site(root: Path) -> dict[str, bytes]:
     """Write the test site under ``root``; returns its files."""
     files = site_files()
