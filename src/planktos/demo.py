@@ -36,7 +36,7 @@ def demo(*, host: str, port: int) -> None:
     logger = open_access_log(log_path)
 
     def started(url: str) -> None:
-        opts = BuildOptions(root=site, base_url=url)
+        opts = BuildOptions(root=site, base_url=url, inject=True)
         print(summary(build(opts), opts))
         torrents = sorted((site / "planktos" / "t").glob("*.torrent"))
         print(
