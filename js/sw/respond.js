@@ -31,7 +31,12 @@ export function plain(status, text, extra = {}) {
   const body = `${status} ${text}\n`;
   return new Response(body, {
     status,
-    headers: { ...extra, "Content-Type": "text/plain; charset=utf-8", "Content-Length": String(body.length) },
+    headers: {
+      ...extra,
+      "Content-Type": "text/plain; charset=utf-8",
+      "Content-Length": String(body.length),
+      "X-Content-Type-Options": "nosniff",
+    },
   });
 }
 
