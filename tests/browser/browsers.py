@@ -61,9 +61,10 @@ class ErrorLog:
         """Accept errors matching ``pattern`` (a regex) in this test, for the reason ``why``."""
         self.allowed.append((re.compile(pattern), why))
 
-    def add(self, who: str, text: str) -> None:
+    def add(self, who: str, what: str, text: str) -> None:
+        """Record ``text`` (the message itself, which allowed patterns are matched against)."""
         if not any(p.search(text) for p, _ in self.allowed):
-            self.found.append(f"{who}: {text}")
+            self.found.append(f"{who}: {what}: {text}")
 
     def report(self) -> str:
         return "\n".join(self.found)
@@ -76,10 +77,10 @@ class ErrorLog:
                 where = f" (service worker {msg.worker.url})" if msg.worker else ""
                 loc = msg.location
                 at = f" at {loc.get('url')}:{loc.get('lineNumber')}" if loc.get("url") else ""
-                self.add(who, f"console error{where}: {msg.text}{at}")
+                self.add(who, f"console error{where}{at}", msg.text)
 
         def on_weberror(error: WebError) -> None:
-            self.add(who, f"uncaught in a page: {error.error}")
+            self.add(who, "uncaught in a page", str(error.error))
 
         def on_service_worker(worker: Worker) -> None:
             task = asyncio.ensure_future(self._hook(who, worker))
@@ -97,7 +98,7 @@ class ErrorLog:
             await worker.evaluate(SW_ERROR_HOOKS)
         except Exception as err:  # the worker may have stopped already: nothing to watch
             if "closed" not in str(err).lower() and "destroyed" not in str(err).lower():
-                self.add(who, f"could not watch the service worker {worker.url}: {err}")
+                self.add(who, f"could not watch the service worker {worker.url}", str(err))
 
 
 async def launch(playwright: Playwright) -> Browser:
@@ -146,6 +147,7 @@ class Visitors:
     def __init__(self, browser: Browser, errors: ErrorLog) -> None:
         self.browser = browser
         self.errors = errors
+        self.made: list[Visitor] = []
 
     async def new(self, name: str, *, service_workers: bool = True) -> Visitor:
         context = await self.browser.new_context(
@@ -153,4 +155,11 @@ class Visitors:
         )
         context.set_default_timeout(TIMEOUT_MS)
         self.errors.watch(name, context)
-        return Visitor(name, context)
+        visitor = Visitor(name, context)
+        self.made.append(visitor)
+        return visitor
+
+    async def close(self) -> None:
+        """Close every visitor's context (closing one twice is harmless)."""
+        for visitor in self.made:
+            await visitor.close()

@@ -1,9 +1,11 @@
 """Fixtures of the real-browser tests: Chromium, visitors, the built test site and its origin.
 
-Every test gets its own ``planktos serve`` (port 0, access log) over a freshly built copy of
-the test site (tests/browser/sites.py) and its own Chromium; any console error, uncaught
-exception or unhandled rejection in any page or service worker fails it. The server's output
-and the access log are printed when a test fails.
+Every test gets its own ``planktos serve`` (port 0, access log) over its own copy of the
+built test site (tests/browser/sites.py) and its own visitors: browser contexts, each a
+separate profile, of one Chromium that the whole session shares (launching one per test
+would double the suite's time). Any console error, uncaught exception or unhandled rejection
+in any page or service worker fails the test. The server's output and the access log are
+printed when a test fails.
 
 Tests marked ``p2p`` make browsers talk WebRTC; they must run in a network namespace holding
 only loopback (``scripts/in-netns``) and fail anywhere else.
@@ -11,12 +13,15 @@ only loopback (``scripts/in-netns``) and fail anywhere else.
 
 from __future__ import annotations
 
+import shutil
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from playwright.async_api import Browser, Playwright, async_playwright
+
 from tests.browser.browsers import ErrorLog, Visitors, launch
 from tests.browser.origin import Origin
 from tests.browser.sites import Built, planktos_build, write_site
@@ -50,6 +55,14 @@ def only_loopback() -> bool:
     return True
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser tests in the session's event loop, where the shared Chromium lives."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.asyncio(loop_scope="session"), append=False)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("p2p") is not None and not only_loopback():
@@ -75,31 +88,40 @@ def errors() -> Iterator[ErrorLog]:
         print("errors seen in the browsers:\n" + log.report())
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session", scope="session")
 async def playwright() -> AsyncIterator[Playwright]:
     async with async_playwright() as pw:
         yield pw
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session", scope="session")
 async def chromium(playwright: Playwright) -> AsyncIterator[Browser]:
     browser = await launch(playwright)
     yield browser
     await browser.close()
 
 
-@pytest.fixture
-def visitors(chromium: Browser, errors: ErrorLog) -> Visitors:
-    return Visitors(chromium, errors)
+@pytest_asyncio.fixture(loop_scope="session")
+async def visitors(chromium: Browser, errors: ErrorLog) -> AsyncIterator[Visitors]:
+    """This test's visitors; their contexts close when it ends."""
+    made = Visitors(chromium, errors)
+    yield made
+    await made.close()
 
 
-@pytest.fixture
-def site_root(tmp_path: Path) -> Path:
-    """The test site, written and built (the server's document root)."""
-    root = tmp_path / "site"
+@pytest.fixture(scope="session")
+def built_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test site, written and built once per session."""
+    root = tmp_path_factory.mktemp("template") / "site"
     write_site(root)
     planktos_build(root, "--quiet")
     return root
+
+
+@pytest.fixture
+def site_root(built_template: Path, tmp_path: Path) -> Path:
+    """This test's copy of the built test site (the server's document root)."""
+    return Path(shutil.copytree(built_template, tmp_path / "site"))
 
 
 @pytest.fixture

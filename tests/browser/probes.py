@@ -4,6 +4,7 @@ page get, what is in the store. Every wait is on a condition, bounded by Playwri
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,6 +18,23 @@ from tests.browser.sites import Page as SitePage
 from tests.browser.sites import token
 
 STORE = "planktos-v1"
+WAIT_S = 15.0
+
+
+async def until(page: Page, predicate: str, arg: Any = None, timeout: float = WAIT_S) -> Any:
+    """Evaluate the JS function ``predicate(arg)`` in ``page`` until it returns a truthy value.
+
+    Unlike Playwright's ``wait_for_function``, this awaits a predicate that returns a
+    promise (which is always truthy to Playwright).
+    """
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await page.evaluate(predicate, arg)
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {predicate} ({arg!r})")
+        await asyncio.sleep(0.05)
 
 
 async def until_controlled(page: Page) -> None:
@@ -47,9 +65,7 @@ async def until_agent(page: Page) -> None:
         """() => performance.getEntriesByType("resource").map((e) => e.name)
                   .find((n) => new URL(n).pathname.endsWith("/planktos/agent.js"))"""
     )
-    await page.wait_for_function(
-        "async (url) => (await import(url)).counters.leader === true", arg=agent, polling=100
-    )
+    await until(page, "async (url) => (await import(url)).counters.leader === true", agent)
     await sw_stats(page)
 
 
@@ -252,3 +268,31 @@ class Sources:
         """The source of each file (by key), ``"-"`` for one the worker did not answer."""
         urls = {key: base + quote(key, safe="/").removesuffix("index.html") for key in keys}
         return {key: self.seen.get(url, "-") for key, url in urls.items()}
+
+
+async def until_stored(page: Page, path: list[str], names: list[str]) -> None:
+    """Wait until ``names`` are in an OPFS directory, whole (no write to them in progress).
+
+    A file written with ``createWritable()`` exists, empty, until the write commits; its
+    expected content length is not known here, so "whole" means: non-empty, or listed with
+    no swap file beside it.
+    """
+    await until(
+        page,
+        """async ([path, names]) => {
+          let dir = await navigator.storage.getDirectory();
+          try {
+            for (const name of path) dir = await dir.getDirectoryHandle(name);
+            const all = new Set();
+            for await (const name of dir.keys()) all.add(name);
+            for (const name of names) {
+              if (!all.has(name) || [...all].some((n) => n.startsWith(name + ".") )) return false;
+              if ((await (await dir.getFileHandle(name)).getFile()).size === 0) return false;
+            }
+            return true;
+          } catch (e) {
+            return false;
+          }
+        }""",
+        [path, names],
+    )

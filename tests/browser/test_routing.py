@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
-import pytest
 from tests.browser.browsers import ErrorLog, Visitors
 from tests.browser.origin import Kind, Origin, attribute, describe
 from tests.browser.probes import (
@@ -57,20 +56,20 @@ async def test_directory_url_is_answered_with_its_index_html(
     assert await page_state(page, PAGE_A) == expected_state(PAGE_A)
 
 
-@pytest.mark.parametrize("name", AWKWARD)
-@pytest.mark.parametrize("case", ["upper", "lower"])
-async def test_percent_encoded_name_is_answered(
-    visitors: Visitors, origin: Origin, name: str, case: str
-) -> None:
+def lower_escapes(encoded: str) -> str:
+    head, *escaped = encoded.split("%")
+    return "%".join([head, *(part[:2].lower() + part[2:] for part in escaped)])
+
+
+async def test_percent_encoded_names_are_answered(visitors: Visitors, origin: Origin) -> None:
+    """Names with ``%``, ``#``, ``?``, spaces and UTF-8, escaped in upper and lower case."""
     page = await arrive(await visitors.new("A"), origin.url)
-    encoded = quote(name, safe="/")
-    if case == "lower":
-        head, *escaped = encoded.split("%")
-        encoded = "%".join([head, *(part[:2].lower() + part[2:] for part in escaped)])
-        assert encoded != quote(name, safe="/")
-    seen = await fetch_seen(page, origin.url + encoded)
-    assert seen.from_sw
-    assert (seen.status, seen.sha256) == (200, sha256(FILES[name]))
+    for name in AWKWARD:
+        upper = quote(name, safe="/")
+        for encoded in (upper, lower_escapes(upper)):
+            seen = await fetch_seen(page, origin.url + encoded)
+            assert seen.from_sw, encoded
+            assert (seen.status, seen.sha256) == (200, sha256(FILES[name])), encoded
 
 
 async def test_needlessly_encoded_name_is_answered(visitors: Visitors, origin: Origin) -> None:
@@ -99,38 +98,37 @@ async def test_other_origin_passes_through(visitors: Visitors, origin: Origin) -
     assert (seen.status, seen.sha256) == (200, sha256(FILES[PAGE_A.css]))
 
 
-@pytest.mark.parametrize(("method", "status"), [("HEAD", 200), ("OPTIONS", 204), ("POST", 405)])
-async def test_non_get_passes_through(
-    visitors: Visitors, origin: Origin, errors: ErrorLog, method: str, status: int
+async def test_other_methods_pass_through(
+    visitors: Visitors, origin: Origin, errors: ErrorLog
 ) -> None:
-    if status == 405:
-        errors.allow(r"status of 405 \(Method Not Allowed\)", "the origin refuses POST: expected")
+    errors.allow(r"status of 405 \(Method Not Allowed\)", "the origin refuses POST: expected")
     page = await arrive(await visitors.new("A"), origin.url)
-    seen = await fetch_seen(page, origin.url + PAGE_A.css, method=method)
-    assert not seen.from_sw
-    assert seen.status == status
+    for method, status in [("HEAD", 200), ("OPTIONS", 204), ("POST", 405)]:
+        seen = await fetch_seen(page, origin.url + PAGE_A.css, method=method)
+        assert not seen.from_sw, method
+        assert seen.status == status, method
 
 
-@pytest.mark.parametrize("path", ["planktos/manifest.json", "planktos.sw.js"])
 async def test_manifest_and_worker_script_pass_through(
-    visitors: Visitors, origin: Origin, site_root: Path, path: str
+    visitors: Visitors, origin: Origin, site_root: Path
 ) -> None:
     page = await arrive(await visitors.new("A"), origin.url)
-    seen = await fetch_seen(page, origin.url + path)
-    assert not seen.from_sw
-    assert (seen.status, seen.sha256) == (200, sha256((site_root / path).read_bytes()))
+    for path in ("planktos/manifest.json", "planktos.sw.js"):
+        seen = await fetch_seen(page, origin.url + path)
+        assert not seen.from_sw, path
+        assert (seen.status, seen.sha256) == (200, sha256((site_root / path).read_bytes()))
 
 
-@pytest.mark.parametrize("path", ["planktos/install.js", "planktos/agent.js"])
 async def test_runtime_scripts_come_from_the_origin_while_it_answers(
-    visitors: Visitors, origin: Origin, site_root: Path, path: str
+    visitors: Visitors, origin: Origin, site_root: Path
 ) -> None:
     """The worker answers them network first (a kept copy is for when the origin is down)."""
     page = await arrive(await visitors.new("A"), origin.url)
-    before = len(origin.settle())
-    seen = await fetch_seen(page, origin.url + path)
-    assert (seen.status, seen.sha256) == (200, sha256((site_root / path).read_bytes()))
-    assert [e.path for e in origin.settle()[before:] if e.path == "/" + path] == ["/" + path]
+    for path in ("planktos/install.js", "planktos/agent.js"):
+        before = len(origin.settle())
+        seen = await fetch_seen(page, origin.url + path)
+        assert (seen.status, seen.sha256) == (200, sha256((site_root / path).read_bytes()))
+        assert [e.path for e in origin.settle()[before:] if e.path == "/" + path] == ["/" + path]
 
 
 async def test_explicit_web_seed_requests_pass_through(

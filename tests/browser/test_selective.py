@@ -17,6 +17,7 @@ from tests.browser.probes import (
     opfs_list,
     page_state,
     until_page_complete,
+    until_stored,
 )
 from tests.browser.sites import (
     LONG_VIDEO,
@@ -31,7 +32,6 @@ from tests.browser.sites import (
     planktos_build,
     site_files,
 )
-from tests.browser.test_verification import until_stored
 
 FILES = site_files()
 

@@ -26,6 +26,7 @@ from tests.browser.probes import (
     sha256,
     sw_stats,
     until_page_complete,
+    until_stored,
 )
 from tests.browser.sites import PAGE_A, VIDEO, Built, replace_file, site_files
 
@@ -38,24 +39,6 @@ def covering(built: Built, key: str, start: int = 0, end: int | None = None) -> 
     last = entry["length"] - 1 if end is None else end
     pl = shard["piece_length"]
     return list(range((entry["offset"] + start) // pl, (entry["offset"] + last) // pl + 1))
-
-
-async def until_stored(page: Page, path: list[str], names: list[str]) -> None:
-    """Wait until the worker's background writes put ``names`` in the OPFS directory."""
-    await page.wait_for_function(
-        """async ([path, names]) => {
-          let dir = await navigator.storage.getDirectory();
-          try {
-            for (const name of path) dir = await dir.getDirectoryHandle(name);
-            for (const name of names) await dir.getFileHandle(name);
-            return true;
-          } catch (e) {
-            return false;
-          }
-        }""",
-        arg=[path, names],
-        polling=100,
-    )
 
 
 async def page_a_loaded(visitors: Visitors, origin: Origin) -> Page:
