@@ -1,0 +1,79 @@
+"""Resilience: never worse than no Planktos. Origin down, tracker down, no service workers."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from tests.browser.browsers import Visitors
+from tests.browser.origin import Kind, Origin, attribute, describe, file_bytes
+from tests.browser.probes import (
+    Sources,
+    arrive,
+    expected_state,
+    page_state,
+    until_page_complete,
+)
+from tests.browser.sites import PAGE_A, Built, planktos_build, site_files
+
+FILES = site_files()
+PAGE_FILES = (PAGE_A.key, *PAGE_A.files)
+
+
+async def test_origin_down_reload_renders_the_page_from_the_store(
+    visitors: Visitors, origin: Origin
+) -> None:
+    """The visitor's tabs stay open (agent running) while the origin, tracker included, dies."""
+    visitor = await visitors.new("A")
+    await arrive(visitor, origin.url)
+    page = await visitor.context.new_page()
+    await page.goto(origin.url + PAGE_A.url)
+    await until_page_complete(page, PAGE_A)
+    origin.stop()
+    sources = Sources(visitor.context)
+    await page.reload()
+    await until_page_complete(page, PAGE_A)
+    assert await page_state(page, PAGE_A) == expected_state(PAGE_A)
+    assert sources.of(origin.url, PAGE_FILES) == dict.fromkeys(PAGE_FILES, "store")
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def test_tracker_unreachable_pages_load_with_no_console_error(
+    visitors: Visitors, origin: Origin, site_root: Path
+) -> None:
+    planktos_build(site_root, "--tracker", f"ws://127.0.0.1:{closed_port()}/", "--quiet")
+    built = Built.load(site_root)
+    visitor = await visitors.new("A")
+    await arrive(visitor, origin.url)
+    before = len(origin.settle())
+    page = await visitor.context.new_page()
+    await page.goto(origin.url + PAGE_A.url)
+    await until_page_complete(page, PAGE_A)
+    assert await page_state(page, PAGE_A) == expected_state(PAGE_A)
+    hits = attribute(origin.settle()[before:], built)
+    sent = file_bytes(hits)
+    assert all(sent[k] >= len(FILES[k]) for k in PAGE_A.files), describe(hits)
+
+
+async def test_service_workers_blocked_plain_site(
+    visitors: Visitors, origin: Origin, built: Built
+) -> None:
+    visitor = await visitors.new("A", service_workers=False)
+    landing = await visitor.open(origin.url)
+    page = await visitor.context.new_page()
+    response = await page.goto(origin.url + PAGE_A.url)
+    assert response is not None and not response.from_service_worker
+    await until_page_complete(page, PAGE_A)
+    assert await page_state(page, PAGE_A) == expected_state(PAGE_A)
+    assert await landing.evaluate("navigator.serviceWorker.controller") is None
+    hits = attribute(origin.settle(), built)
+    sent = file_bytes(hits, (Kind.CONTENT,))
+    assert all(sent[k] == len(FILES[k]) for k in PAGE_FILES), describe(hits)
+    assert not [h for h in hits if h.kind in (Kind.WEBSEED, Kind.TORRENT)], describe(hits)
