@@ -24,9 +24,21 @@ let uninstalled = false;
 
 manifests.ready();
 
-self.addEventListener("install", () => self.skipWaiting());
+// Chromium can park a skipWaiting() worker in "installed" when the outgoing worker restarts at
+// the wrong moment (a fetch during the hand-over), and a navigation then hangs; asking again
+// until our activate event fires un-parks it.
+let activated = false;
+self.addEventListener("install", () => {
+  self.skipWaiting();
+  let tries = 0;
+  const retry = setInterval(() => {
+    if (activated || ++tries > 300) clearInterval(retry);
+    else self.skipWaiting().catch(() => {});
+  }, 100);
+});
 
 self.addEventListener("activate", (event) => {
+  activated = true;
   event.waitUntil(
     Promise.all([self.clients.claim(), manifests.revalidate().then(afterManifest)]).catch(() => {}),
   );
