@@ -8,7 +8,7 @@ export class IntegrityError extends Error {}
 const HEX64 = /^[0-9a-f]{64}$/i;
 const isSize = (n) => Number.isSafeInteger(n) && n >= 0;
 
-/** The file at `key` of `manifest`, URLs resolved against `scope`; throws on an entry that makes no sense. */
+/** The file at `key` of `manifest`, its URL resolved against `scope`; throws on an entry that makes no sense. */
 export function fileInfo(manifest, key, scope) {
   const entry = manifest.files[key];
   const shard = manifest.shards[entry?.shard];
@@ -28,18 +28,16 @@ export function fileInfo(manifest, key, scope) {
     shard,
     large: chunks !== undefined && length > 0,
     url: new URL(key, scope).href,
-    torrent: new URL(shard.torrent, scope).href,
-    webseed: new URL(shard.webseed, scope).href,
     deadline: deadlineMs(manifest),
   };
 }
 
-/** The agent's read request for file bytes start..end (inclusive). */
+/** The agent's read request for file bytes start..end (inclusive); URLs as in the manifest. */
 export function agentRequest(file, start, end) {
   return {
     infohash: file.shard.infohash,
-    torrent: file.torrent,
-    webseed: file.webseed,
+    torrent: file.shard.torrent,
+    webseed: file.shard.webseed,
     index: file.entry.index,
     start,
     end,
