@@ -18,10 +18,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 from urllib.request import urlopen
 
+from planktos.server.accesslog import ClfEntry, parse_clf_line
 from tests.browser.sites import Built
 from tests.servers import Served, planktos_serve
-
-from planktos.server.accesslog import ClfEntry, parse_clf_line
 
 
 class Origin:
