@@ -8,13 +8,18 @@ export class IntegrityError extends Error {}
 const HEX64 = /^[0-9a-f]{64}$/i;
 const isSize = (n) => Number.isSafeInteger(n) && n >= 0;
 
-/** The file at `key` of `manifest`, its URL resolved against `scope`; throws on an entry that makes no sense. */
+/**
+ * The file at `key` of `manifest`, its URL resolved against `scope`; throws on an entry that
+ * makes no sense. An empty file needs no shard (it is answered without any fetch), so a build
+ * may keep empty files out of torrents: WebTorrent asks a web seed for a range of them, which
+ * a correct server answers with 416, and the piece holding them never completes.
+ */
 export function fileInfo(manifest, key, scope) {
   const entry = manifest.files[key];
   const shard = manifest.shards[entry?.shard];
-  if (!entry || !shard) throw new TypeError(`manifest: no shard for ${key}`);
-  const { length, offset, sha256, chunks } = entry;
-  const pl = shard.piece_length;
+  if (!entry || (!shard && entry.length !== 0)) throw new TypeError(`manifest: no shard for ${key}`);
+  const { length, offset = 0, sha256, chunks } = entry;
+  const pl = shard?.piece_length ?? 1;
   if (!isSize(length) || !isSize(offset) || !HEX64.test(sha256) || !(isSize(pl) && pl > 0)) {
     throw new TypeError(`manifest: bad entry for ${key}`);
   }
