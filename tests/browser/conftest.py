@@ -13,6 +13,7 @@ only loopback (``scripts/in-netns``) and fail anywhere else.
 
 from __future__ import annotations
 
+import inspect
 import shutil
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -59,7 +60,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the browser tests in the session's event loop, where the shared Chromium lives."""
     here = Path(__file__).parent
     for item in items:
-        if here in Path(str(item.path)).parents:
+        test = getattr(item, "function", None)
+        if here in Path(str(item.path)).parents and inspect.iscoroutinefunction(test):
             item.add_marker(pytest.mark.asyncio(loop_scope="session"), append=False)
 
 

@@ -1,0 +1,38 @@
+"""bench/swarm_bench.py still runs: 2 browsers on a tiny site (a benchmark, not a speed test)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.p2p
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "swarm_bench.py"
+
+
+def test_swarm_bench_runs_quick(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads((tmp_path / "swarm.json").read_text())
+    seq = result["sequential"]
+    assert result["visitors"] == 2 and len(seq["visitors"]) == 2
+    assert seq["one_copy_bytes"] > 100_000
+    # Facts of the run, not speed: the second visitor took what it viewed from the first.
+    second = seq["visitors"][1]
+    assert second["from_peers"] >= second["viewed_bytes"] > 0
+    assert second["from_web_seed"] == second["from_origin_by_worker"] == 0
+    assert 0 < seq["origin_multiple_under_control"] < 2
+    assert result["timing"]["repeat_vs_plain_with_cache"] > 0
+    assert result["timing"]["first_warm_swarm_vs_plain"] > 0
+    assert result["console_errors"] == []
+    assert "Swarm of 2 browsers" in (tmp_path / "swarm.md").read_text()
