@@ -9,10 +9,15 @@ views every page in a second tab, waiting for images and video metadata.
 
 Reported, from the access log, the pages' responses and the runtime's counters:
 
-- origin bytes for the site's files (own URLs and web seed) as a multiple of one copy of
-  the bytes viewed (the union of the byte ranges pages received, over all visitors);
+- origin bytes for the site's files (own URLs and web seed) under the worker's control, as a
+  multiple of one copy of what was viewed: the median over the visitors who came one after
+  another of the bytes their pages took from their worker (its ``served`` counter: a video
+  element that reads part of a file counts only that part, which varies a little with
+  timing; the minimum and maximum are in the JSON);
 - per visitor, bytes downloaded (from the origin by the service worker, from the web seed
-  and from peers by the agent) against bytes viewed, under the worker's control;
+  and from peers by the agent) against bytes viewed (``served``), under the worker's
+  control; also the union of the byte ranges the pages asked for (``requested``, an upper
+  bound: a streamed answer may be cancelled early);
 - page-load times (navigation start to the end of ``load``) against the same site without
   Planktos (the unbuilt copy, served by ``planktos serve``): a repeat visit against plain
   HTTP with a warm browser cache, and a first visit with a warm swarm against a first visit
@@ -268,14 +273,19 @@ async def until(page: Page, predicate: str, timeout: float = WAIT_MS / 1000) -> 
 
 
 async def load(tab: Page, url: str) -> float:
-    """Navigate, wait for images and video metadata; the navigation's load time in ms."""
+    """Navigate, wait for images and video metadata; the navigation's load time in ms.
+
+    Videos must also have stopped loading (preload="metadata" idles once it has read
+    ahead), so that their bytes are counted for this visitor, not for the next one.
+    """
     await tab.goto(url, timeout=WAIT_MS)
     await tab.wait_for_function(
         """() => {
           const nav = performance.getEntriesByType("navigation")[0];
           return nav && nav.loadEventEnd > 0
             && [...document.images].every((i) => i.complete)
-            && [...document.querySelectorAll("video")].every((v) => v.readyState >= 1);
+            && [...document.querySelectorAll("video")].every(
+              (v) => v.readyState >= 1 && v.networkState !== v.NETWORK_LOADING);
         }""",
         timeout=WAIT_MS,
     )
@@ -313,10 +323,11 @@ async def until_swarm(server: Server, size: int, timeout: float = 20) -> bool:
 def visitor_report(v: Visitor, counters: dict[str, Any]) -> dict[str, Any]:
     agent, worker = counters["agent"], counters["worker"]
     downloaded = worker["bytes"]["origin"] + agent["bytesFromWebSeed"] + agent["bytesFromPeers"]
-    viewed = v.controlled.bytes()
+    viewed = worker["served"]
     return {
         "name": v.name,
         "viewed_bytes": viewed,
+        "requested_bytes": v.controlled.bytes(),
         "downloaded_bytes": downloaded,
         "downloaded_per_viewed": round(downloaded / viewed, 3) if viewed else None,
         "from_peers": agent["bytesFromPeers"],
@@ -336,7 +347,6 @@ async def sequential(browser: Browser, server: Server, n: int, pages: list[str])
     visitors: list[Visitor] = []
     reports = []
     controlled_origin = before_control = runtime = 0
-    all_viewed = Viewed()
     warm = True
     for i in range(n):
         v = await new_visitor(browser, f"v{i + 1}", server.url)
@@ -350,13 +360,14 @@ async def sequential(browser: Browser, server: Server, n: int, pages: list[str])
         controlled_origin += after["files"] + after["web_seed"]
         runtime += first["runtime"] + after["runtime"]
         reports.append(visitor_report(v, await v.counters()))
-        all_viewed.merge(v.controlled)
         visitors.append(v)
         warm = await until_swarm(server, i + 1) and warm
-    one_copy = all_viewed.bytes()
+    viewed = [r["viewed_bytes"] for r in reports]
+    one_copy = int(statistics.median(viewed))
     return {
         "visitors": reports,
         "one_copy_bytes": one_copy,
+        "viewed_bytes_min_max": [min(viewed), max(viewed)],
         "origin_bytes_under_control": controlled_origin,
         "origin_multiple_under_control": round(controlled_origin / one_copy, 3),
         "first_page_bytes_before_control": before_control,
@@ -366,8 +377,12 @@ async def sequential(browser: Browser, server: Server, n: int, pages: list[str])
     }
 
 
-async def concurrent(browser: Browser, server: Server, n: int, pages: list[str]) -> dict[str, Any]:
-    """N fresh visitors at once."""
+async def concurrent(
+    browser: Browser, server: Server, n: int, pages: list[str], one_copy: int
+) -> dict[str, Any]:
+    """N fresh visitors at once. Their origin bytes under control come from their counters
+    (the worker's origin fetches and the agent's web seed), the log cannot tell them apart.
+    """
     start = len(settled(server))
     visitors = [await new_visitor(browser, f"c{i + 1}", server.url) for i in range(n)]
 
@@ -378,21 +393,16 @@ async def concurrent(browser: Browser, server: Server, n: int, pages: list[str])
     await asyncio.gather(*(visit(v) for v in visitors))
     spent = origin_bytes(settled(server)[start:])
     reports = [visitor_report(v, await v.counters()) for v in visitors]
-    viewed = Viewed()
-    for v in visitors:
-        viewed.merge(v.controlled)
-        viewed.merge(v.before_control)
-    one_copy = viewed.bytes()
-    total = spent["files"] + spent["web_seed"]
+    controlled = sum(r["from_web_seed"] + r["from_origin_by_worker"] for r in reports)
     for v in visitors:
         await v.context.close()
     return {
         "visitors": reports,
-        "one_copy_bytes": one_copy,
-        "origin_bytes_total": total,
-        "origin_multiple_total": round(total / one_copy, 3),
+        "origin_bytes_under_control": controlled,
+        "origin_multiple_under_control": round(controlled / one_copy, 3),
+        "origin_log_bytes_total": spent["files"] + spent["web_seed"],
         "runtime_bytes": spent["runtime"],
-        "note": "first pages before control included: visitors arrive together",
+        "errors": [e for v in visitors for e in v.errors],
     }
 
 
@@ -463,6 +473,25 @@ def html_pages(root: Path) -> list[str]:
     return pages
 
 
+def shown(path: Path) -> str:
+    """A path relative to the repository when it is inside it."""
+    try:
+        return path.resolve().relative_to(HERE.parent).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def git_state() -> str:
+    """The commit measured, marked ``+changes`` when the working tree differs from it."""
+
+    def git(*args: str) -> str:
+        proc = subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True)
+        return proc.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def only_loopback() -> bool:
     return [name for _, name in socket.if_nameindex()] == ["lo"]
 
@@ -488,6 +517,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     ):
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            version = browser.version
             try:
                 seq = await sequential(browser, built, args.visitors, pages)
                 visitors: list[Visitor] = seq.pop("_visitors")
@@ -496,19 +526,22 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 for v in visitors:
                     await v.context.close()
                 left = await until_swarm(built, 0, timeout=10)
-                conc = await concurrent(browser, built, args.visitors, pages)
+                one_copy = seq["one_copy_bytes"]
+                conc = await concurrent(browser, built, args.visitors, pages, one_copy)
             finally:
                 await browser.close()
     return {
-        "site": "tiny (generated)" if args.quick else str(args.site),
+        "site": "tiny (generated)" if args.quick else shown(args.site),
         "pages": pages,
         "visitors": args.visitors,
         "runs": args.runs,
         "sequential": seq,
         "concurrent": {**conc, "swarm_empty_before": left},
         "timing": times,
-        "console_errors": errors,
+        "console_errors": errors + conc.pop("errors"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "chromium": version,
+        "source": git_state(),
     }
 
 
@@ -517,9 +550,11 @@ def markdown(r: dict[str, Any]) -> str:
     rows = [
         f"## Swarm of {r['visitors']} browsers ({r['site']}, pages: {', '.join(r['pages'])})",
         "",
+        f"Chromium {r['chromium']}, {r['machine']['cpus']} cores, source {r['source']}.",
+        "",
         "| measure | value |",
         "| --- | --- |",
-        f"| one copy of the bytes viewed | {seq['one_copy_bytes']:,} B |",
+        f"| one copy of the bytes viewed (median visitor) | {seq['one_copy_bytes']:,} B |",
         "| one after another: origin bytes under the worker's control | "
         f"{seq['origin_bytes_under_control']:,} B = "
         f"{seq['origin_multiple_under_control']} x one copy |",
@@ -527,19 +562,24 @@ def markdown(r: dict[str, Any]) -> str:
         f"{seq['first_page_bytes_before_control']:,} B |",
         "| one after another: runtime, manifest and torrents (all visitors) | "
         f"{seq['runtime_bytes']:,} B |",
-        f"| all at once: origin bytes, first pages included | {conc['origin_bytes_total']:,} B"
-        f" = {conc['origin_multiple_total']} x one copy |",
+        f"| all at once: origin bytes under the worker's control | "
+        f"{conc['origin_bytes_under_control']:,} B = {conc['origin_multiple_under_control']}"
+        " x one copy |",
+        f"| all at once: origin bytes for the site's files, first pages included | "
+        f"{conc['origin_log_bytes_total']:,} B |",
         f"| repeat visit vs plain HTTP with cache (median page-load ratio) | "
         f"{t['repeat_vs_plain_with_cache']}x |",
         f"| first visit with a warm swarm vs plain HTTP (median page-load ratio) | "
         f"{t['first_warm_swarm_vs_plain']}x |",
         "",
-        "| visitor | viewed | downloaded | ratio | from peers | web seed | origin (worker) |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| visitor | viewed | requested | downloaded | downloaded / viewed | from peers "
+        "| web seed | origin (worker) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for v in seq["visitors"] + conc["visitors"]:
         rows.append(
-            f"| {v['name']} | {v['viewed_bytes']:,} | {v['downloaded_bytes']:,} | "
+            f"| {v['name']} | {v['viewed_bytes']:,} | {v['requested_bytes']:,} "
+            f"| {v['downloaded_bytes']:,} | "
             f"{v['downloaded_per_viewed']} | {v['from_peers']:,} | {v['from_web_seed']:,} | "
             f"{v['from_origin_by_worker']:,} |"
         )
