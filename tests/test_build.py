@@ -36,6 +36,9 @@ def verify_site(root: Path) -> dict[str, Any]:
         data = (root / unquote(url)).read_bytes()
         assert len(data) == entry["length"]
         assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+        if entry["length"] == 0:
+            assert "shard" not in entry
+            continue
         files_by_shard.setdefault(entry["shard"], []).append((url, entry))
     for key, shard in manifest["shards"].items():
         meta = torrent_of(root, shard)
@@ -80,7 +83,11 @@ def test_build_layout_and_hashes(site: Path) -> None:
     urls = set(manifest["files"])
     assert "a%20b%25%23%3F%C3%A9.txt" in urls and "about/index.html" in urls
     assert not any(u.startswith((".", "planktos")) or "/." in u for u in urls)
-    assert "empty.txt" in urls
+    assert manifest["files"]["empty.txt"] == {
+        "length": 0,
+        "sha256": hashlib.sha256(b"").hexdigest(),
+        "type": "text/plain; charset=utf-8",
+    }
     entry = manifest["files"]["media/clip.webm"]
     assert entry["type"] == "video/webm" and len(entry["chunks"]) > 1
     shard = manifest["shards"][entry["shard"]]

@@ -56,6 +56,8 @@ def test_aria2c_downloads_the_site_from_the_web_seed_alone(site: Path, tmp_path:
         assert proc.returncode == 0, proc.stdout + proc.stderr
     # Every published file arrived byte for byte where its torrent says.
     for url, entry in manifest["files"].items():
+        if entry["length"] == 0:
+            continue  # empty files are in no torrent
         shard = manifest["shards"][entry["shard"]]
         meta = decode((site / shard["torrent"]).read_bytes())
         assert isinstance(meta, dict)

@@ -90,7 +90,8 @@ def build(opts: BuildOptions, progress: Progress | None = None) -> BuildResult:
             shards = plan(walk.files, opts.piece_size)
             digests, hashed = _hash_all(shards, root, opts, progress)
             output = Output(root)  # after hashing: a killed hash run leaves nothing behind
-            result = _write_site(output, shards, digests, opts, previous)
+            empty = [f.rel for f in walk.files if f.size == 0]
+            result = _write_site(output, shards, digests, opts, previous, empty)
             result.copies = output.copies
             result.hashed_bytes = hashed
             result.skipped = walk.skipped
@@ -142,6 +143,7 @@ def _write_site(
     digests: list[ShardDigest],
     opts: BuildOptions,
     previous: dict[str, Any] | None,
+    empty: list[str],
 ) -> BuildResult:
     """Write torrents and web seed links, then commit manifest, install script and SW."""
     trackers = [t for t in (tracker_for_base(t, opts.base_url) for t in opts.trackers) if t]
@@ -167,7 +169,7 @@ def _write_site(
         if shard.large:
             by_content[sha] = item
         built.append(item)
-    manifest = build_manifest(built, opts.base_url, opts.trackers, aliases)
+    manifest = build_manifest(built, opts.base_url, opts.trackers, aliases, empty)
     old = referenced_hashes(previous)
     new = {b.info_hash for b in built}
     output.commit(

@@ -63,11 +63,13 @@ def build_manifest(
     base_url: str | None,
     trackers: list[str],
     aliases: dict[str, str] | None = None,
+    empty: list[str] | None = None,
 ) -> dict[str, Any]:
     """Assemble the manifest, including its build id.
 
     ``aliases`` maps the path of a large file to the path of an identical one whose shard it
-    shares (content-keyed shards hold each content once).
+    shares (content-keyed shards hold each content once). ``empty`` lists empty files, which
+    have no shard.
     """
     files: dict[str, Any] = {}
     shard_table: dict[str, Any] = {}
@@ -95,6 +97,12 @@ def build_manifest(
             if digest.chunks is not None:
                 entry["chunks"] = [c.hex() for c in digest.chunks]
             files[url_path(f.rel)] = entry
+    for rel in empty or []:
+        files[url_path(rel)] = {
+            "length": 0,
+            "sha256": hashlib.sha256(b"").hexdigest(),
+            "type": content_type(rel),
+        }
     for alias, original in (aliases or {}).items():
         files[url_path(alias)] = dict(files[url_path(original)], type=content_type(alias))
     manifest: dict[str, Any] = {

@@ -8,6 +8,8 @@ Pure planning, no I/O. The rules:
   their *paths*: a group ends after a file whose path hash is 0 modulo ``GROUP_FILES``, or when
   it reaches ``GROUP_BYTES`` or ``GROUP_MAX_FILES``. Editing a file changes only its group;
   adding or removing one changes at most two neighbouring groups.
+* Empty files get no shard: there is nothing to fetch, and WebTorrent asks web seeds for a
+  byte range of them, which a correct server refuses with 416.
 * A shard holding one file is a single-file torrent: WebTorrent treats any one-file torrent as
   single-file when it builds web seed URLs, so a one-entry ``files`` list would break it.
 """
@@ -86,6 +88,8 @@ def plan(files: Sequence[SiteFile], piece_size: int | None = None) -> list[Shard
         group, group_bytes = [], 0
 
     for f in files:
+        if f.size == 0:
+            continue  # nothing to fetch: the manifest lists it without a shard
         if f.size >= LARGE_FILE:
             shards.append(Shard("", [f], piece_size or piece_length_for(f.size), large=True))
             continue
