@@ -5,15 +5,19 @@
 //   SW → agent  {type: "read", id, infohash, torrent, webseed, index, start, end}
 //   agent → SW  {type: "stream", id, stream} (transferred ReadableStream of exactly bytes
 //               start..end, inclusive, of file `index` of the torrent) | {type: "error", id, reason}
-// A port silent for a while is pinged before use and dropped if no pong comes within 500 ms.
+// A port silent for a while is pinged before use and dropped if no pong comes within 500 ms;
+// a port whose page is gone (`clientExists` says so: a tab navigated or closed) is dropped at
+// once, so that browsing in one tab does not pay the ping's 500 ms on every page.
 
 export class AgentUnavailable extends Error {}
 
 export class AgentLink {
-  constructor({ pingMs = 500, freshMs = 2000, now = Date.now } = {}) {
+  constructor({ pingMs = 500, freshMs = 2000, now = Date.now, clientExists = async () => true } = {}) {
     this.pingMs = pingMs;
     this.freshMs = freshMs;
     this.now = now;
+    this.clientExists = clientExists;
+    this.clientId = null; // the page that registered the port, when known
     this.port = null;
     this.heard = 0; // when the current port last said anything
     this.seq = 0;
@@ -22,9 +26,10 @@ export class AgentLink {
   }
 
   /** Use this port from now on (a new leader tab, or a reloaded one). */
-  register(port) {
+  register(port, clientId = null) {
     if (!port || port === this.port) return;
     this.port = port;
+    this.clientId = clientId;
     this.heard = this.now();
     port.onmessage = (event) => this.receive(port, event.data);
     port.start?.();
@@ -48,6 +53,10 @@ export class AgentLink {
   async live() {
     const port = this.port;
     if (!port) return null;
+    if (this.clientId !== null && !(await this.clientExists(this.clientId).catch(() => true))) {
+      if (this.port === port) this.drop(port);
+      return null;
+    }
     if (this.now() - this.heard < this.freshMs) return port;
     if (!this.pinging) {
       this.pinging = this.ask(port, { type: "ping" }, this.pingMs)

@@ -16,7 +16,7 @@ const BUILD = "__PLANKTOS_BUILD__";
 const scope = self.registration.scope;
 const counters = newCounters();
 const store = new Store(() => navigator.storage.getDirectory());
-const agent = new AgentLink();
+const agent = new AgentLink({ clientExists: async (id) => Boolean(await self.clients.get(id)) });
 const snapshots = new Snapshots();
 const manifests = new ManifestSource(scope, snapshots);
 const navigating = new Map(); // resulting client id -> promise of its manifest
@@ -48,7 +48,7 @@ self.addEventListener("message", (event) => {
   const data = event.data;
   const reply = (msg) => (event.ports?.[0] ?? event.source)?.postMessage(msg);
   try {
-    if (data?.type === "agent" && event.ports?.[0]) agent.register(event.ports[0]);
+    if (data?.type === "agent" && event.ports?.[0]) agent.register(event.ports[0], event.source?.id ?? null);
     else if (data?.type === "stats") reply({ type: "stats", build: BUILD, ...counters });
     else if (data === "planktos:build") reply({ build: BUILD });
   } catch {
