@@ -10,14 +10,13 @@ views every page in a second tab, waiting for images and video metadata.
 Reported, from the access log, the pages' responses and the runtime's counters:
 
 - origin bytes for the site's files (own URLs and web seed) under the worker's control, as a
-  multiple of one copy of what was viewed: the median over the visitors who came one after
-  another of the bytes their pages took from their worker (its ``served`` counter: a video
-  element that reads part of a file counts only that part, which varies a little with
-  timing; the minimum and maximum are in the JSON);
+  multiple of one copy of what was viewed: the median, over the visitors who came one after
+  another, of the bytes of the files their pages received (each byte once; of a video, the
+  part the element read, bounded with the worker's ``served`` counter, which varies a
+  little with timing: the minimum and maximum are in the JSON);
 - per visitor, bytes downloaded (from the origin by the service worker, from the web seed
-  and from peers by the agent) against bytes viewed (``served``), under the worker's
-  control; also the union of the byte ranges the pages asked for (``requested``, an upper
-  bound: a streamed answer may be cancelled early);
+  and from peers by the agent) against bytes viewed, under the worker's control; also the
+  byte ranges the pages asked for (``requested``: a streamed answer may be cut short);
 - page-load times (navigation start to the end of ``load``) against the same site without
   Planktos (the unbuilt copy, served by ``planktos serve``): a repeat visit against plain
   HTTP with a warm browser cache, and a first visit with a warm swarm against a first visit
@@ -82,6 +81,7 @@ class Server:
     url: str
     proc: subprocess.Popen[str]
     log: Path
+    large: frozenset[str] = frozenset()  # URL paths of the manifest's chunked (large) files
 
     def lines(self) -> list[str]:
         return self.log.read_text(encoding="utf-8").splitlines() if self.log.exists() else []
@@ -180,21 +180,22 @@ class Viewed:
         return total
 
 
-def record(viewed: Viewed, response: Response, origin: str) -> None:
-    """Add what a response gave its page, if it is one of the site's files."""
+def answered(response: Response, origin: str) -> tuple[str, int, int] | None:
+    """(URL path, first byte, end) a response gave its page, if one of the site's files."""
     url = response.url
     if not url.startswith(origin) or response.status not in (200, 206):
-        return
+        return None
     path = unquote(urlsplit(url).path)
     if path.startswith("/planktos/") or path == "/planktos.sw.js" or "?" in url:
-        return
+        return None
     headers = response.headers
     size = headers.get("content-length")
     match = re.fullmatch(r"bytes (\d+)-(\d+)/\d+", headers.get("content-range", ""))
     if response.status == 206 and match:
-        viewed.add(path, int(match[1]), int(match[2]) + 1)
-    elif size is not None:
-        viewed.add(path, 0, int(size))
+        return path, int(match[1]), int(match[2]) + 1
+    if size is not None:
+        return path, 0, int(size)
+    return None
 
 
 # --- visitors ------------------------------------------------------------------------------
@@ -202,20 +203,37 @@ def record(viewed: Viewed, response: Response, origin: str) -> None:
 
 @dataclass
 class Visitor:
-    """One browser profile and what its pages received."""
+    """One browser profile and what its pages received.
+
+    Answers of the worker are whole for small files; for large files (streamed piece by
+    piece) a page may cancel the answer early, so what it received is bounded by the
+    worker's ``served`` counter minus the small files' answers.
+    """
 
     name: str
     context: BrowserContext
     origin: str
+    large: frozenset[str] = frozenset()  # URL paths of files with per-piece hashes
     before_control: Viewed = field(default_factory=Viewed)
     controlled: Viewed = field(default_factory=Viewed)
+    streamed: Viewed = field(default_factory=Viewed)
+    small_answers: int = 0  # bytes of the worker's answers for small files, repeats included
     errors: list[str] = field(default_factory=list)
     landing: Page | None = None
 
     def watch(self) -> None:
         def on_response(response: Response) -> None:
-            target = self.controlled if response.from_service_worker else self.before_control
-            record(target, response, self.origin)
+            got = answered(response, self.origin)
+            if got is None:
+                return
+            path, start, end = got
+            if not response.from_service_worker:
+                self.before_control.add(path, start, end)
+            elif path in self.large:
+                self.streamed.add(path, start, end)
+            else:
+                self.controlled.add(path, start, end)
+                self.small_answers += end - start
 
         def on_console(msg: Any) -> None:
             if msg.type == "error":
@@ -296,11 +314,11 @@ async def load(tab: Page, url: str) -> float:
     return elapsed
 
 
-async def new_visitor(browser: Browser, name: str, origin: str, sw: bool = True) -> Visitor:
+async def new_visitor(browser: Browser, name: str, server: Server, sw: bool = True) -> Visitor:
     context = await browser.new_context(
         permissions=["camera", "microphone"], service_workers="allow" if sw else "block"
     )
-    visitor = Visitor(name, context, origin)
+    visitor = Visitor(name, context, server.url, server.large)
     visitor.watch()
     return visitor
 
@@ -323,11 +341,12 @@ async def until_swarm(server: Server, size: int, timeout: float = 20) -> bool:
 def visitor_report(v: Visitor, counters: dict[str, Any]) -> dict[str, Any]:
     agent, worker = counters["agent"], counters["worker"]
     downloaded = worker["bytes"]["origin"] + agent["bytesFromWebSeed"] + agent["bytesFromPeers"]
-    viewed = worker["served"]
+    streamed = max(0, worker["served"] - v.small_answers)
+    viewed = v.controlled.bytes() + min(v.streamed.bytes(), streamed)
     return {
         "name": v.name,
         "viewed_bytes": viewed,
-        "requested_bytes": v.controlled.bytes(),
+        "requested_bytes": v.controlled.bytes() + v.streamed.bytes(),
         "downloaded_bytes": downloaded,
         "downloaded_per_viewed": round(downloaded / viewed, 3) if viewed else None,
         "from_peers": agent["bytesFromPeers"],
@@ -349,7 +368,7 @@ async def sequential(browser: Browser, server: Server, n: int, pages: list[str])
     controlled_origin = before_control = runtime = 0
     warm = True
     for i in range(n):
-        v = await new_visitor(browser, f"v{i + 1}", server.url)
+        v = await new_visitor(browser, f"v{i + 1}", server)
         start = len(settled(server))
         await v.arrive()
         arrived = len(settled(server))
@@ -384,7 +403,7 @@ async def concurrent(
     (the worker's origin fetches and the agent's web seed), the log cannot tell them apart.
     """
     start = len(settled(server))
-    visitors = [await new_visitor(browser, f"c{i + 1}", server.url) for i in range(n)]
+    visitors = [await new_visitor(browser, f"c{i + 1}", server) for i in range(n)]
 
     async def visit(v: Visitor) -> None:
         await v.arrive()
@@ -415,7 +434,7 @@ async def timings(
         for k in ("plain_first", "plain_repeat", "planktos_repeat", "planktos_first_warm_swarm")
     }
     for run in range(runs):
-        reader = await new_visitor(browser, f"plain{run}", plain.url, sw=False)
+        reader = await new_visitor(browser, f"plain{run}", plain, sw=False)
         await load(await reader.context.new_page(), plain.url)  # the same arrival as below
         for key in ("plain_first", "plain_repeat"):
             for page, ms in (await reader.view(pages)).items():
@@ -423,7 +442,7 @@ async def timings(
         await reader.context.close()
         for page, ms in (await returning.view(pages)).items():
             out["planktos_repeat"][page].append(ms)
-        newcomer = await new_visitor(browser, f"new{run}", built.url)
+        newcomer = await new_visitor(browser, f"new{run}", built)
         await newcomer.arrive()
         for page, ms in (await newcomer.view(pages)).items():
             out["planktos_first_warm_swarm"][page].append(ms)
@@ -460,6 +479,12 @@ def tiny_site(root: Path) -> None:
             head + f'<title>{name}</title><link rel="stylesheet" href="style.css">'
             f'<script src="app.js"></script></head><h1>{name}</h1><img src="picture.svg" alt="">'
         )
+
+
+def large_files(root: Path) -> frozenset[str]:
+    """URL paths of the files a built site's manifest verifies piece by piece."""
+    manifest = json.loads((root / "planktos" / "manifest.json").read_text(encoding="utf-8"))
+    return frozenset("/" + unquote(k) for k, f in manifest["files"].items() if "chunks" in f)
 
 
 def html_pages(root: Path) -> list[str]:
@@ -515,6 +540,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         serve(built_root, work / "built.log") as built,
         serve(plain_root, work / "plain.log") as plain,
     ):
+        built.large = large_files(built_root)
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             version = browser.version

@@ -29,7 +29,7 @@ def test_swarm_bench_runs_quick(tmp_path: Path) -> None:
     assert seq["one_copy_bytes"] > 100_000
     # Facts of the run, not speed: the second visitor took what it viewed from the first.
     second = seq["visitors"][1]
-    assert second["from_peers"] >= second["viewed_bytes"] > 0
+    assert second["from_peers"] >= second["viewed_bytes"] == seq["visitors"][0]["viewed_bytes"]
     assert second["from_web_seed"] == second["from_origin_by_worker"] == 0
     assert 0 < seq["origin_multiple_under_control"] < 2
     assert result["timing"]["repeat_vs_plain_with_cache"] > 0
