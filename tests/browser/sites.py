@@ -264,7 +264,7 @@ class Built:
             keys = {
                 entry["index"]: unquote(key)
                 for key, entry in self.manifest["files"].items()
-                if entry["shard"] == shard_id
+                if entry.get("shard") == shard_id  # empty files have no shard
             }
             webseed = self.base + unquote(shard["webseed"])
             torrent = decode((self.root / unquote(shard["torrent"])).read_bytes())

@@ -27,11 +27,14 @@ def test_swarm_bench_runs_quick(tmp_path: Path) -> None:
     seq = result["sequential"]
     assert result["visitors"] == 2 and len(seq["visitors"]) == 2
     assert seq["one_copy_bytes"] > 100_000
-    # Facts of the run, not speed: the second visitor took what it viewed from the first.
+    # Facts of the run, not speed (tests/browser/test_p2p.py holds the runtime to exact
+    # figures): the second visitor took bytes from the first, and the sums add up.
     second = seq["visitors"][1]
-    assert second["from_peers"] >= second["viewed_bytes"] == seq["visitors"][0]["viewed_bytes"]
-    assert second["from_web_seed"] == second["from_origin_by_worker"] == 0
-    assert 0 < seq["origin_multiple_under_control"] < 2
+    assert second["from_peers"] > 0
+    parts = ("from_peers", "from_web_seed", "from_origin_by_worker")
+    assert second["downloaded_bytes"] == sum(second[k] for k in parts)
+    assert second["viewed_bytes"] == seq["visitors"][0]["viewed_bytes"] == seq["one_copy_bytes"]
+    assert seq["origin_multiple_under_control"] > 0
     assert result["timing"]["repeat_vs_plain_with_cache"] > 0
     assert result["timing"]["first_warm_swarm_vs_plain"] > 0
     assert result["console_errors"] == []
