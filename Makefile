@@ -15,9 +15,11 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Debian packages the tests use: aria2c (a regular BitTorrent client) and Chromium.
+# Debian packages the tests use: aria2c (a regular BitTorrent client), Chromium, and unshare +
+# ip to run the suite in a network namespace holding only loopback (WebRTC uses every
+# interface it finds; there, everything stays on 127.0.0.1).
 system-deps:
-	scripts/ensure-debian-packages aria2:aria2c chromium:chromium
+	scripts/ensure-debian-packages aria2:aria2c chromium:chromium util-linux:unshare iproute2:ip
 
 # The browser runtime (docs/runtime.md): npm packages pinned in package-lock.json, bundled by
 # esbuild into src/planktos/runtime/dist/. `--ignore-scripts`: a transitive preinstall fails.
@@ -36,7 +38,7 @@ lint: setup
 	$(VENV)/bin/mypy
 
 test: setup system-deps lint runtime
-	$(PY) -m pytest
+	scripts/in-netns $(PY) -m pytest
 
 bench: setup runtime
 	$(PY) bench/run.py
