@@ -31,6 +31,7 @@ export function fileInfo(manifest, key, scope) {
     key,
     entry,
     shard,
+    manifest,
     large: chunks !== undefined && length > 0,
     url: new URL(key, scope).href,
     deadline: deadlineMs(manifest),

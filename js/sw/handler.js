@@ -54,7 +54,9 @@ async function streamed(ctx, file, range) {
     const at = index * pl;
     return piece.subarray(Math.max(start, at) - at, Math.min(end + 1, at + piece.byteLength) - at);
   };
+  let stopped = false;
   const stop = () => {
+    stopped = true;
     feed.cancel();
     ctx.done();
   };
@@ -64,6 +66,7 @@ async function streamed(ctx, file, range) {
         try {
           const piece = head ?? (await feed.next());
           head = null;
+          if (stopped) return; // cancelled while this piece was on its way
           const chunk = cut(piece.bytes);
           index += 1;
           ctx.counters.served += chunk.byteLength;
@@ -73,6 +76,7 @@ async function streamed(ctx, file, range) {
             stop();
           }
         } catch (err) {
+          if (stopped) return;
           ctx.counters.requests.failed += 1;
           controller.error(err);
           stop();

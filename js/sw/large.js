@@ -2,6 +2,23 @@
 // order, each checked against its chunk's SHA-256: from the store, else from one stream per
 // run of missing pieces (the agent first, the origin when the agent is absent, late, stalls
 // or sends a bad piece). Pieces taken from the origin are written to the store.
+//
+// A run is one window: the agent selects every piece of a read at once (and fetches them in
+// any order), so `Range: bytes=0-` on a video must not become a read of the whole file. A
+// window is opened only when the stream gets there (a seek cancels the request before). Until
+// the request has read SINGLE_BYTES, windows are one piece: a metadata peek or a seek costs
+// at most the piece being pulled when it stops. Then each window doubles, up to
+// MAX_WINDOW_BYTES, so a long sequential read asks for megabytes at a time.
+
+export const SINGLE_BYTES = 512 * 1024;
+export const MAX_WINDOW_BYTES = 2 << 20;
+
+/** Pieces in the next window, once the request has read `readBytes` and the last window was `previous` pieces. Pure. */
+export function windowPieces(readBytes, previous, pieceLength) {
+  if (readBytes < SINGLE_BYTES) return 1;
+  const most = Math.max(1, Math.floor(MAX_WINDOW_BYTES / pieceLength));
+  return Math.min(most, Math.max(1, previous * 2));
+}
 
 import { took, rejected } from "./counters.js";
 import { agentRequest, IntegrityError } from "./file.js";
@@ -20,6 +37,8 @@ export class PieceFeed {
     this.stored = null; // Set of stored piece indexes, listed once
     this.remote = null; // {source, reader, last}
     this.agentFailed = false;
+    this.first = first;
+    this.window = 0; // pieces in the last remote read
   }
 
   /** {bytes, source} of the next verified piece, or null after the last one. */
@@ -78,9 +97,11 @@ export class PieceFeed {
   /** A stream for the run of missing pieces from i, piece-aligned. */
   async open(i) {
     const { ctx, file } = this;
-    let j = i;
-    while (j < this.last && !this.stored.has(j + 1)) j++;
     const pl = file.shard.piece_length;
+    this.window = windowPieces((i - this.first) * pl, this.window, pl);
+    const most = i + this.window - 1;
+    let j = i;
+    while (j < this.last && j < most && !this.stored.has(j + 1)) j++;
     const start = i * pl;
     const end = Math.min((j + 1) * pl, file.entry.length) - 1;
     if (!this.agentFailed) {

@@ -1,6 +1,7 @@
 // The bytes of a small file (no `chunks`): store (f/<sha256>, then its pieces), agent,
 // origin, each checked against the file's SHA-256 before use.
 
+import { storeFilePieces } from "./assemble.js";
 import { took, rejected } from "./counters.js";
 import { agentRequest, IntegrityError } from "./file.js";
 import { originStream } from "./origin.js";
@@ -15,7 +16,10 @@ export async function smallFile(ctx, file) {
     return { bytes: new Uint8Array(), source: "store" };
   }
   const stored = await ctx.store.readFile(entry.sha256);
-  if (stored && (await check(ctx, stored, entry, "store"))) return { bytes: stored, source: "store" };
+  if (stored && (await check(ctx, stored, entry, "store"))) {
+    ctx.background(storeFilePieces(ctx, file, stored)); // a new info hash for unchanged bytes
+    return { bytes: stored, source: "store" };
+  }
   if (stored) ctx.background(ctx.store.deleteFile(entry.sha256));
 
   const fromPieces = await readFromPieces(ctx, file);
@@ -36,6 +40,7 @@ export async function smallFile(ctx, file) {
     throw new IntegrityError(`origin bytes of ${file.key} do not match the manifest`);
   }
   keepFile(ctx, entry, fromOrigin);
+  ctx.background(storeFilePieces(ctx, file, fromOrigin));
   return { bytes: fromOrigin, source: "origin" };
 }
 

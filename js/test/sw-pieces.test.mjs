@@ -44,3 +44,18 @@ test("alignedRange widens a Range to whole pieces, clipped to the file", () => {
   assert.deepEqual(alignedRange(0, len - 1, PL, len), { first: 0, last: 3, start: 0, end: len - 1 });
   assert.deepEqual(alignedRange(2 * PL + 5, 3 * PL - 1, PL, 3 * PL), { first: 2, last: 2, start: 2 * PL, end: 3 * PL - 1 });
 });
+
+test("large-file windows: one piece for the first 512 KiB read, then doubling up to 2 MiB", async () => {
+  const { windowPieces, MAX_WINDOW_BYTES, SINGLE_BYTES } = await import("../sw/large.js");
+  assert.equal(SINGLE_BYTES, 512 * 1024);
+  assert.equal(MAX_WINDOW_BYTES, 2 * 1024 * 1024);
+  const K = 65536;
+  assert.equal(windowPieces(0, 0, K), 1);
+  assert.equal(windowPieces(7 * K, 1, K), 1);
+  assert.equal(windowPieces(8 * K, 1, K), 2);
+  assert.equal(windowPieces(10 * K, 2, K), 4);
+  assert.equal(windowPieces(100 * K, 16, K), 32);
+  assert.equal(windowPieces(200 * K, 32, K), 32);
+  assert.equal(windowPieces(0, 0, 4 << 20), 1);
+  assert.equal(windowPieces(8 << 20, 1, 4 << 20), 1);
+});

@@ -1,0 +1,73 @@
+// Pieces of a multi-file shard that the service worker can vouch for without SHA-1: a piece
+// every byte of which belongs to files verified by SHA-256 (the file just fetched, the others
+// from f/<sha256>). Written to p/<infohash>/ so the agent seeds what the SW took from the
+// origin: browsing in one tab, the agent of the page being left is gone and the next page's
+// is not started yet, so the SW fetches most files itself.
+
+import { filePieces, pieceBounds } from "./pieces.js";
+import { matchesSha256 } from "./verify.js";
+
+const byShard = new WeakMap(); // manifest -> Map(shard id -> entries sorted by offset)
+
+/** The entries of a shard's files, ordered by offset. Pure. */
+export function filesOfShard(manifest, shardId) {
+  let table = byShard.get(manifest);
+  if (!table) {
+    table = new Map();
+    for (const entry of Object.values(manifest.files)) {
+      if (!table.has(entry.shard)) table.set(entry.shard, []);
+      table.get(entry.shard).push(entry);
+    }
+    for (const list of table.values()) list.sort((a, b) => a.offset - b.offset || a.index - b.index);
+    byShard.set(manifest, table);
+  }
+  return table.get(shardId) ?? [];
+}
+
+/** The non-empty entries overlapping torrent bytes [start, end). Pure. */
+export function overlapping(entries, start, end) {
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (entries[mid].offset + entries[mid].length <= start) lo = mid + 1;
+    else hi = mid;
+  }
+  const out = [];
+  for (let i = lo; i < entries.length && entries[i].offset < end; i++) {
+    if (entries[i].length > 0 && entries[i].offset + entries[i].length > start) out.push(entries[i]);
+  }
+  return out;
+}
+
+/** Write the missing pieces covering `file` that verified files fill completely. */
+export async function storeFilePieces(ctx, file, bytes) {
+  const { entry, shard, manifest } = file;
+  if (entry.length === 0) return;
+  const pl = shard.piece_length;
+  const { first, last } = filePieces(entry.offset, entry.length, pl);
+  const stored = await ctx.store.pieceIndexes(shard.infohash);
+  const entries = filesOfShard(manifest, entry.shard);
+  const verified = new Map([[entry.sha256, bytes]]);
+  for (let i = first; i <= last; i++) {
+    if (stored.has(i)) continue;
+    const b = pieceBounds(i, pl, shard.length);
+    const piece = new Uint8Array(b.end - b.start);
+    let complete = true;
+    for (const f of overlapping(entries, b.start, b.end)) {
+      let data = verified.get(f.sha256);
+      if (!data) {
+        data = await ctx.store.readFile(f.sha256);
+        if (!data || data.byteLength !== f.length || !(await matchesSha256(data, f.sha256))) {
+          complete = false;
+          break;
+        }
+        verified.set(f.sha256, data);
+      }
+      const from = Math.max(f.offset, b.start);
+      const to = Math.min(f.offset + f.length, b.end);
+      piece.set(data.subarray(from - f.offset, to - f.offset), from - b.start);
+    }
+    if (complete) await ctx.store.writePiece(shard.infohash, i, piece, ctx.keep);
+  }
+}

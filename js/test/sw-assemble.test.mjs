@@ -1,0 +1,64 @@
+// Pieces of multi-file shards assembled from verified files (js/sw/assemble.js).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { filesOfShard, overlapping, storeFilePieces } from "../sw/assemble.js";
+import { sha256Hex } from "../sw/verify.js";
+import { Store } from "../sw/store.js";
+import { FakeRoot } from "./sw-fake-opfs.mjs";
+
+const IH = "9".repeat(40);
+const bytes = (n, v) => new Uint8Array(n).fill(v);
+
+// Pieces of 16 bytes over A (0..9), E (empty, at 10), B (10..29), C (30..34).
+async function site() {
+  const data = { A: bytes(10, 1), E: bytes(0, 0), B: bytes(20, 2), C: bytes(5, 3) };
+  const offsets = { A: 0, E: 10, B: 10, C: 30 };
+  const files = {};
+  let index = 0;
+  for (const [name, b] of Object.entries(data)) {
+    files[name] = { shard: "g", index: index++, offset: offsets[name], length: b.byteLength, sha256: await sha256Hex(b) };
+  }
+  const manifest = { shards: { g: { infohash: IH, piece_length: 16, length: 35 } }, files };
+  const store = new Store(async () => new FakeRoot().root);
+  const ctx = { store, keep: () => ({}) };
+  const fileOf = (name) => ({ entry: files[name], shard: manifest.shards.g, manifest });
+  return { data, manifest, store, ctx, fileOf };
+}
+
+const whole = (data) => {
+  const out = new Uint8Array(35);
+  out.set(data.A, 0);
+  out.set(data.B, 10);
+  out.set(data.C, 30);
+  return out;
+};
+
+test("filesOfShard orders by offset; overlapping skips empty files", async () => {
+  const { manifest } = await site();
+  const entries = filesOfShard(manifest, "g");
+  assert.deepEqual(entries.map((e) => e.offset), [0, 10, 10, 30]);
+  assert.deepEqual(overlapping(entries, 0, 16).map((e) => e.length), [10, 20]);
+  assert.deepEqual(overlapping(entries, 16, 32).map((e) => e.length), [20, 5]);
+  assert.deepEqual(overlapping(entries, 32, 35).map((e) => e.length), [5]);
+  assert.deepEqual(overlapping(entries, 10, 11).map((e) => e.length), [20]);
+});
+
+test("a piece is written once every file in it is verified", async () => {
+  const { data, store, ctx, fileOf } = await site();
+  await store.writeFile(fileOf("A").entry.sha256, data.A);
+  await storeFilePieces(ctx, fileOf("B"), data.B);
+  assert.deepEqual([...(await store.pieceIndexes(IH))], [0]); // piece 1 also needs C
+  assert.deepEqual(await store.readPiece(IH, 0), whole(data).subarray(0, 16));
+  await store.writeFile(fileOf("B").entry.sha256, data.B);
+  await storeFilePieces(ctx, fileOf("C"), data.C);
+  assert.deepEqual([...(await store.pieceIndexes(IH))].sort(), [0, 1, 2]);
+  assert.deepEqual(await store.readPiece(IH, 1), whole(data).subarray(16, 32));
+  assert.deepEqual(await store.readPiece(IH, 2), whole(data).subarray(32, 35));
+});
+
+test("a neighbour whose stored bytes do not verify leaves the piece alone", async () => {
+  const { data, store, ctx, fileOf } = await site();
+  await store.writeFile(fileOf("A").entry.sha256, bytes(10, 9)); // tampered
+  await storeFilePieces(ctx, fileOf("B"), data.B);
+  assert.equal(await store.hasPiece(IH, 0), false);
+});
