@@ -39,8 +39,9 @@ export async function smallFile(ctx, file) {
   if (!(await check(ctx, fromOrigin, entry, "origin"))) {
     throw new IntegrityError(`origin bytes of ${file.key} do not match the manifest`);
   }
-  keepFile(ctx, entry, fromOrigin);
-  ctx.background(storeFilePieces(ctx, file, fromOrigin));
+  // Pieces after the file's own f/ write (writes are queued in order): of two neighbours
+  // fetched at once, the later one's assembly finds the other in f/.
+  ctx.background(keepFile(ctx, entry, fromOrigin).then(() => storeFilePieces(ctx, file, fromOrigin)));
   return { bytes: fromOrigin, source: "origin" };
 }
 
@@ -54,7 +55,9 @@ async function check(ctx, bytes, entry, source) {
 }
 
 function keepFile(ctx, entry, bytes) {
-  ctx.background(ctx.store.writeFile(entry.sha256, bytes, ctx.keep));
+  const written = ctx.store.writeFile(entry.sha256, bytes, ctx.keep);
+  ctx.background(written);
+  return written;
 }
 
 /** The file cut out of the stored pieces of its shard, or null when one is missing. */
