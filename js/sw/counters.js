@@ -18,3 +18,12 @@ export function rejected(counters, source, n) {
   counters.rejected.bytes += n;
   counters.rejected[source] += n;
 }
+
+/** Add saved counters (from before the worker was stopped) into live ones. Pure. */
+export function addCounters(into, saved) {
+  for (const [key, value] of Object.entries(saved ?? {})) {
+    if (typeof value === "number" && typeof into[key] === "number") into[key] += value;
+    else if (value && typeof value === "object" && into[key] && typeof into[key] === "object") addCounters(into[key], value);
+  }
+  return into;
+}

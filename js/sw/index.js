@@ -2,7 +2,7 @@
 // build replaces the placeholder below with the build id, so every build is a new script.
 
 import { AgentLink } from "./agent.js";
-import { newCounters } from "./counters.js";
+import { addCounters, newCounters } from "./counters.js";
 import { fileInfo, IntegrityError } from "./file.js";
 import { respondFile } from "./handler.js";
 import { clearCaches, ManifestSource } from "./manifest.js";
@@ -23,6 +23,27 @@ const navigating = new Map(); // resulting client id -> promise of its manifest
 let uninstalled = false;
 
 manifests.ready();
+
+// Counters survive the browser stopping the worker: saved a second after a change, added back
+// on start.
+const STATS_KEY = new URL("planktos/sw-stats.json", scope).href;
+let statsSaved = caches
+  .open("planktos-v1")
+  .then((cache) => cache.match(STATS_KEY))
+  .then((r) => r?.json())
+  .then((saved) => addCounters(counters, saved))
+  .catch(() => {});
+let statsTimer = null;
+function saveStatsSoon() {
+  if (statsTimer || uninstalled) return;
+  statsTimer = setTimeout(() => {
+    statsTimer = null;
+    statsSaved = statsSaved
+      .then(() => caches.open("planktos-v1"))
+      .then((cache) => cache.put(STATS_KEY, new Response(JSON.stringify(counters))))
+      .catch(() => {});
+  }, 1000);
+}
 
 // Chromium can park a skipWaiting() worker in "installed" when the outgoing worker restarts at
 // the wrong moment (a fetch during the hand-over), and a navigation then hangs; asking again
@@ -49,7 +70,10 @@ self.addEventListener("message", (event) => {
   const reply = (msg) => (event.ports?.[0] ?? event.source)?.postMessage(msg);
   try {
     if (data?.type === "agent" && event.ports?.[0]) agent.register(event.ports[0], event.source?.id ?? null);
-    else if (data?.type === "stats") reply({ type: "stats", build: BUILD, ...counters });
+    else if (data?.type === "stats") {
+      const answer = () => reply({ type: "stats", build: BUILD, ...counters });
+      event.waitUntil(statsSaved.then(answer).catch(() => {}));
+    }
     else if (data === "planktos:build") reply({ build: BUILD });
   } catch {
     // a client that went away meanwhile
@@ -118,6 +142,27 @@ function onSubresource(event, rel) {
   respond(event, async () => {
     await pending;
     await manifests.ready();
+
+// Counters survive the browser stopping the worker: saved a second after a change, added back
+// on start.
+const STATS_KEY = new URL("planktos/sw-stats.json", scope).href;
+let statsSaved = caches
+  .open("planktos-v1")
+  .then((cache) => cache.match(STATS_KEY))
+  .then((r) => r?.json())
+  .then((saved) => addCounters(counters, saved))
+  .catch(() => {});
+let statsTimer = null;
+function saveStatsSoon() {
+  if (statsTimer || uninstalled) return;
+  statsTimer = setTimeout(() => {
+    statsTimer = null;
+    statsSaved = statsSaved
+      .then(() => caches.open("planktos-v1"))
+      .then((cache) => cache.put(STATS_KEY, new Response(JSON.stringify(counters))))
+      .catch(() => {});
+  }, 1000);
+}
     const m = snapshots.forClient(clientId);
     if (m) pinResulting(event, m);
     return m && found(m, rel);
@@ -152,6 +197,7 @@ function respond(event, lookup) {
         tasks.clear();
         await Promise.all(now);
       }
+      saveStatsSoon();
     }),
   );
   event.respondWith(
