@@ -12,6 +12,7 @@ from typing import Any, cast
 from urllib.parse import quote
 
 from playwright.async_api import BrowserContext, Page, Response
+from playwright.async_api import Error as PlaywrightError
 
 from tests.browser.browsers import Visitor
 from tests.browser.sites import Page as SitePage
@@ -25,11 +26,17 @@ async def until(page: Page, predicate: str, arg: Any = None, timeout: float = WA
     """Evaluate the JS function ``predicate(arg)`` in ``page`` until it returns a truthy value.
 
     Unlike Playwright's ``wait_for_function``, this awaits a predicate that returns a
-    promise (which is always truthy to Playwright).
+    promise (which is always truthy to Playwright). A navigation of the page meanwhile (the
+    kill switch reloads pages, for one) only means: ask again.
     """
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        value = await page.evaluate(predicate, arg)
+        try:
+            value = await page.evaluate(predicate, arg)
+        except PlaywrightError as err:
+            if "context was destroyed" not in str(err) and "navigat" not in str(err):
+                raise
+            value = None
         if value:
             return value
         if asyncio.get_running_loop().time() > deadline:
