@@ -22,7 +22,7 @@ from playwright.async_api import Page
 
 from tests.browser.browsers import ErrorLog, Visitors
 from tests.browser.origin import Origin
-from tests.browser.probes import STORE, arrive, sha256, until_stored
+from tests.browser.probes import STORE, arrive, sha256, sw_stats, until_stored
 from tests.browser.sites import RANGE_SIZES, VIDEO, Built, site_files
 from tests.test_static import EARLIER, LAST_MODIFIED, ROWS, SIZES, Outcome, full
 
@@ -250,3 +250,35 @@ async def test_range_table_on_a_large_file_streamed_by_pieces(
     page = await stored_then_origin_stopped(visitors, origin, built, [VIDEO])
     wrong = mismatches(cases, await answers(page, origin.url, cases))
     assert not wrong, f"{len(wrong)} of {len(cases)} rows differ:\n" + "\n".join(wrong)
+
+
+async def test_large_file_streams_as_pieces_arrive(
+    visitors: Visitors, origin: Origin, built: Built
+) -> None:
+    """The answer starts before the file is fetched, and reading it is what fetches the rest."""
+    page = await arrive(await visitors.new("A"), origin.url)
+    pl = built.shard(VIDEO)["piece_length"]
+    size = len(FILES[VIDEO])
+    started = await page.evaluate(
+        """async (url) => {
+          const response = await fetch(url);
+          window.reading = response.body.getReader();
+          const first = await window.reading.read();
+          return { status: response.status, first: first.value.length };
+        }""",
+        origin.url + VIDEO,
+    )
+    assert started == {"status": 200, "first": pl}
+    served = (await sw_stats(page))["served"]
+    assert served <= 3 * pl, f"{served} bytes handed over after the first piece was read"
+    rest = await page.evaluate(
+        """async () => {
+          let n = 0;
+          for (;;) {
+            const { done, value } = await window.reading.read();
+            if (done) return n;
+            n += value.length;
+          }
+        }"""
+    )
+    assert pl + rest == size
