@@ -10,13 +10,18 @@ from tests.browser.browsers import Visitors
 from tests.browser.origin import Kind, Origin, attribute, describe, file_bytes
 from tests.browser.probes import (
     Sources,
+    agent_counters,
     arrive,
     expected_state,
+    fetch_seen,
     page_state,
+    sha256,
     stop_service_workers,
+    sw_stats,
+    until,
     until_page_complete,
 )
-from tests.browser.sites import PAGE_A, Built, site_files
+from tests.browser.sites import LATE, PAGE_A, Built, site_files
 
 FILES = site_files()
 PAGE_FILES = (PAGE_A.key, *PAGE_A.files)
@@ -103,3 +108,23 @@ async def test_page_loads_from_the_store_with_the_origin_stopped(
     await until_page_complete(blank, PAGE_A)
     assert await page_state(blank, PAGE_A) == expected_state(PAGE_A)
     assert sources.of(origin.url, PAGE_FILES) == dict.fromkeys(PAGE_FILES, "store")
+
+
+async def test_agent_moves_to_the_next_tab_when_the_leader_closes(
+    visitors: Visitors, origin: Origin
+) -> None:
+    """One WebTorrent client per profile: the tab holding the lock runs it, then the next."""
+    visitor = await visitors.new("A")
+    leader = await arrive(visitor, origin.url)
+    follower = await visitor.context.new_page()
+    await follower.goto(origin.url + PAGE_A.url)
+    await until_page_complete(follower, PAGE_A)
+    agent = origin.url + "planktos/agent.js"
+    await until(follower, "async (url) => !!(await import(url)).counters", agent)
+    assert (await agent_counters(follower, origin.url))["leader"] is False
+    await leader.close()
+    await until(follower, "async (url) => (await import(url)).counters.leader", agent)
+    await sw_stats(follower)  # after the new leader's port in the worker's queue
+    seen = await fetch_seen(follower, origin.url + LATE)
+    assert seen.from_sw and seen.sha256 == sha256(FILES[LATE])
+    assert seen.headers["x-planktos-source"] == "agent"
