@@ -4,6 +4,7 @@ unchanged files are not downloaded again, and the kill switch leaves a plain sit
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from playwright.async_api import Page
@@ -19,6 +20,7 @@ from tests.browser.probes import (
     opfs_list,
     page_state,
     sha256,
+    stop_service_workers,
     sw_stats,
     until,
     until_page_complete,
@@ -136,3 +138,32 @@ async def test_kill_switch_leaves_a_plain_site(
     await until_page_complete(plain, PAGE_A)
     assert await page_state(plain, PAGE_A) == expected_state(PAGE_A)
     assert await plain.evaluate("navigator.serviceWorker.controller") is None
+
+
+SNAPSHOTS_JS = """async () => {
+  const cache = await caches.open("planktos-v1");
+  return (await cache.keys()).map((r) => r.url);
+}"""
+
+
+async def test_old_snapshot_is_dropped_once_no_page_uses_it(
+    visitors: Visitors, origin: Origin, site_root: Path, built: Built
+) -> None:
+    landing, page = await with_page_a(visitors, origin)
+    old = f"planktos/manifest.json?build={built.build_id}"
+    assert origin.url + old in await page.evaluate(SNAPSHOTS_JS)
+    replace_file(site_root / LATE, NEW_LATE)
+    planktos_build(site_root, "--quiet")
+    new = f"planktos/manifest.json?build={Built.load(site_root).build_id}"
+    blank = await page.context.new_page()
+    await page.close()
+    await landing.close()  # no page of the old build is left
+    await stop_service_workers(blank)  # pins restored from disk count as old: no grace
+    await blank.goto(origin.url + PAGE_A.url)
+    await until_page_complete(blank, PAGE_A)
+    await until(
+        blank,
+        f"async () => {{ const k = await ({SNAPSHOTS_JS})();"
+        f" return k.includes({json.dumps(origin.url + new)})"
+        f" && !k.includes({json.dumps(origin.url + old)}); }}",
+    )
