@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
-from playwright.async_api import Playwright
+from playwright.async_api import Page, Playwright
 
 from tests.browser.browsers import ErrorLog, Visitors, launch_persistent
 from tests.browser.origin import Kind, Origin, attribute, describe, file_bytes
@@ -13,12 +15,16 @@ from tests.browser.probes import (
     Sources,
     arrive,
     expected_state,
+    fetch_seen,
     opfs_list,
     page_state,
+    sha256,
     until_agent,
     until_page_complete,
 )
-from tests.browser.sites import PAGE_A, Built
+from tests.browser.sites import PAGE_A, PAGES, VIDEO, Built, site_files
+
+FILES = site_files()
 
 PAGE_FILES = (PAGE_A.key, *PAGE_A.files)
 
@@ -71,3 +77,57 @@ async def test_store_survives_a_browser_restart(
     # Chromium (ServiceWorkerAutoPreload) ask the network for it meanwhile.
     sent = file_bytes(hits, (Kind.CONTENT, Kind.WEBSEED))
     assert {k: sent[k] for k in PAGE_A.files} == dict.fromkeys(PAGE_A.files, 0), describe(hits)
+
+
+async def settled(page: Page, js: str, timeout: float = 15) -> Any:
+    """The value of ``js`` in ``page`` once two readings 0.3 s apart agree."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last = await page.evaluate(js)
+    while True:
+        await asyncio.sleep(0.3)
+        now = await page.evaluate(js)
+        if now == last:
+            return now
+        assert asyncio.get_running_loop().time() < deadline, "still changing"
+        last = now
+
+
+PIECE_SIZES_JS = """async () => {
+  const out = {};
+  const root = await navigator.storage.getDirectory();
+  const top = await (await root.getDirectoryHandle("planktos-v1")).getDirectoryHandle("p");
+  for await (const [infohash, dir] of top.entries()) {
+    for await (const [name, file] of dir.entries()) {
+      out[infohash + "/" + name] = (await file.getFile()).size;
+    }
+  }
+  return out;
+}"""
+
+
+async def test_quota_full_old_pieces_are_evicted_and_pages_still_load(
+    visitors: Visitors, origin: Origin, built: Built
+) -> None:
+    """Quota set just above what two pages use: a 3 MB file then evicts older pieces."""
+    visitor = await visitors.new("A")
+    await arrive(visitor, origin.url)
+    tab = await visitor.context.new_page()
+    for site_page in PAGES:
+        await tab.goto(origin.url + site_page.url)
+        await until_page_complete(tab, site_page)
+    before = set(await opfs_list(tab, STORE, "p"))
+    usage = (await tab.evaluate("navigator.storage.estimate()"))["usage"]
+    cdp = await visitor.context.new_cdp_session(tab)
+    await cdp.send(
+        "Storage.overrideQuotaForOrigin",
+        {"origin": origin.url.rstrip("/"), "quotaSize": usage + 500_000},
+    )
+    seen = await fetch_seen(tab, origin.url + VIDEO)
+    assert (seen.status, seen.sha256) == (200, sha256(FILES[VIDEO]))
+    sizes = await settled(tab, PIECE_SIZES_JS)  # the background writes are over
+    after = set(await opfs_list(tab, STORE, "p"))
+    assert before - after, f"nothing evicted: {sorted(after)}"
+    assert [k for k, n in sizes.items() if n == 0] == [], "pieces must be whole or absent"
+    await tab.goto(origin.url + PAGE_A.url)
+    await until_page_complete(tab, PAGE_A)
+    assert await page_state(tab, PAGE_A) == expected_state(PAGE_A)
