@@ -209,3 +209,26 @@ async def test_origin_down_missing_files_come_from_a_peer(
     finally:
         tracker.stop()
         print(tracker.output())
+
+
+# A connection with Save-Data on, as Chromium reports it on a phone; desktop Chromium has no
+# switch for it, so the page sees this one instead (set before any script of the page runs).
+SAVE_DATA_JS = """Object.defineProperty(Navigator.prototype, "connection", {
+  configurable: true,
+  get: () => ({ saveData: true, type: "wifi", effectiveType: "4g",
+                addEventListener() {}, removeEventListener() {} }),
+});"""
+
+
+async def test_visitor_saving_data_uploads_nothing(
+    visitors: Visitors, origin: Origin, built: Built
+) -> None:
+    saver = await visitors.new("A")
+    await saver.context.add_init_script(SAVE_DATA_JS)
+    first = await browse(saver, origin, PAGES)
+    assert await first.evaluate("navigator.connection.saveData") is True
+    await until_peers(origin, infohashes(built, PAGE_KEYS), 1)  # A is there, choking all
+    second = await browse(await visitors.new("B"), origin, PAGES)
+    assert (await agent_counters(first, origin.url))["bytesUploaded"] == 0
+    took = await agent_counters(second, origin.url)
+    assert took["bytesFromPeers"] == 0 and took["bytesFromWebSeed"] > 0
