@@ -5,6 +5,7 @@ import parseTorrent from "parse-torrent";
 import { dir, readFile, storedPieces, touch, writeFile } from "./opfs.js";
 import { bitfieldOf } from "./pieces.js";
 import { OpfsStore } from "./store.js";
+import { TrackerGate } from "./trackers.js";
 import { torrentUrl, trackerUrls, webSeedUrl } from "./urls.js";
 import { trackWires, watchRead } from "./webseed.js";
 
@@ -19,6 +20,11 @@ export class Torrents {
     this.addedAt = new Map(); // infohash → ms
     this.swarmSize = new Map(); // infohash → peers the tracker last counted, us included
     this.webSeeds = new Map(); // infohash → web seed URL in use
+    // Only trackers that answer a probe (trackers.js): a WebSocket to one that is down is
+    // logged as a console error. One that comes back joins every torrent.
+    this.trackers = new TrackerGate(trackerUrls(settings.trackers, base), {
+      onChange: (usable) => this._useTrackers(usable),
+    });
   }
 
   /** The ready torrent for an infohash, added if needed (`torrentRef`: manifest `torrent`). */
@@ -43,8 +49,8 @@ export class Torrents {
       parsed = await parseTorrent(`magnet:?xt=urn:btih:${infohash}`);
     }
     if (parsed.infoHash !== infohash) throw new Error("torrent does not match its infohash");
-    // The manifest's trackers only; the web seed is added per read (see `useWebSeed`).
-    parsed.announce = trackerUrls(this.settings.trackers, this.base);
+    // The manifest's trackers that answer; the web seed is added per read (see `useWebSeed`).
+    parsed.announce = await this.trackers.usable();
     parsed.urlList = [];
     const stored = await storedPieces(infohash);
     this.addedAt.set(infohash, Date.now());
@@ -68,14 +74,46 @@ export class Torrents {
       torrent.once("error", reject);
     });
     torrent.on("error", () => {});
-    // The tracker's counts tell a lone visitor not to wait for peers (webseed.js).
+    this._watchTracker(torrent, parsed.announce.length > 0);
+    torrent.once("close", () => this.adding.delete(infohash));
+    this._bound();
+    return torrent;
+  }
+
+  /**
+   * The tracker's counts tell a lone visitor not to wait for peers (webseed.js). Without a
+   * reachable tracker no peer can be found: the visitor is alone.
+   */
+  _watchTracker(torrent, tracked) {
+    const infohash = torrent.infoHash;
+    if (!tracked) this.swarmSize.set(infohash, 1);
     torrent.discovery?.tracker?.on?.("update", (data) => {
       const n = Number(data?.complete ?? 0) + Number(data?.incomplete ?? 0);
       if (Number.isFinite(n)) this.swarmSize.set(infohash, n);
     });
-    torrent.once("close", () => this.adding.delete(infohash));
-    this._bound();
-    return torrent;
+  }
+
+  /** Give every torrent the trackers `urls` (one that was down answers again). */
+  _useTrackers(urls) {
+    for (const torrent of this.client.torrents) {
+      const discovery = torrent.discovery;
+      if (torrent.destroyed || !discovery || discovery.destroyed) continue;
+      // Private API of torrent-discovery (pinned with WebTorrent 3.0.21): its tracker client
+      // is made from `_announce` by `_createTracker()`, as its own `updatePort` does.
+      discovery._announce = urls;
+      this.swarmSize.delete(torrent.infoHash);
+      const renew = () => {
+        if (discovery.destroyed || torrent.destroyed) return;
+        discovery.tracker = discovery._createTracker();
+        this._watchTracker(torrent, true);
+      };
+      const old = discovery.tracker;
+      if (!old) renew();
+      else {
+        old.stop();
+        old.destroy(renew);
+      }
+    }
   }
 
   /** The .torrent bytes: from OPFS, else from the origin (then kept in OPFS). */

@@ -74,11 +74,32 @@ self.addEventListener("message", (event) => {
       const answer = () => reply({ type: "stats", build: BUILD, ...counters });
       event.waitUntil(statsSaved.then(answer).catch(() => {}));
     }
+    else if (data?.type === "probe" && typeof data.url === "string") {
+      event.waitUntil(probe(data.url).then((reachable) => reply({ type: "probe", reachable })));
+    }
     else if (data === "planktos:build") reply({ build: BUILD });
   } catch {
     // a client that went away meanwhile
   }
 });
+
+/**
+ * Whether `url` (a tracker's http(s) URL, for the agent: js/agent/trackers.js) answers at all,
+ * any status. A `no-cors` fetch from the service worker that fails is logged nowhere, unlike
+ * a WebSocket (anywhere) or a fetch from a page.
+ */
+async function probe(url) {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), 5000);
+  try {
+    await fetch(url, { mode: "no-cors", cache: "no-store", credentials: "omit", signal: abort.signal });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 self.addEventListener("fetch", (event) => {
   if (uninstalled) return;
