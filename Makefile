@@ -24,6 +24,7 @@ system-deps:
 # The browser runtime (docs/runtime.md): npm packages pinned in package-lock.json, bundled by
 # esbuild into src/planktos/runtime/dist/. `--ignore-scripts`: a transitive preinstall fails.
 node_modules/.package-lock.json: package-lock.json
+	scripts/ensure-debian-packages nodejs:node npm:npm
 	npm ci --ignore-scripts --no-audit --no-fund
 
 runtime: node_modules/.package-lock.json
@@ -40,7 +41,7 @@ lint: setup
 test: setup system-deps lint runtime
 	scripts/in-netns $(PY) -m pytest
 
-bench: setup runtime
+bench: setup system-deps runtime
 	$(PY) bench/run.py
 
 clean:
