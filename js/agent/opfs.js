@@ -2,6 +2,7 @@
 // t/<infohash>.torrent, meta.json}. Small async helpers; every write goes through createWritable(), which
 // commits atomically on close(), so a file is either whole or absent.
 
+import { writeWhole } from "../common/opfs-write.js";
 import { evictionOrder } from "./eviction.js";
 import { pieceIndexOf } from "./pieces.js";
 
@@ -52,23 +53,11 @@ export async function readFile(directory, name) {
 /** Write `bytes` to `name` atomically; on a full quota evict (see `evict`) and retry once. */
 export async function writeFile(directory, name, bytes, infohash = null) {
   try {
-    await writeOnce(directory, name, bytes);
+    await writeWhole(directory, name, bytes);
   } catch (err) {
     if (err?.name !== "QuotaExceededError") throw err;
     await evict(bytes.byteLength, infohash);
-    await writeOnce(directory, name, bytes);
-  }
-}
-
-async function writeOnce(directory, name, bytes) {
-  const handle = await directory.getFileHandle(name, { create: true });
-  const writable = await handle.createWritable();
-  try {
-    await writable.write(bytes);
-    await writable.close();
-  } catch (err) {
-    await writable.abort().catch(() => {});
-    throw err;
+    await writeWhole(directory, name, bytes);
   }
 }
 
@@ -77,9 +66,12 @@ export async function storedPieces(infohash) {
   const pieces = await dir(["p", infohash]);
   const out = [];
   if (!pieces) return out;
-  for await (const name of pieces.keys()) {
+  for await (const [name, handle] of pieces.entries()) {
     const index = pieceIndexOf(name);
-    if (index !== null) out.push(index);
+    // An empty entry is a write that never finished (no piece is empty): not stored.
+    if (index !== null && handle.kind === "file" && (await handle.getFile()).size > 0) {
+      out.push(index);
+    }
   }
   return out;
 }

@@ -7,6 +7,8 @@
 // are deleted and the write is retried once. Nothing here throws to callers: a store that
 // fails is a store that misses.
 
+import { writeWhole } from "../common/opfs-write.js";
+
 const DIR = "planktos-v1";
 const META = "meta.json";
 const META_DELAY_MS = 1000;
@@ -39,7 +41,8 @@ export class Store {
   async read(dirPromise, name) {
     try {
       const handle = await (await dirPromise).getFileHandle(name);
-      return new Uint8Array(await (await handle.getFile()).arrayBuffer());
+      const bytes = new Uint8Array(await (await handle.getFile()).arrayBuffer());
+      return bytes.length ? bytes : null; // empty: a write that never finished
     } catch {
       return null;
     }
@@ -53,8 +56,8 @@ export class Store {
   /** Whether a piece is stored, without reading it. */
   async hasPiece(infohash, index) {
     try {
-      await (await this.folder("p", infohash)).getFileHandle(String(index));
-      return true;
+      const handle = await (await this.folder("p", infohash)).getFileHandle(String(index));
+      return (await handle.getFile()).size > 0; // empty: a write that never finished
     } catch {
       return false;
     }
@@ -111,7 +114,7 @@ export class Store {
     this.touch(unit);
     for (let attempt = 0; ; attempt++) {
       try {
-        await writeBytes(await getDir(), name, bytes);
+        await writeWhole(await getDir(), name, bytes);
         return true;
       } catch (err) {
         if (attempt > 0 || err?.name !== "QuotaExceededError") return false;
@@ -186,7 +189,7 @@ export class Store {
   async flushMeta() {
     if (!this.meta) return;
     const bytes = new TextEncoder().encode(JSON.stringify(this.meta));
-    await writeBytes(await this.base(), META, bytes);
+    await writeWhole(await this.base(), META, bytes);
   }
 
   /** Delete everything Planktos stored (the kill switch). */
@@ -207,18 +210,6 @@ export class Store {
 export function evictionOrder(units, used) {
   const at = (u) => used[u.unit] ?? 0;
   return [...units].sort((a, b) => a.kept - b.kept || at(a) - at(b));
-}
-
-async function writeBytes(dir, name, bytes) {
-  const handle = await dir.getFileHandle(name, { create: true });
-  const writable = await handle.createWritable();
-  try {
-    await writable.write(bytes);
-    await writable.close();
-  } catch (err) {
-    await writable.abort().catch(() => {});
-    throw err;
-  }
 }
 
 async function sizeOf(handle) {
