@@ -6,6 +6,7 @@ before the worker took control) is out of the way.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from tests.browser.browsers import Visitors
@@ -98,7 +99,14 @@ async def test_video_seek_fetches_the_pieces_at_the_new_position(
     infohash, pl = built.shard(LONG_VIDEO)["infohash"], built.shard(LONG_VIDEO)["piece_length"]
     last = (size - 1) // pl
     mark = len(origin.settle())
+    # The first load's read-ahead may still be writing pieces: wait until the store settles.
     before_seek = {int(n) for n in await opfs_list(page, STORE, "p", infohash)}
+    for _ in range(20):
+        await asyncio.sleep(0.25)
+        now = {int(n) for n in await opfs_list(page, STORE, "p", infohash)}
+        if now == before_seek:
+            break
+        before_seek = now
     ahead = 0  # the end of what the first load read from the start (it also peeks at the end)
     while ahead + 1 in before_seek:
         ahead += 1
