@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_js_unit_tests_pass() -> None:
     node = shutil.which("node")
     if node is None:
-        pytest.skip("node not installed (the JS unit tests need Node 20+)")
+        pytest.fail("node not installed: make test installs it (the JS unit tests need Node 20+)")
     proc = subprocess.run(
         [node, "--test", "js/test/"], cwd=ROOT, capture_output=True, text=True, timeout=300
     )

@@ -1,5 +1,5 @@
 // Planktos service worker (docs/runtime.md). Entry point bundled into planktos.sw.js; the
-// build replaces the placeholder below with the build id, so every build is a new script.
+// build replaces the __PLANKTOS_BUILD__ token below with the build id, so every build is a new script.
 
 import { AgentLink } from "./agent.js";
 import { addCounters, newCounters } from "./counters.js";
@@ -163,27 +163,6 @@ function onSubresource(event, rel) {
   respond(event, async () => {
     await pending;
     await manifests.ready();
-
-// Counters survive the browser stopping the worker: saved a second after a change, added back
-// on start.
-const STATS_KEY = new URL("planktos/sw-stats.json", scope).href;
-let statsSaved = caches
-  .open("planktos-v1")
-  .then((cache) => cache.match(STATS_KEY))
-  .then((r) => r?.json())
-  .then((saved) => addCounters(counters, saved))
-  .catch(() => {});
-let statsTimer = null;
-function saveStatsSoon() {
-  if (statsTimer || uninstalled) return;
-  statsTimer = setTimeout(() => {
-    statsTimer = null;
-    statsSaved = statsSaved
-      .then(() => caches.open("planktos-v1"))
-      .then((cache) => cache.put(STATS_KEY, new Response(JSON.stringify(counters))))
-      .catch(() => {});
-  }, 1000);
-}
     const m = snapshots.forClient(clientId);
     if (m) pinResulting(event, m);
     return m && found(m, rel);
