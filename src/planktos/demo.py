@@ -42,6 +42,9 @@ def demo(*, host: str, port: int) -> None:
         print(
             f"\nPlanktos demo: serving {site} at {url}\n"
             f"  - open {url} in a browser; planktos.sw.js registers as the service worker\n"
+            "  - to watch visitors serve each other, open it in a second window that does not\n"
+            "    share storage (a private window); browse the gallery in the first, keep it\n"
+            "    open, then in the second: DevTools shows X-Planktos-Source: agent\n"
             f"  - the manifest: {url}planktos/manifest.json; tracker stats: {url}planktos/stats\n"
             f"  - any BitTorrent client can fetch the site from its web seed, e.g.\n"
             f"      aria2c --seed-time=0 {url}planktos/t/{torrents[0].name if torrents else ''}\n"
