@@ -51,8 +51,24 @@ async def with_page_a(visitors: Visitors, origin: Origin) -> tuple[Page, Page]:
     return landing, page
 
 
+REGISTRATION_JS = """async () => {
+  const reg = await navigator.serviceWorker.getRegistration();
+  const w = (x) => x && `${x.state} ${x.scriptURL}`;
+  return reg && { installing: w(reg.installing), waiting: w(reg.waiting), active: w(reg.active),
+                  controller: w(navigator.serviceWorker.controller) };
+}"""
+
+
 async def until_build(page: Page, build: str) -> None:
     """Wait until ``page``'s worker is the one of ``build`` (the new script has taken over)."""
+    try:
+        await _until_build(page, build)
+    except AssertionError as err:
+        state = await page.evaluate(REGISTRATION_JS)
+        raise AssertionError(f"build {build} not in control: {state}") from err
+
+
+async def _until_build(page: Page, build: str) -> None:
     await until(
         page,
         """async (build) => {
@@ -124,14 +140,19 @@ async def test_kill_switch_leaves_a_plain_site(
         page,
         """async () => (await navigator.serviceWorker.getRegistrations()).length === 0""",
     )
-    await until(
-        page,
-        """async () => {
-          const root = await navigator.storage.getDirectory();
-          for await (const name of root.keys()) if (name.startsWith("planktos")) return false;
-          return !(await caches.keys()).some((n) => n.startsWith("planktos"));
-        }""",
-    )
+    left = """async () => {
+      const names = [];
+      const root = await navigator.storage.getDirectory();
+      for await (const name of root.keys()) if (name.startsWith("planktos")) names.push(name);
+      for (const name of await caches.keys()) if (name.startsWith("planktos")) names.push(name);
+      return names;
+    }"""
+    try:
+        await until(page, f"async () => (await ({left})()).length === 0")
+    except AssertionError as err:
+        leftovers = await page.evaluate(f"async () => await ({left})()")
+        entries = await opfs_list(page, STORE) if STORE in leftovers else []
+        raise AssertionError(f"left behind: {leftovers}; in {STORE}/: {entries}") from err
     plain = await page.context.new_page()
     response = await plain.goto(origin.url + PAGE_A.url)
     assert response is not None and not response.from_service_worker
