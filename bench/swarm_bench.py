@@ -53,20 +53,13 @@ from urllib.request import urlopen
 
 from playwright.async_api import Browser, BrowserContext, Page, Response, async_playwright
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The Chromium launch recipe verified for loopback WebRTC (FACTS.md), shared with the tests.
+from tests.browser.browsers import CHROMIUM, CHROMIUM_ARGS
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 DEMO_SITE = HERE.parent / "examples" / "site"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [  # FACTS.md: Playwright cannot download browsers here; loopback WebRTC
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--allow-loopback-in-peer-connection",
-]
 WAIT_MS = 30_000
 AGENT = "planktos/agent.js"
 
@@ -542,7 +535,9 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     ):
         built.large = large_files(built_root)
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = await pw.chromium.launch(
+                executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS)
+            )
             version = browser.version
             try:
                 seq = await sequential(browser, built, args.visitors, pages)
