@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LINT_PATHS := src tests bench
 
-.PHONY: demo test lint bench setup system-deps clean runtime
+.PHONY: demo test lint bench bench-deps setup system-deps clean runtime
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,11 +15,17 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Debian packages the tests use: aria2c (a regular BitTorrent client), Chromium, and unshare +
-# ip to run the suite in a network namespace holding only loopback (WebRTC uses every
-# interface it finds; there, everything stays on 127.0.0.1).
+# Debian packages the tests use: aria2c (a regular BitTorrent client), Chromium, Redis (tracker
+# scale-out), and unshare + ip to run the suite in a network namespace holding only loopback
+# (WebRTC uses every interface it finds; there, everything stays on 127.0.0.1).
 system-deps:
-	scripts/ensure-debian-packages aria2:aria2c chromium:chromium util-linux:unshare iproute2:ip
+	scripts/ensure-debian-packages aria2:aria2c chromium:chromium redis-server:redis-server \
+		util-linux:unshare iproute2:ip
+
+# The peer tools the build benchmark compares against (libtorrent and create-torrent come from
+# PyPI and npm with the rest).
+bench-deps: system-deps
+	scripts/ensure-debian-packages mktorrent:mktorrent transmission-cli:transmission-create
 
 # The browser runtime (docs/runtime.md): npm packages pinned in package-lock.json, bundled by
 # esbuild into src/planktos/runtime/dist/. `--ignore-scripts`: a transitive preinstall fails.
@@ -41,7 +47,7 @@ lint: setup
 test: setup system-deps lint runtime
 	scripts/in-netns $(PY) -m pytest
 
-bench: setup system-deps runtime
+bench: setup bench-deps runtime
 	$(PY) bench/run.py
 
 clean:
