@@ -35,7 +35,15 @@ def verify_site(root: Path) -> dict[str, Any]:
     for url, entry in manifest["files"].items():
         data = (root / unquote(url)).read_bytes()
         assert len(data) == entry["length"]
-        assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+        if "chunks" in entry:
+            # A chunked file: SHA-256 per piece, named by the digest of those digests.
+            pl = manifest["shards"][entry["shard"]]["piece_length"]
+            chunks = [hashlib.sha256(data[i : i + pl]).digest() for i in range(0, len(data), pl)]
+            assert [c.hex() for c in chunks] == entry["chunks"]
+            assert hashlib.sha256(b"".join(chunks)).hexdigest() == entry["chunks_sha256"]
+            assert "sha256" not in entry
+        else:
+            assert hashlib.sha256(data).hexdigest() == entry["sha256"]
         if entry["length"] == 0:
             assert "shard" not in entry
             continue

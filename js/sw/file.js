@@ -18,9 +18,10 @@ export function fileInfo(manifest, key, scope) {
   const entry = manifest.files[key];
   const shard = manifest.shards[entry?.shard];
   if (!entry || (!shard && entry.length !== 0)) throw new TypeError(`manifest: no shard for ${key}`);
-  const { length, offset = 0, sha256, chunks } = entry;
+  const { length, offset = 0, chunks } = entry;
   const pl = shard?.piece_length ?? 1;
-  if (!isSize(length) || !isSize(offset) || !HEX64.test(sha256) || !(isSize(pl) && pl > 0)) {
+  const id = chunks === undefined ? entry.sha256 : entry.chunks_sha256;
+  if (!isSize(length) || !isSize(offset) || !HEX64.test(id) || !(isSize(pl) && pl > 0)) {
     throw new TypeError(`manifest: bad entry for ${key}`);
   }
   if (chunks !== undefined) {

@@ -3,7 +3,8 @@
 
 import { contentRange, unsatisfiedContentRange } from "./range.js";
 
-export const etagOf = (entry) => `"${entry.sha256}"`;
+// A chunked (large) file has no whole-file SHA-256; its chunk list's digest names it as well.
+export const etagOf = (entry) => `"${entry.sha256 ?? entry.chunks_sha256}"`;
 
 function baseHeaders(entry) {
   return {

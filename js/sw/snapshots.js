@@ -78,7 +78,7 @@ export class Snapshots {
     const files = new Set();
     for (const m of this.manifests.values()) {
       for (const shard of Object.values(m.shards)) infohashes.add(shard.infohash);
-      for (const f of Object.values(m.files)) files.add(f.sha256);
+      for (const f of Object.values(m.files)) if (f.sha256) files.add(f.sha256);
     }
     return { infohashes, files };
   }

@@ -12,9 +12,10 @@ const manifest = {
   },
   files: {
     "a%20b.css": { shard: "g", index: 3, offset: 100, length: 20, sha256: SHA },
-    "v%20x.mp4": { shard: "c", index: 0, offset: 0, length: 65537, sha256: SHA, chunks: [SHA, SHA] },
+    "v%20x.mp4": { shard: "c", index: 0, offset: 0, length: 65537, chunks_sha256: SHA, chunks: [SHA, SHA] },
+    "chunks-no-id": { shard: "c", index: 0, offset: 0, length: 65537, sha256: SHA, chunks: [SHA, SHA] },
     "empty.txt": { index: 0, offset: 0, length: 0, sha256: SHA },
-    "bad-chunks": { shard: "c", index: 0, offset: 0, length: 65537, sha256: SHA, chunks: [SHA] },
+    "bad-chunks": { shard: "c", index: 0, offset: 0, length: 65537, chunks_sha256: SHA, chunks: [SHA] },
     "no-shard": { shard: "zzz", index: 0, offset: 0, length: 5, sha256: SHA },
     "bad-sha": { shard: "g", index: 0, offset: 0, length: 5, sha256: "xyz" },
   },
@@ -31,6 +32,8 @@ test("a small file: its URL under the scope, the manifest's deadline", () => {
 test("a large file has chunks, one per piece", () => {
   assert.equal(fileInfo(manifest, "v%20x.mp4", SCOPE).large, true);
   assert.throws(() => fileInfo(manifest, "bad-chunks", SCOPE), TypeError);
+  // Chunked entries are named by chunks_sha256 (they have no whole-file SHA-256).
+  assert.throws(() => fileInfo(manifest, "chunks-no-id", SCOPE), TypeError);
 });
 
 test("an empty file needs no shard; others do", () => {

@@ -153,7 +153,7 @@ def _write_site(
     aliases: dict[str, str] = {}
     for shard, digest in zip(shards, digests, strict=True):
         if shard.large:
-            sha = digest.files[0].sha256.hex()
+            sha = digest.files[0].content.hex()
             if sha in by_content:  # same content as another large file: one shard for both
                 aliases[shard.files[0].rel] = by_content[sha].shard.files[0].rel
                 continue

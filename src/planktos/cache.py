@@ -23,7 +23,7 @@ from planktos.hashing import FileDigest, ShardDigest
 from planktos.shards import Shard
 
 RACY_NS = 2_000_000_000
-VERSION = 1
+VERSION = 2
 
 
 def default_cache_dir() -> Path:
@@ -91,7 +91,7 @@ class HashCache:
         self._new[self._signature(shard)] = {
             "pieces": base64.b64encode(digest.pieces).decode(),
             "files": [
-                [d.sha256.hex(), [c.hex() for c in d.chunks] if d.chunks is not None else None]
+                [d.content.hex(), [c.hex() for c in d.chunks] if d.chunks is not None else None]
                 for d in digest.files
             ],
         }

@@ -1,4 +1,9 @@
-"""Hash shards: SHA-1 per piece (BEP 3), SHA-256 per file and, for large files, per piece.
+"""Hash shards: SHA-1 per piece (BEP 3), and SHA-256 per file or, for large files, per piece.
+
+Every byte goes through exactly two hashes: SHA-1 for BitTorrent, SHA-256 for the browser's
+verification. A large file's SHA-256 per piece ("chunks") already covers each of its bytes, so
+it gets no whole-file SHA-256 (a second SHA-256 pass over most of a site's bytes, checking
+nothing the chunks do not); its identity is the SHA-256 of its chunk digests laid end to end.
 
 Each file is read once; hashlib releases the GIL on large updates, so threads use every core.
 A file that changes while it is read (size, mtime or inode differ after reading, or the byte
@@ -21,9 +26,13 @@ READ_BLOCK = 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class FileDigest:
-    """Hashes of one file's content."""
+    """Hashes of one file's content.
 
-    sha256: bytes
+    ``content`` identifies the bytes: their SHA-256, or for a chunked file the SHA-256 of
+    ``chunks`` concatenated (as unique, and it needs no second pass over the file).
+    """
+
+    content: bytes
     chunks: tuple[bytes, ...] | None = None  # SHA-256 per piece, for large files
 
 
@@ -44,8 +53,8 @@ def hash_shard(
 ) -> ShardDigest:
     """Hash the files of one shard laid end to end.
 
-    ``chunked`` (single large files only) adds a SHA-256 per piece, so that a browser can
-    verify a streamed file piece by piece. Setting ``abort`` stops the work at the next block.
+    ``chunked`` (single large files only) hashes SHA-256 per piece instead of per file, so
+    that a browser can verify a streamed file piece by piece. Setting ``abort`` stops the work at the next block.
     """
     pieces: list[bytes] = []
     piece = hashlib.sha1()
@@ -54,7 +63,7 @@ def hash_shard(
     buf = bytearray(READ_BLOCK)
     view = memoryview(buf)
     for f in files:
-        whole = hashlib.sha256()
+        whole = None if chunked else hashlib.sha256()
         chunks: list[bytes] = []
         chunk = hashlib.sha256()
         total = 0
@@ -65,7 +74,8 @@ def hash_shard(
                 f.rel, f"cannot be read ({err.strerror}); fix or --exclude it"
             ) from err
         try:
-            while True:
+            # Up to the size the walk saw: a file that grew since shows in the fstat below.
+            while total < f.size:
                 try:
                     n = os.readv(fd, [buf])
                 except OSError as err:
@@ -76,7 +86,8 @@ def hash_shard(
                     raise BuildError(f.rel, "hashing aborted")
                 total += n
                 data = view[:n]
-                whole.update(data)
+                if whole is not None:
+                    whole.update(data)
                 pos = 0
                 while pos < n:
                     take = min(piece_length - in_piece, n - pos)
@@ -102,9 +113,12 @@ def hash_shard(
             raise BuildError(
                 f.rel, "changed while being hashed; run the build again once it is stable"
             )
-        if chunked and in_piece:
-            chunks.append(chunk.digest())
-        digests.append(FileDigest(whole.digest(), tuple(chunks) if chunked else None))
+        if whole is not None:
+            digests.append(FileDigest(whole.digest()))
+        else:
+            if in_piece:
+                chunks.append(chunk.digest())
+            digests.append(FileDigest(hashlib.sha256(b"".join(chunks)).digest(), tuple(chunks)))
     if in_piece:
         pieces.append(piece.digest())
     return ShardDigest(b"".join(pieces), tuple(digests))

@@ -91,10 +91,12 @@ def build_manifest(
                 "index": index,
                 "offset": offset,
                 "length": f.size,
-                "sha256": digest.sha256.hex(),
                 "type": content_type(f.rel),
             }
-            if digest.chunks is not None:
+            if digest.chunks is None:
+                entry["sha256"] = digest.content.hex()
+            else:
+                entry["chunks_sha256"] = digest.content.hex()
                 entry["chunks"] = [c.hex() for c in digest.chunks]
             files[url_path(f.rel)] = entry
     for rel in empty or []:

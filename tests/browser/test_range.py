@@ -89,7 +89,7 @@ def large_file_cases(built: Built) -> list[Case]:
     data = FILES[VIDEO]
     n = len(data)
     pl = built.shard(VIDEO)["piece_length"]
-    sha = built.entry(VIDEO)["sha256"]
+    sha = built.entry(VIDEO)["chunks_sha256"]
     etag = f'"{sha}"'
     base = {
         "accept-ranges": "bytes",
