@@ -54,7 +54,8 @@ def hash_shard(
     """Hash the files of one shard laid end to end.
 
     ``chunked`` (single large files only) hashes SHA-256 per piece instead of per file, so
-    that a browser can verify a streamed file piece by piece. Setting ``abort`` stops the work at the next block.
+    that a browser can verify a streamed file piece by piece. Setting ``abort`` stops the
+    work at the next block.
     """
     pieces: list[bytes] = []
     piece = hashlib.sha1()
