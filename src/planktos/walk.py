@@ -151,9 +151,11 @@ class _Walker:
             raise BuildError(
                 self._rel(directory) or ".", f"cannot be listed ({_why(err)})"
             ) from err
+        # Strings, not Path objects, per entry: this loop runs once per file of the site.
+        prefix = self._rel(directory)
+        prefix = "" if prefix == "." else prefix + "/"
         for entry in entries:
-            path = directory / entry.name
-            rel = self._rel(path)
+            rel = prefix + entry.name
             if rel in (OUTPUT_DIR, SW_NAME):
                 continue  # our own output: never published as site content, not a "skip"
             reason = self._skip_reason(rel, entry.name)
@@ -161,7 +163,7 @@ class _Walker:
                 self.skipped.append(Skipped(rel, reason))
                 continue
             if entry.is_symlink():
-                target = self._symlink_target(path, rel)
+                target = self._symlink_target(Path(entry.path), rel)
                 if target is None:
                     continue
             try:
@@ -171,9 +173,9 @@ class _Walker:
             if stat.S_ISDIR(st.st_mode):
                 if (st.st_dev, st.st_ino) in ancestors:
                     raise BuildError(rel, "symlink loop; remove the link or --exclude it")
-                self._walk_dir(path, ancestors)
+                self._walk_dir(Path(entry.path), ancestors)
             else:
-                self._add_file(path, rel, st)
+                self._add_file(entry.path, rel, st)
 
     def _symlink_target(self, path: Path, rel: str) -> Path | None:
         """Resolve a symlink; None (and a skip) when it leads outside the root or nowhere."""
@@ -191,7 +193,7 @@ class _Walker:
             return None
         return target
 
-    def _add_file(self, path: Path, rel: str, st: os.stat_result) -> None:
+    def _add_file(self, path: Path | str, rel: str, st: os.stat_result) -> None:
         if not stat.S_ISREG(st.st_mode):
             self.skipped.append(Skipped(rel, "not a regular file"))
             return
