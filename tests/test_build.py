@@ -222,3 +222,15 @@ def test_refuses_a_planktos_directory_it_did_not_write(site: Path) -> None:
     write(site, "planktos/mine.txt", "user content")
     assert main(["build", "--root", str(site), "--quiet"]) == 1
     assert (site / "planktos/mine.txt").read_text() == "user content"
+
+
+def test_manifest_text_is_canonical_json_with_its_build_id(tmp_path: Path) -> None:
+    """The manifest is encoded once: the file must still equal the canonical encoding."""
+    from planktos.manifest import build_id, dumps
+
+    (tmp_path / "a.txt").write_text("a\n")
+    build(BuildOptions(root=tmp_path))
+    text = (tmp_path / "planktos" / "manifest.json").read_text(encoding="utf-8")
+    manifest = json.loads(text)
+    assert text == dumps(manifest)
+    assert manifest["build"] == build_id(manifest)

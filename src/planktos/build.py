@@ -169,11 +169,11 @@ def _write_site(
         if shard.large:
             by_content[sha] = item
         built.append(item)
-    manifest = build_manifest(built, opts.base_url, opts.trackers, aliases, empty)
+    manifest, text = build_manifest(built, opts.base_url, opts.trackers, aliases, empty)
     old = referenced_hashes(previous)
     new = {b.info_hash for b in built}
     output.commit(
-        dumps(manifest).encode(),
+        text.encode(),
         runtime.install_script().encode(),
         runtime.service_worker(manifest["build"]).encode(),
         keep=old | new,  # visitors still on the previous build keep their web seeds

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 
 _OVERRIDES = {
@@ -36,8 +37,14 @@ _TEXTUAL = ("text/", "application/json", "application/javascript", "image/svg+xm
 def content_type(name: str) -> str:
     """The Content-Type for a file name, with ``charset=utf-8`` on textual types."""
     dot = name.rfind(".")
-    ext = name[dot:].lower() if dot > name.rfind("/") else ""
-    kind = _OVERRIDES.get(ext) or _TABLE.guess_type(name, strict=False)[0]
+    return _by_extension(name[dot:] if dot > name.rfind("/") else "")
+
+
+@functools.lru_cache(maxsize=4096)
+def _by_extension(ext: str) -> str:
+    # Only the extension decides (there are no encodings in the table), so a site's few
+    # extensions are looked up once each rather than once per file.
+    kind = _OVERRIDES.get(ext.lower()) or _TABLE.guess_type("x" + ext, strict=False)[0]
     kind = kind or "application/octet-stream"
     if kind.startswith(_TEXTUAL) and kind != "image/svg+xml":
         return kind + "; charset=utf-8"
