@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from planktos import __version__
 from planktos.build import DEFAULT_TRACKER, BuildOptions, BuildResult, build
 from planktos.errors import InputError, PlanktosError
-from planktos.shards import check_piece_size
+from planktos.shards import parse_piece_size
 from planktos.urls import check_base_url, check_tracker_url
+
+T = TypeVar("T")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,18 +25,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _piece_size(value: str) -> int:
-    match = re.fullmatch(r"(\d+)\s*([kKmM]?)(?:i?[bB])?", value.strip())
-    size = 0
-    if match:
-        size = int(match[1]) * {"": 1, "k": 1024, "m": 1024 * 1024}[match[2].lower()]
-    if not check_piece_size(size):
-        raise argparse.ArgumentTypeError(
-            f"invalid piece size {value!r}; give a power of two from 16K to 16M, e.g. 256K"
-        )
-    return size
 
 
 def _positive(value: str) -> int:
@@ -50,10 +39,10 @@ def _port(value: str) -> int:
     return int(value)
 
 
-def _checked(check: Callable[[str], str]) -> Callable[[str], str]:
+def _checked(check: Callable[[str], T]) -> Callable[[str], T]:
     """Turn a validator raising InputError into an argparse type."""
 
-    def convert(value: str) -> str:
+    def convert(value: str) -> T:
         try:
             return check(value)
         except InputError as err:
@@ -84,7 +73,12 @@ def make_parser() -> argparse.ArgumentParser:
         help=f"WebSocket tracker URL, repeatable (default: {DEFAULT_TRACKER} on the site)",
     )
     b.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip matches")
-    b.add_argument("--piece-size", type=_piece_size, metavar="SIZE", help="piece length, e.g. 256K")
+    b.add_argument(
+        "--piece-size",
+        type=_checked(parse_piece_size),
+        metavar="SIZE",
+        help="piece length, e.g. 256K",
+    )
     b.add_argument(
         "--jobs", type=_positive, default=0, metavar="N", help="hashing threads (default: cores)"
     )

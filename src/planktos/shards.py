@@ -17,9 +17,11 @@ Pure planning, no I/O. The rules:
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from planktos.errors import InputError
 from planktos.walk import SiteFile
 
 KiB = 1024
@@ -72,6 +74,19 @@ def piece_length_for(size: int) -> int:
 def check_piece_size(value: int) -> bool:
     """Whether ``value`` is a valid piece length: a power of two from 16 KiB to 16 MiB."""
     return MIN_PIECE <= value <= MAX_PIECE and value & (value - 1) == 0
+
+
+def parse_piece_size(value: str) -> int:
+    """A piece length written as bytes or with a K/M suffix (``256K``, ``1M``), checked."""
+    match = re.fullmatch(r"(\d+)\s*([kKmM]?)(?:i?[bB])?", value.strip())
+    size = 0
+    if match:
+        size = int(match[1]) * {"": 1, "k": KiB, "m": MiB}[match[2].lower()]
+    if not check_piece_size(size):
+        raise InputError(
+            repr(value), "invalid piece size; give a power of two from 16K to 16M, e.g. 256K"
+        )
+    return size
 
 
 def plan(files: Sequence[SiteFile], piece_size: int | None = None) -> list[Shard]:
