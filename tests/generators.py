@@ -118,9 +118,10 @@ def published(site: Path) -> set[str]:
     out = set()
     for path in site.rglob("*"):
         rel = path.relative_to(site).as_posix()
-        if path.is_file() and not any(part.startswith(".") for part in rel.split("/")):
-            if rel != "planktos.sw.js" and not rel.startswith("planktos/"):
-                out.add(rel)
+        hidden = any(part.startswith(".") for part in rel.split("/"))
+        own = rel == "planktos.sw.js" or rel.startswith("planktos/")
+        if path.is_file() and not hidden and not own:
+            out.add(rel)
     return out
 
 

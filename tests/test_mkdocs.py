@@ -15,7 +15,6 @@ from urllib.request import urlopen
 import pytest
 
 from tests.generators import (
-    DOWNLOAD,
     LOGO,
     check_built,
     env,
@@ -24,6 +23,11 @@ from tests.generators import (
     write_mkdocs_project,
 )
 from tests.test_build import verify_site
+
+
+def plugin(option: str) -> str:
+    """``mkdocs.yml`` lines that use the plugin with one option."""
+    return f"plugins:\n  - planktos:\n      {option}\n"
 
 
 def test_build_publishes_the_site_under_site_url_path(tmp_path: Path) -> None:
@@ -75,7 +79,7 @@ def test_options(tmp_path: Path) -> None:
 
 
 def test_enabled_false_and_the_kill_switch(tmp_path: Path) -> None:
-    project = write_mkdocs_project(tmp_path / "p", "plugins:\n  - planktos:\n      enabled: false\n")
+    project = write_mkdocs_project(tmp_path / "p", plugin("enabled: false"))
     assert mkdocs(project, "build").returncode == 0
     assert planktos_output(project) == []
     (project / "mkdocs.yml").write_text(
@@ -105,7 +109,7 @@ BAD_CONFIG = {
 @pytest.mark.parametrize("case", sorted(BAD_CONFIG))
 def test_bad_config_fails_the_build_with_one_line(tmp_path: Path, case: str) -> None:
     option, message = BAD_CONFIG[case]
-    project = write_mkdocs_project(tmp_path / "p", f"plugins:\n  - planktos:\n      {option}\n")
+    project = write_mkdocs_project(tmp_path / "p", plugin(option))
     run = mkdocs(project, "build")
     assert run.returncode == 1
     errors = [line for line in run.stderr.splitlines() if line.startswith("ERROR")]
@@ -115,7 +119,7 @@ def test_bad_config_fails_the_build_with_one_line(tmp_path: Path, case: str) -> 
 
 
 def test_failed_planktos_build_fails_mkdocs_and_writes_nothing(tmp_path: Path) -> None:
-    project = write_mkdocs_project(tmp_path / "p", "plugins:\n  - planktos:\n      excludes: ['*']\n")
+    project = write_mkdocs_project(tmp_path / "p", plugin("excludes: ['*']"))
     run = mkdocs(project, "build")
     assert run.returncode == 1
     errors = [line for line in run.stderr.splitlines() if line.startswith("ERROR")]
@@ -164,7 +168,7 @@ def test_serve_stays_out_of_the_way(tmp_path: Path) -> None:
             except OSError:
                 assert time.monotonic() < deadline and proc.poll() is None, "mkdocs serve died"
                 time.sleep(0.2)
-        assert status == 200 and b"<h1 id=\"home\">Home</h1>" in body
+        assert status == 200 and b'<h1 id="home">Home</h1>' in body
         assert b"planktos/install.js" not in body
         assert get(url + "planktos.sw.js")[0] == 404
         # A change is rebuilt into the same temporary directory, still without Planktos.
