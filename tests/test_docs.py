@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from planktos.cli import make_parser
+from planktos.sitegen import CHECKS
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 
@@ -45,3 +46,12 @@ def test_every_command_is_documented(command: str) -> None:
 def test_every_option_is_documented(command: str, flag: str) -> None:
     section = README.split(f"### `planktos {command}", 1)[1].split("\n### ", 1)[0]
     assert f"`{flag}" in section, f"planktos {command} {flag} is missing from the README"
+
+
+@pytest.mark.parametrize("option", sorted(CHECKS))
+def test_every_generator_option_is_documented(option: str) -> None:
+    section = README.split("## Static site generators", 1)[1].split("\n## ", 1)[0]
+    assert f"| `{option}` | `planktos_{option}` |" in section
+    assert (
+        "pip install 'planktos[mkdocs]'" in section and "pip install 'planktos[sphinx]'" in section
+    )
