@@ -121,3 +121,18 @@ def test_failed_planktos_build_fails_sphinx_and_writes_nothing(tmp_path: Path) -
     (line,) = (line for line in run.stderr.splitlines() if "ExtensionError:" in line)
     assert "planktos: " in line and "no files left" in line
     assert (out / "index.html").is_file() and planktos_output(tmp_path) == []
+
+
+def test_incremental_rebuild_keeps_the_previous_torrents(tmp_path: Path) -> None:
+    """Sphinx keeps its output directory between builds; so does Planktos's output."""
+    project = write_sphinx_project(tmp_path / "src", "")
+    out = tmp_path / "out"
+    assert sphinx(project, "html", out).returncode == 0
+    first = check_built(out, None)
+    with (project / "guide/install.rst").open("a", encoding="utf-8") as page:
+        page.write("\nA new paragraph.\n")
+    run = sphinx(project, "html", out)
+    assert run.returncode == 0, run.stderr
+    # Visitors still on the first build keep its torrents (until the build after next).
+    assert all((out / s["torrent"]).is_file() for s in first["shards"].values())
+    assert check_built(out, None)["build"] != first["build"]
