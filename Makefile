@@ -16,14 +16,15 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 # Debian packages the tests use: aria2c (a regular BitTorrent client), Chromium, Redis (tracker
-# scale-out), and unshare + ip to run the suite in a network namespace holding only loopback
-# (WebRTC uses every interface it finds; there, everything stays on 127.0.0.1).
+# scale-out), unshare + ip to run the suite in a network namespace holding only loopback
+# (WebRTC uses every interface it finds; there, everything stays on 127.0.0.1), and GNU time
+# (the benchmarks read each tool's peak memory with it).
 system-deps:
 	scripts/ensure-debian-packages aria2:aria2c chromium:chromium redis-server:redis-server \
-		util-linux:unshare iproute2:ip
+		util-linux:unshare iproute2:ip time:/usr/bin/time
 
 # The peer tools the build benchmark compares against (libtorrent and create-torrent come from
-# PyPI and npm with the rest).
+# PyPI and npm with the rest: `make setup runtime`).
 bench-deps: system-deps
 	scripts/ensure-debian-packages mktorrent:mktorrent transmission-cli:transmission-create
 

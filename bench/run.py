@@ -1,44 +1,134 @@
 """``make bench``: run every benchmark and refresh bench/README.md with the latest tables.
 
-Benchmarks: ``build_bench.py`` (build throughput against the all-core SHA-1 rate, one-file
-rebuilds, peak memory) and ``swarm_bench.py`` (4 real browsers on the demo site, run in a
-loopback-only network namespace). ``BENCH_SIZE=tiny make bench`` runs them on a tiny input.
+Each benchmark writes ``results/<name>.json``, ``<name>.md`` and ``<name>.png``. One that
+fails or overruns its time is reported and the others still run; the exit status is 1 at the
+end if any failed. ``BENCH_SIZE=tiny make bench`` runs them all on tiny inputs.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import describe, machine_info
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
+README = HERE / "README.md"
+IN_NETNS = str(HERE.parent / "scripts" / "in-netns")
+PY = sys.executable
+MARK = "<!-- results -->"
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One entry of ``make bench``: commands run in order, all within ``timeout`` seconds."""
+
+    name: str
+    commands: list[list[str]]
+    timeout: float
+
+
+def benchmarks(size: str) -> list[Benchmark]:
+    """Every benchmark, in the order they run; ``size`` is full or tiny. Budget: 15 min."""
+    tiny = size == "tiny"
+    return [
+        Benchmark(
+            "build",
+            [[PY, str(HERE / "build_bench.py"), "--size", size, "--out", str(RESULTS)]],
+            timeout=330,
+        ),
+        Benchmark(
+            "swarm",
+            [
+                [
+                    IN_NETNS,
+                    PY,
+                    str(HERE / "swarm_bench.py"),
+                    "--out",
+                    str(RESULTS),
+                    *(["--quick"] if tiny else []),
+                ],
+                [PY, str(HERE / "plots.py"), "swarm", "--results", str(RESULTS)],
+            ],
+            timeout=300,
+        ),
+    ]
+
+
+def run(bench: Benchmark) -> str:
+    """Run one benchmark; returns "" when it succeeded, else what went wrong."""
+    deadline = time.monotonic() + bench.timeout
+    for cmd in bench.commands:
+        print(f"== {bench.name}: {' '.join(cmd)}", flush=True)
+        # A session of its own, so that an overrun ends the command and all it started.
+        proc = subprocess.Popen(cmd, start_new_session=True)
+        try:
+            code = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            return f"ran out of its {bench.timeout:.0f} s"
+        if code != 0:
+            script = next((c for c in cmd if c.endswith(".py")), cmd[0])
+            return f"{Path(script).name} exit status {code}"
+    return ""
+
+
+def write_readme(readme: Path, results: Path, outcomes: dict[str, tuple[str, float]]) -> None:
+    """Replace the part of ``readme`` after the results mark with this run's tables."""
+    intro = readme.read_text().split(MARK)[0] if readme.exists() else "# Benchmarks\n\n"
+    status = []
+    for name, (problem, seconds) in outcomes.items():
+        if problem:
+            status.append(f"{name} failed ({problem}; its table below, if any, is older)")
+        else:
+            status.append(f"{name} ok ({seconds:.0f} s)")
+    parts = [
+        f"Latest `make bench`: {time.strftime('%Y-%m-%d %H:%M %Z')}, {describe(machine_info())}. "
+        + "; ".join(status)
+        + ".\n"
+    ]
+    for name in outcomes:
+        table = results / f"{name}.md"
+        if table.exists():
+            part = table.read_text()
+            if (results / f"{name}.png").exists():
+                part += f"\n![{name}]({(results / f'{name}.png').relative_to(readme.parent)})\n"
+            parts.append(part)
+    readme.write_text(intro + MARK + "\n\n" + "\n".join(parts))
+
+
+def run_all(benches: list[Benchmark], results: Path, readme: Path) -> int:
+    """Run every benchmark, whatever happens to the others, then refresh ``readme``."""
+    outcomes: dict[str, tuple[str, float]] = {}
+    for bench in benches:
+        start = time.monotonic()
+        outcomes[bench.name] = (run(bench), time.monotonic() - start)
+    write_readme(readme, results, outcomes)
+    print(f"updated {readme}")
+    failed = [f"{name}: {problem}" for name, (problem, _) in outcomes.items() if problem]
+    for line in failed:
+        print(f"make bench: {line}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def main() -> int:
     size = os.environ.get("BENCH_SIZE", "full")
-    runs = [
-        [sys.executable, str(HERE / "build_bench.py"), "--size", size, "--out", str(RESULTS)],
-        [
-            str(HERE.parent / "scripts" / "in-netns"),
-            sys.executable,
-            str(HERE / "swarm_bench.py"),
-            "--out",
-            str(RESULTS),
-            *(["--quick"] if size == "tiny" else []),
-        ],
-    ]
-    for cmd in runs:
-        code = subprocess.call(cmd)
-        if code != 0:
-            return code
-    tables = [(RESULTS / name).read_text() for name in ("build.md", "swarm.md")]
-    readme = HERE / "README.md"
-    intro = readme.read_text().split("<!-- results -->")[0] if readme.exists() else ""
-    readme.write_text(intro + "<!-- results -->\n\n" + "\n".join(tables))
-    print(f"updated {readme}")
-    return 0
+    if size not in ("full", "tiny"):
+        print(f"BENCH_SIZE={size}: use full or tiny", file=sys.stderr)
+        return 2
+    return run_all(benchmarks(size), RESULTS, README)
 
 
 if __name__ == "__main__":

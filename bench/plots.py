@@ -1,0 +1,126 @@
+"""PNG plots of the benchmarks' JSON results (matplotlib, Agg backend: no display needed).
+
+``python bench/plots.py build|swarm [--results DIR]`` redraws ``DIR/<name>.png`` from
+``DIR/<name>.json``; ``build_bench.py`` calls :func:`plot_build` itself, and ``run.py`` draws
+the swarm plot after ``swarm_bench.py`` (which writes only JSON and Markdown).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # the backend must be chosen first
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def plot_build(result: dict[str, Any], path: Path) -> None:
+    """Throughput of each tool as a bar, with the all-core SHA-1 rate as the limit line."""
+    tools = [(n, t) for n, t in result["tools"].items() if t["status"] == "ok"]
+    names = [n for n, _ in tools][::-1]
+    rates = [t["MBps"] for _, t in tools][::-1]
+    sha1 = result["sha1_all_core_MBps"]
+    fig, ax = plt.subplots(figsize=(8, 0.6 * len(names) + 1.8), dpi=110)
+    bars = ax.barh(
+        names, rates, color=["#2b7bba" if n == "planktos build" else "#9aa5b1" for n in names]
+    )
+    for bar, rate in zip(bars, rates, strict=True):
+        ax.text(
+            bar.get_width(),
+            bar.get_y() + bar.get_height() / 2,
+            f" {rate:,.0f} MB/s ({100 * rate / sha1:.0f} %)",
+            va="center",
+            fontsize=8,
+        )
+    ax.axvline(sha1, color="#c0392b", linestyle="--", label=f"all-core SHA-1 rate {sha1:,.0f} MB/s")
+    ax.axvline(0.75 * sha1, color="#c0392b", linestyle=":", label="75 % of it (the target)")
+    ax.set_xlim(0, sha1 * 1.25)
+    ax.set_xlabel("MB/s (median, warm page cache)")
+    ax.set_title(
+        f"Build: {result['tree_files']:,} files, {result['tree_bytes'] / 1e9:.2f} GB, "
+        f"{result['date']}",
+        fontsize=10,
+    )
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+# Where each visitor's bytes came from, in the swarm bench's JSON (swarm_bench.py).
+SOURCES = [
+    ("from_peers", "from peers (WebRTC)", "#27ae60"),
+    ("from_web_seed", "web seed (origin)", "#e67e22"),
+    ("from_origin_by_worker", "origin, by the service worker", "#c0392b"),
+    ("first_page_bytes_before_control", "first page, before the worker", "#7f8c8d"),
+]
+
+
+def plot_swarm(result: dict[str, Any], path: Path) -> None:
+    """Bytes by source per visitor, stacked; one panel per phase, viewed bytes marked."""
+    phases = [
+        (k, t)
+        for k, t in (("sequential", "one after another"), ("concurrent", "all at once"))
+        if k in result
+    ]
+    fig, axes = plt.subplots(1, len(phases), figsize=(5 * len(phases), 4), dpi=110, squeeze=False)
+    for ax, (key, title) in zip(axes[0], phases, strict=True):
+        visitors = result[key]["visitors"]
+        names = [v["name"] for v in visitors]
+        bottom = [0.0] * len(visitors)
+        for field, label, color in SOURCES:
+            values = [v.get(field, 0) / 1e6 for v in visitors]
+            ax.bar(names, values, bottom=bottom, label=label, color=color)
+            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+        ax.scatter(
+            names,
+            [v["viewed_bytes"] / 1e6 for v in visitors],
+            marker="_",
+            s=600,
+            color="black",
+            label="viewed",
+            zorder=3,
+        )
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel("MB")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=7, frameon=False)
+    fig.suptitle(
+        f"Bytes by source: swarm of {result.get('visitors', '?')} browsers on "
+        f"{result.get('site', '?')}",
+        fontsize=10,
+    )
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.savefig(path)
+    plt.close(fig)
+
+
+PLOTS: dict[str, Callable[[dict[str, Any], Path], None]] = {
+    "build": plot_build,
+    "swarm": plot_swarm,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("name", choices=sorted(PLOTS))
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where <name>.json is")
+    args = parser.parse_args()
+    source = args.results / f"{args.name}.json"
+    try:
+        result = json.loads(source.read_text())
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"plots: cannot read {source}: {err}") from err
+    PLOTS[args.name](result, args.results / f"{args.name}.png")
+    print(f"wrote {args.results / args.name}.png")
+
+
+if __name__ == "__main__":
+    main()
