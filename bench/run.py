@@ -42,7 +42,7 @@ def benchmarks(size: str) -> list[Benchmark]:
         Benchmark(
             "build",
             [[PY, str(HERE / "build_bench.py"), "--size", size, "--out", str(RESULTS)]],
-            timeout=330,
+            timeout=300,
         ),
         Benchmark(
             "swarm",
