@@ -387,10 +387,10 @@ def markdown(r: dict[str, Any]) -> str:
     lines += [
         "",
         f"planktos build does more than a torrent creator: it writes {r['planktos_torrents']:,} "
-        "torrents (one per shard) instead of one, hashes every file with SHA-256 besides the "
-        "SHA-1 pieces, adds a SHA-256 per piece of every file of 1 MiB or more (so a browser "
-        "can verify a stream piece by piece), links the web seed tree and writes the manifest "
-        "and the runtime.",
+        "torrents (one per shard) instead of one; it hashes every byte with SHA-256 as well "
+        "as SHA-1 (per file below 1 MiB, per piece above, so that a browser can verify a "
+        "stream piece by piece); it links the web seed tree and writes the manifest and the "
+        "runtime.",
         "",
         "| rebuild after one file changed (warm hash cache) | seconds |",
         "| --- | --- |",
