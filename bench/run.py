@@ -2,7 +2,8 @@
 
 Each benchmark writes ``results/<name>.json``, ``<name>.md`` and ``<name>.png``. One that
 fails or overruns its time is reported and the others still run; the exit status is 1 at the
-end if any failed. ``BENCH_SIZE=tiny make bench`` runs them all on tiny inputs.
+end if any failed. ``BENCH_SIZE=tiny make bench`` runs them all on tiny inputs;
+``python bench/run.py NAME...`` runs only those named and keeps the others' tables.
 """
 
 from __future__ import annotations
@@ -85,12 +86,18 @@ def run(bench: Benchmark) -> str:
     return ""
 
 
-def write_readme(readme: Path, results: Path, outcomes: dict[str, tuple[str, float]]) -> None:
-    """Replace the part of ``readme`` after the results mark with this run's tables."""
+def write_readme(
+    readme: Path, results: Path, names: list[str], outcomes: dict[str, tuple[str, float]]
+) -> None:
+    """Replace the part of ``readme`` after the results mark with the tables of ``names``;
+    ``outcomes`` holds those that ran this time (problem or "", seconds)."""
     intro = readme.read_text().split(MARK)[0] if readme.exists() else "# Benchmarks\n\n"
     status = []
-    for name, (problem, seconds) in outcomes.items():
-        if problem:
+    for name in names:
+        problem, seconds = outcomes.get(name, ("not run", 0.0))
+        if name not in outcomes:
+            status.append(f"{name} not run (its table below, if any, is from its own last run)")
+        elif problem:
             status.append(f"{name} failed ({problem}; its table below, if any, is older)")
         else:
             status.append(f"{name} ok ({seconds:.0f} s)")
@@ -99,7 +106,7 @@ def write_readme(readme: Path, results: Path, outcomes: dict[str, tuple[str, flo
         + "; ".join(status)
         + ".\n"
     ]
-    for name in outcomes:
+    for name in names:
         table = results / f"{name}.md"
         if table.exists():
             part = table.read_text()
@@ -109,13 +116,18 @@ def write_readme(readme: Path, results: Path, outcomes: dict[str, tuple[str, flo
     readme.write_text(intro + MARK + "\n\n" + "\n".join(parts))
 
 
-def run_all(benches: list[Benchmark], results: Path, readme: Path) -> int:
-    """Run every benchmark, whatever happens to the others, then refresh ``readme``."""
+def run_all(
+    benches: list[Benchmark], results: Path, readme: Path, only: list[str] | None = None
+) -> int:
+    """Run every benchmark (or those named in ``only``), whatever happens to the others,
+    then refresh ``readme``."""
     outcomes: dict[str, tuple[str, float]] = {}
     for bench in benches:
+        if only and bench.name not in only:
+            continue
         start = time.monotonic()
         outcomes[bench.name] = (run(bench), time.monotonic() - start)
-    write_readme(readme, results, outcomes)
+    write_readme(readme, results, [b.name for b in benches], outcomes)
     print(f"updated {readme}")
     failed = [f"{name}: {problem}" for name, (problem, _) in outcomes.items() if problem]
     for line in failed:
@@ -123,13 +135,21 @@ def run_all(benches: list[Benchmark], results: Path, readme: Path) -> int:
     return 1 if failed else 0
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
     size = os.environ.get("BENCH_SIZE", "full")
     if size not in ("full", "tiny"):
         print(f"BENCH_SIZE={size}: use full or tiny", file=sys.stderr)
         return 2
-    return run_all(benchmarks(size), RESULTS, README)
+    benches = benchmarks(size)
+    unknown = sorted(set(argv) - {b.name for b in benches})
+    if unknown:
+        names = ", ".join(b.name for b in benches)
+        print(
+            f"run.py: no benchmark named {', '.join(unknown)}; choose from {names}", file=sys.stderr
+        )
+        return 2
+    return run_all(benches, RESULTS, README, argv or None)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

@@ -17,7 +17,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 
 from peers import PEERS, ToolError, check_torrent  # noqa: E402  # bench/ is not a package
-from run import Benchmark, run_all  # noqa: E402
+from run import Benchmark, main, run_all  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -141,6 +141,21 @@ def test_make_bench_reports_a_failed_benchmark_and_runs_the_rest(tmp_path: Path)
     assert "slow failed (ran out of its 1 s" in text
     assert "good ok (" in text and "## good table" in text
     assert "cores" in text and "planktos " in text  # the machine line
+
+    # Run one by name: the others' tables stay, marked as not run.
+    (results / "bad.md").write_text("## bad table from before\n")
+    benches = [
+        Benchmark("bad", [[sys.executable, "-c", "raise SystemExit(3)"]], timeout=30),
+        Benchmark("good", [[sys.executable, "-c", write_md]], timeout=30),
+    ]
+    assert run_all(benches, results, readme, only=["good"]) == 0
+    text = readme.read_text()
+    assert "bad not run (" in text and "## bad table from before" in text and "good ok (" in text
+
+
+def test_make_bench_refuses_an_unknown_benchmark_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["nope"]) == 2
+    assert "no benchmark named nope; choose from build" in capsys.readouterr().err
 
 
 def test_swarm_plot_from_the_swarm_bench_results(tmp_path: Path) -> None:
