@@ -97,7 +97,8 @@ PEERS = [
     ),
     Peer(
         "transmission-create",
-        "defaults; hashes on one thread (it has no thread option)",
+        "defaults; hashes on one thread (it has no thread option); its CLI waits for the "
+        "hashing in 0.5 s steps (0.5 s for a 1 KB file)",
         _transmission_version,
         lambda tree, out, pl: [
             "transmission-create",
