@@ -1,7 +1,8 @@
 """``make bench``: run every benchmark and refresh bench/README.md with the latest tables.
 
 Benchmarks: ``build_bench.py`` (build throughput against the all-core SHA-1 rate, one-file
-rebuilds, peak memory) and ``swarm_bench.py`` (4 real browsers on the demo site, run in a
+rebuilds, peak memory), ``tracker_bench.py`` (``planktos tracker`` against bittorrent-tracker)
+and ``swarm_bench.py`` (4 real browsers on the demo site, run in a
 loopback-only network namespace). ``BENCH_SIZE=tiny make bench`` runs them on a tiny input.
 """
 
@@ -21,6 +22,13 @@ def main() -> int:
     runs = [
         [sys.executable, str(HERE / "build_bench.py"), "--size", size, "--out", str(RESULTS)],
         [
+            sys.executable,
+            str(HERE / "tracker_bench.py"),
+            "--out",
+            str(RESULTS),
+            *(["--quick"] if size == "tiny" else []),
+        ],
+        [
             str(HERE.parent / "scripts" / "in-netns"),
             sys.executable,
             str(HERE / "swarm_bench.py"),
@@ -33,7 +41,7 @@ def main() -> int:
         code = subprocess.call(cmd)
         if code != 0:
             return code
-    tables = [(RESULTS / name).read_text() for name in ("build.md", "swarm.md")]
+    tables = [(RESULTS / name).read_text() for name in ("build.md", "tracker.md", "swarm.md")]
     readme = HERE / "README.md"
     intro = readme.read_text().split("<!-- results -->")[0] if readme.exists() else ""
     readme.write_text(intro + "<!-- results -->\n\n" + "\n".join(tables))
