@@ -61,8 +61,22 @@ def run_app(
         finally:
             await runner.cleanup()
 
+    raise_open_files_limit()
     with contextlib.suppress(KeyboardInterrupt):
         event_loop_runner()(main())
+
+
+def raise_open_files_limit() -> None:
+    """Raise the soft limit on open files to the hard one: every tracker socket is a file,
+    and a soft limit of 1024 (a common default) would refuse the 1,021st browser."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        with contextlib.suppress(ValueError, OSError):  # macOS caps it below an infinite hard
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def event_loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
