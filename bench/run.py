@@ -60,6 +60,19 @@ def benchmarks(size: str) -> list[Benchmark]:
             ],
             timeout=300,
         ),
+        Benchmark(
+            "tracker",
+            [
+                [
+                    PY,
+                    str(HERE / "tracker_bench.py"),
+                    "--out",
+                    str(RESULTS),
+                    *(["--quick"] if tiny else []),
+                ]
+            ],
+            timeout=330,
+        ),
     ]
 
 

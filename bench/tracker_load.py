@@ -117,6 +117,7 @@ class LoadResult:
     failures: int = 0  # "failure reason" messages
     errors: int = 0  # sockets that closed or failed during the window
     latencies_ms: list[float] = field(default_factory=list)  # offer sent -> offer received
+    probed: list[float] = field(default_factory=list)  # see LoadGenerator.run
 
     @property
     def announces_per_s(self) -> float:
@@ -138,7 +139,7 @@ class LoadResult:
     def summary(self) -> dict[str, Any]:
         """The result without the raw samples, with rates and latency quantiles."""
         data = asdict(self)
-        del data["latencies_ms"]
+        del data["latencies_ms"], data["probed"]
         data["announces_per_s"] = round(self.announces_per_s, 1)
         data["offers_per_s"] = round(self.offers_per_s, 1)
         data["latency_samples"] = len(self.latencies_ms)
@@ -209,18 +210,35 @@ class LoadGenerator:
     def worker_pids(self) -> list[int]:
         return [w.pid for w in self._workers if w.pid is not None]
 
-    def connect(self, total: int) -> int:
-        """Grow to ``total`` open sockets (each announces "started" once); returns errors."""
-        replies = self._ask("connect", total)
+    def connect(self, total: int, offers: bool = False) -> int:
+        """Grow or shrink to ``total`` open sockets; returns errors. Each new socket announces
+        "started" once and waits for the reply, with offers if ``offers``."""
+        replies = self._ask("connect", (total, offers))
         self.connections = total
         return sum(int(r) for r in replies)
 
-    def run(self, duration_s: float, pace_s: float | None = None) -> LoadResult:
+    def run(
+        self,
+        duration_s: float,
+        pace_s: float | None = None,
+        probe: Callable[[], Sequence[float]] | None = None,
+    ) -> LoadResult:
         """Every socket announces in a loop for ``duration_s``: again as soon as it gets its
-        reply (closed loop), or ``pace_s`` seconds after it (a steady, light load)."""
+        reply (closed loop), or ``pace_s`` seconds after it (a steady, light load).
+
+        ``probe`` (e.g. CPU seconds of the server and of the clients) is read when the window
+        opens and when it closes; the differences are the result's ``probed``.
+        """
         start_at = time.monotonic() + 0.2  # every worker starts its window at the same instant
-        replies = self._ask("run", (start_at, duration_s, pace_s))
+        for pipe in self._pipes:
+            pipe.send(("run", (start_at, duration_s, pace_s)))
         result = LoadResult(connections=self.connections, duration_s=duration_s)
+        if probe is not None:
+            time.sleep(max(0.0, start_at - time.monotonic()))
+            first = probe()
+            time.sleep(max(0.0, start_at + duration_s - time.monotonic()))
+            result.probed = [b - a for a, b in zip(first, probe(), strict=True)]
+        replies = self._collect("run")
         for part in replies:
             for name in (
                 "announces",
@@ -235,13 +253,13 @@ class LoadGenerator:
         return result
 
     def check(self) -> int:
-        """Announce once more on every socket; returns how many are closed or did not answer."""
+        """Announce once more (no offers) on every socket; returns how many are closed or did
+        not answer."""
         return sum(int(r) for r in self._ask("check", None))
 
     def disconnect(self) -> None:
         """Close every socket (the workers stay, ready to connect again)."""
-        self._ask("connect", 0)
-        self.connections = 0
+        self.connect(0)
 
     def close(self) -> None:
         """Close every socket and stop the workers."""
@@ -258,6 +276,9 @@ class LoadGenerator:
     def _ask(self, command: str, argument: object) -> list[Any]:
         for pipe in self._pipes:
             pipe.send((command, argument))
+        return self._collect(command)
+
+    def _collect(self, command: str) -> list[Any]:
         replies = []
         for pipe in self._pipes:
             status, value = pipe.recv()
@@ -357,12 +378,16 @@ class _Worker:
             + "}}"
         )
 
-    async def send_announce(self, peer: _Peer, event: str | None = None) -> None:
+    async def send_announce(
+        self, peer: _Peer, event: str | None = None, offers: int | None = None
+    ) -> None:
         ws = peer.ws
         if ws is None or ws.closed:
             return
+        if offers is None:
+            offers = self.config.offers
         try:
-            await ws.send_str(self.announce_text(peer, event, self.config.offers))
+            await ws.send_str(self.announce_text(peer, event, offers))
         except (ConnectionError, RuntimeError):
             if self.measuring:
                 self.counts["errors"] += 1
@@ -419,7 +444,7 @@ class _Worker:
     def my_indexes(self, total: int) -> range:
         return range(self.index, total, self.processes)
 
-    async def connect(self, total: int) -> int:
+    async def connect(self, total: int, offers: bool = False) -> int:
         """Open or close sockets so that this worker holds its share of ``total``."""
         wanted = set(self.my_indexes(total))
         gone = [self.peers.pop(i) for i in list(self.peers) if i not in wanted]
@@ -431,10 +456,10 @@ class _Worker:
             )
         new = [i for i in sorted(wanted) if i not in self.peers]
         gate = asyncio.Semaphore(self.config.connect_concurrency)
-        results = await asyncio.gather(*(self._open(i, gate) for i in new))
+        results = await asyncio.gather(*(self._open(i, gate, offers) for i in new))
         return results.count(False)
 
-    async def _open(self, index: int, gate: asyncio.Semaphore) -> bool:
+    async def _open(self, index: int, gate: asyncio.Semaphore, offers: bool) -> bool:
         assert self.session is not None
         config = self.config
         peer = _Peer(index, config.swarm_size)
@@ -450,11 +475,11 @@ class _Worker:
                 return False
             self.peers[index] = peer
             peer.reader = asyncio.get_running_loop().create_task(self.read(peer))
-            return await self._await_reply(peer, "started")
+            return await self._await_reply(peer, "started", None if offers else 0)
 
-    async def _await_reply(self, peer: _Peer, event: str | None) -> bool:
+    async def _await_reply(self, peer: _Peer, event: str | None, offers: int | None = None) -> bool:
         peer.waiter = asyncio.get_running_loop().create_future()
-        await self.send_announce(peer, event)
+        await self.send_announce(peer, event, offers)
         try:
             await asyncio.wait_for(peer.waiter, self.config.timeout_s)
         except (TimeoutError, ConnectionError):
@@ -485,7 +510,7 @@ class _Worker:
         await asyncio.sleep(max(0.0, start_at + duration_s - time.monotonic()))
         self.measuring = False
         self.looping = False
-        await asyncio.sleep(0.5)  # let announces still in flight finish uncounted
+        await asyncio.sleep(min(0.5, duration_s))  # announces in flight finish uncounted
         return {**self.counts, "latencies_ms": self.latencies}
 
     async def check(self) -> int:
@@ -494,7 +519,7 @@ class _Worker:
 
         async def one(peer: _Peer) -> bool:
             async with gate:
-                return await self._await_reply(peer, None)
+                return await self._await_reply(peer, None, offers=0)
 
         results = await asyncio.gather(*(one(peer) for peer in peers))
         return results.count(False)
@@ -534,7 +559,7 @@ async def _serve_commands(pipe: multiprocessing.connection.Connection, worker: _
                 pipe.send(("ok", None))
                 return
             if command == "connect":
-                reply: object = await worker.connect(argument)
+                reply: object = await worker.connect(*argument)
             elif command == "run":
                 reply = await worker.run(*argument)
             elif command == "check":

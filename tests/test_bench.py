@@ -166,3 +166,26 @@ def test_swarm_plot_from_the_swarm_bench_results(tmp_path: Path) -> None:
         timeout=60,
     )
     assert (tmp_path / "swarm.png").read_bytes().startswith(PNG)
+
+
+def test_tracker_bench_runs_quick(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            *(sys.executable, str(BENCH / "tracker_bench.py")),
+            *("--quick", "--rounds", "1", "--out", str(tmp_path)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "tracker.json").read_text())
+    for name in ("planktos", "bittorrent-tracker"):
+        medians = result["medians"][name]
+        assert medians["announces_per_s_100"] > 0, medians
+        assert medians["offers_per_s_100"] > 0, medians
+        assert medians["kib_per_conn_200"] > 0, medians
+        assert medians["hold_errors"] == 0, medians
+    assert "announces/s, 100 sockets" in (tmp_path / "tracker.md").read_text()
+    assert (tmp_path / "tracker.png").stat().st_size > 0

@@ -149,3 +149,31 @@ async def test_embedded_tracker_serves_only_manifest_hashes(site: Path, open_tra
                 )
                 reply = await ws.receive_json(timeout=10)
                 assert ("failure reason" not in reply) == allowed, reply
+
+
+def test_tracker_raises_its_open_files_limit_to_the_hard_limit() -> None:
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard <= 256:
+        pytest.skip("hard limit on open files is already tiny")
+
+    def low_soft_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "planktos", "tracker", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=low_soft_limit,
+    )
+    try:
+        assert proc.stdout is not None
+        assert "Tracker at ws://" in proc.stdout.readline()
+        limits = Path(f"/proc/{proc.pid}/limits").read_text()
+        soft = next(line for line in limits.splitlines() if line.startswith("Max open files"))
+        expected = "unlimited" if hard == resource.RLIM_INFINITY else str(hard)
+        assert soft.split()[3] == expected, soft
+    finally:
+        proc.terminate()
+        proc.wait(10)

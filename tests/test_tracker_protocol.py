@@ -19,6 +19,7 @@ from planktos.tracker.protocol import (
     announce_reply,
     answer_message,
     encode_message,
+    encode_message_utf8,
     failure_message,
     offer_message,
     parse_request,
@@ -385,3 +386,28 @@ def test_lone_surrogate_in_sdp_is_relayed_safely() -> None:
     encoded = encode_message(offer_message(INFO_HASH, PEER_ID, request.offers[0]))
     encoded.encode("utf-8")  # must not raise
     assert json.loads(encoded)["offer"]["sdp"] == request.offers[0].sdp
+
+
+@pytest.mark.parametrize("numwant", [2**63, 10**30])
+def test_announce_numwant_beyond_64_bits_is_clamped(numwant: int) -> None:
+    assert parse_announce(announce(numwant=numwant)).numwant == LIMITS.max_numwant
+
+
+def test_announce_numwant_huge_float_is_refused() -> None:
+    with pytest.raises(TrackerProtocolError, match="numwant"):
+        parse_announce(announce().replace('"numwant": 2', '"numwant": 1e30'))
+
+
+def test_utf8_encoding_is_the_same_json_value_as_the_ascii_one() -> None:
+    request = parse_announce(announce(offers=[{"offer": sdp_offer(), "offer_id": "o"}]))
+    message = offer_message(INFO_HASH, PEER_ID, request.offers[0])
+    encoded = encode_message_utf8(message)
+    assert json.loads(encoded.decode("utf-8")) == json.loads(encode_message(message))
+    assert json.loads(encoded)["info_hash"].encode("latin-1") == INFO_HASH
+
+
+def test_utf8_encoding_of_a_lone_surrogate_falls_back_to_escapes() -> None:
+    text = announce(offers=[{"offer": sdp_offer(), "offer_id": "o"}]).replace("v=0", "v=0\\ud800")
+    request = parse_announce(text)
+    encoded = encode_message_utf8(offer_message(INFO_HASH, PEER_ID, request.offers[0]))
+    assert json.loads(encoded.decode("ascii"))["offer"]["sdp"] == request.offers[0].sdp

@@ -33,8 +33,9 @@ from __future__ import annotations
 import enum
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, fields
+
+import orjson
 
 from planktos.errors import InputError, PlanktosError
 
@@ -44,9 +45,6 @@ HASH_LENGTH = 20
 _MAX_OFFER_ID_CHARS = 64  # WebTorrent sends 20; anything much longer is not an id
 _ACTIONS = ("announce", "scrape")
 _EVENTS_FOR_UPDATE = (None, "", "empty", "update")
-
-_Fail = Callable[[str, str], "TrackerProtocolError"]
-"""Builds an announce failure that carries the action and the info hash."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,11 +148,7 @@ def parse_request(text: str, limits: TrackerLimits) -> TrackerRequest:
         raise TrackerProtocolError(
             "message", f"longer than {limits.max_message_bytes} bytes; send a smaller one"
         )
-    try:
-        message = json.loads(text)
-    except (ValueError, RecursionError):
-        # ValueError covers JSONDecodeError and integers beyond Python's digit limit.
-        raise TrackerProtocolError("message", "not valid JSON") from None
+    message = _decode(text)
     if not isinstance(message, dict):
         raise TrackerProtocolError("message", f"must be a JSON object, got {_kind(message)}")
     action = message.get("action")
@@ -167,20 +161,46 @@ def parse_request(text: str, limits: TrackerLimits) -> TrackerRequest:
     raise TrackerProtocolError("action", "unknown; expected 'announce' or 'scrape'")
 
 
+_INT64_LIMIT = float(1 << 63)
+
+
+def _decode(text: str) -> object:
+    """JSON text to Python values, exactly as :func:`json.loads` decodes it, but faster.
+
+    orjson decodes valid, ordinary messages about four times faster than the standard
+    library. What it refuses and the standard library takes (NaN, Infinity, 1e999, lone
+    surrogate escapes) goes to the standard library; an integer beyond 64 bits, which orjson
+    turns into a float, too, where it matters (``numwant`` must be an integer).
+    """
+    try:
+        message = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        numwant = message.get("numwant") if type(message) is dict else None
+        if type(numwant) is not float or abs(numwant) < _INT64_LIMIT:
+            return message
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        # ValueError covers JSONDecodeError and integers beyond Python's digit limit.
+        raise TrackerProtocolError("message", "not valid JSON") from None
+
+
+_EVENTS = {"started": Event.STARTED, "stopped": Event.STOPPED, "completed": Event.COMPLETED}
+
+
 def _parse_announce(message: dict[str, object], limits: TrackerLimits) -> AnnounceRequest:
     info_hash = _binary_id(message.get("info_hash"), "info_hash", "announce", None)
     peer_id = _binary_id(message.get("peer_id"), "peer_id", "announce", info_hash)
 
-    def fail(subject: str, problem: str) -> TrackerProtocolError:
-        return TrackerProtocolError(subject, problem, action="announce", info_hash=info_hash)
-
     raw_event = message.get("event")
     if raw_event in _EVENTS_FOR_UPDATE:
         event = Event.UPDATE
-    elif raw_event in ("started", "stopped", "completed"):
-        event = Event(raw_event)
+    elif isinstance(raw_event, str) and raw_event in _EVENTS:
+        event = _EVENTS[raw_event]
     else:
-        raise fail("event", "must be 'started', 'stopped', 'completed' or absent")
+        raise _fail(info_hash, "event", "must be 'started', 'stopped', 'completed' or absent")
 
     raw_left = message.get("left")
     left: float | None
@@ -189,11 +209,13 @@ def _parse_announce(message: dict[str, object], limits: TrackerLimits) -> Announ
     elif isinstance(raw_left, int | float) and not isinstance(raw_left, bool):
         left = None if math.isnan(raw_left) else float(raw_left)
     else:
-        raise fail("left", "must be a number or null")
+        raise _fail(info_hash, "left", "must be a number or null")
 
     offers: tuple[Offer, ...] = ()
     if event is not Event.STOPPED:  # bittorrent-tracker's client sends no offers then
-        offers = _parse_offers(message.get("offers"), limits, fail)
+        raw_offers = message.get("offers")
+        if raw_offers is not None:
+            offers = _parse_offers(raw_offers, limits, info_hash)
 
     raw_numwant = message.get("numwant")
     if raw_numwant is None:
@@ -201,70 +223,76 @@ def _parse_announce(message: dict[str, object], limits: TrackerLimits) -> Announ
     elif isinstance(raw_numwant, int) and not isinstance(raw_numwant, bool) and raw_numwant >= 0:
         numwant = raw_numwant
     else:
-        raise fail("numwant", "must be a non-negative integer")
+        raise _fail(info_hash, "numwant", "must be a non-negative integer")
     numwant = min(numwant, limits.max_numwant)
 
     answer = None
     if message.get("answer"):  # bittorrent-tracker tests truthiness too
         to_peer_id = message.get("to_peer_id")
         if to_peer_id is None:
-            raise fail("to_peer_id", "required with an answer")
+            raise _fail(info_hash, "to_peer_id", "required with an answer")
         answer = Answer(
-            to_peer_id=_binary_id(to_peer_id, "to_peer_id", "announce", info_hash),
-            offer_id=_offer_id(message.get("offer_id"), fail),
-            sdp=_signal(message.get("answer"), "answer", limits, fail),
+            _binary_id(to_peer_id, "to_peer_id", "announce", info_hash),
+            _offer_id(message.get("offer_id"), info_hash),
+            _signal(message.get("answer"), "answer", limits, info_hash),
         )
 
-    return AnnounceRequest(
-        info_hash=info_hash,
-        peer_id=peer_id,
-        event=event,
-        left=left,
-        numwant=numwant,
-        offers=offers,
-        answer=answer,
-    )
+    return AnnounceRequest(info_hash, peer_id, event, left, numwant, offers, answer)
 
 
-def _parse_offers(raw: object, limits: TrackerLimits, fail: _Fail) -> tuple[Offer, ...]:
-    if raw is None:
-        return ()
+def _fail(info_hash: bytes, subject: str, problem: str) -> TrackerProtocolError:
+    """An announce failure that carries the action and the info hash."""
+    return TrackerProtocolError(subject, problem, action="announce", info_hash=info_hash)
+
+
+def _parse_offers(raw: object, limits: TrackerLimits, info_hash: bytes) -> tuple[Offer, ...]:
     if not isinstance(raw, list):
-        raise fail("offers", "must be a list")
+        raise _fail(info_hash, "offers", "must be a list")
     if len(raw) > limits.max_offers_per_announce:
-        raise fail("offers", f"more than {limits.max_offers_per_announce} in one announce")
+        raise _fail(
+            info_hash, "offers", f"more than {limits.max_offers_per_announce} in one announce"
+        )
     offers = []
     for index, item in enumerate(raw):
         if not isinstance(item, dict):
-            raise fail(f"offers[{index}]", "must be an object with 'offer' and 'offer_id'")
-        offers.append(
-            Offer(
-                offer_id=_offer_id(item.get("offer_id"), fail, f"offers[{index}].offer_id"),
-                sdp=_signal(item.get("offer"), "offer", limits, fail, f"offers[{index}].offer"),
+            raise _fail(
+                info_hash, f"offers[{index}]", "must be an object with 'offer' and 'offer_id'"
             )
+        # Subjects name the offer only on failure: formatting them for every offer costs.
+        offer_id = item.get("offer_id")
+        if not isinstance(offer_id, str) or not 0 < len(offer_id) <= _MAX_OFFER_ID_CHARS:
+            offer_id = _offer_id(offer_id, info_hash, f"offers[{index}].offer_id")
+        offers.append(
+            Offer(offer_id, _signal(item.get("offer"), "offer", limits, info_hash, index))
         )
     return tuple(offers)
 
 
-def _offer_id(raw: object, fail: _Fail, subject: str = "offer_id") -> str:
+def _offer_id(raw: object, info_hash: bytes, subject: str = "offer_id") -> str:
     if not isinstance(raw, str) or not 0 < len(raw) <= _MAX_OFFER_ID_CHARS:
-        raise fail(subject, f"must be a string of 1 to {_MAX_OFFER_ID_CHARS} characters")
+        raise _fail(
+            info_hash, subject, f"must be a string of 1 to {_MAX_OFFER_ID_CHARS} characters"
+        )
     return raw
 
 
 def _signal(
-    raw: object, kind: str, limits: TrackerLimits, fail: _Fail, subject: str | None = None
+    raw: object, kind: str, limits: TrackerLimits, info_hash: bytes, index: int | None = None
 ) -> str:
-    """Return the SDP of an ``{"type": kind, "sdp": ...}`` session description."""
-    subject = subject or kind
+    """Return the SDP of an ``{"type": kind, "sdp": ...}`` session description.
+
+    ``index``: the place of the offer in ``offers``, for the failure's subject.
+    """
+    if isinstance(raw, dict) and raw.get("type") == kind:
+        sdp = raw.get("sdp")
+        if isinstance(sdp, str) and len(sdp) <= limits.max_sdp_chars:
+            return sdp
+    subject = kind if index is None else f"offers[{index}].{kind}"
     if not isinstance(raw, dict) or raw.get("type") != kind:
-        raise fail(subject, f"must be an object with type '{kind}' and an sdp string")
-    sdp = raw.get("sdp")
-    if not isinstance(sdp, str):
-        raise fail(f"{subject}.sdp", "must be a string")
-    if len(sdp) > limits.max_sdp_chars:
-        raise fail(f"{subject}.sdp", f"longer than {limits.max_sdp_chars} characters")
-    return sdp
+        raise _fail(info_hash, subject, f"must be an object with type '{kind}' and an sdp string")
+    if not isinstance(raw.get("sdp"), str):
+        raise _fail(info_hash, f"{subject}.sdp", "must be a string")
+    raise _fail(info_hash, f"{subject}.sdp", f"longer than {limits.max_sdp_chars} characters")
 
 
 def _parse_scrape(message: dict[str, object], limits: TrackerLimits) -> ScrapeRequest:
@@ -384,5 +412,18 @@ _ENCODER = json.JSONEncoder(ensure_ascii=True, check_circular=False, separators=
 
 
 def encode_message(message: dict[str, object]) -> str:
-    """Serialize one outgoing message as compact JSON text."""
+    """Serialize one outgoing message as compact, ASCII-only JSON text."""
     return _ENCODER.encode(message)
+
+
+def encode_message_utf8(message: dict[str, object]) -> bytes:
+    """Serialize one outgoing message as compact JSON in UTF-8, the payload of a text frame.
+
+    The same JSON value as :func:`encode_message` (non-ASCII characters travel as UTF-8
+    instead of escapes), about ten times faster: orjson. A lone surrogate, which only the
+    standard library's decoder lets in and which UTF-8 cannot carry, takes the escaped way.
+    """
+    try:
+        return orjson.dumps(message)
+    except TypeError:
+        return _ENCODER.encode(message).encode("ascii")

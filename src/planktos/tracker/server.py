@@ -35,7 +35,7 @@ from collections.abc import Callable
 from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
 from planktos.errors import InputError
-from planktos.tracker.protocol import TrackerLimits, TrackerProtocolError, encode_message
+from planktos.tracker.protocol import TrackerLimits, TrackerProtocolError, encode_message_utf8
 from planktos.tracker.swarm import ConnectionId, Delivery, TrackerCore
 
 __all__ = ["TrackerLimits", "TrackerService", "create_tracker_app"]
@@ -46,6 +46,7 @@ EMBEDDED_PATH = "/planktos/tracker"
 _MAX_BUFFERED_BYTES = 256 * 1024
 _NEVER_DRAIN = 1 << 62  # aiohttp awaits a drain after this many bytes written: never
 _CLOSE_TIMEOUT_S = 5.0
+_TEXT = WSMsgType.TEXT
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class TrackerService:
             if transport.get_write_buffer_size() > _MAX_BUFFERED_BYTES:
                 continue  # not reading: do not hold more for it
             try:
-                await connection.ws.send_str(encode_message(delivery.message))
+                await connection.ws.send_frame(encode_message_utf8(delivery.message), _TEXT)
             except ConnectionError:
                 continue  # closed between the check and the write
 
