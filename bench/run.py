@@ -1,8 +1,10 @@
 """``make bench``: run every benchmark and refresh bench/README.md with the latest tables.
 
 Benchmarks: ``build_bench.py`` (build throughput against the all-core SHA-1 rate, one-file
-rebuilds, peak memory) and ``swarm_bench.py`` (4 real browsers on the demo site, run in a
-loopback-only network namespace). ``BENCH_SIZE=tiny make bench`` runs them on a tiny input.
+rebuilds, peak memory), ``swarm_bench.py`` (4 real browsers on the demo site, run in a
+loopback-only network namespace) and ``tracker_redis_bench.py`` (two tracker processes
+sharing swarms through Redis against one process). ``BENCH_SIZE=tiny make bench`` runs them
+on a tiny input.
 """
 
 from __future__ import annotations
@@ -28,12 +30,19 @@ def main() -> int:
             str(RESULTS),
             *(["--quick"] if size == "tiny" else []),
         ],
+        [
+            sys.executable,
+            str(HERE / "tracker_redis_bench.py"),
+            "--out",
+            str(RESULTS),
+            *(["--quick"] if size == "tiny" else []),
+        ],
     ]
     for cmd in runs:
         code = subprocess.call(cmd)
         if code != 0:
             return code
-    tables = [(RESULTS / name).read_text() for name in ("build.md", "swarm.md")]
+    tables = [(RESULTS / name).read_text() for name in ("build.md", "swarm.md", "tracker_redis.md")]
     readme = HERE / "README.md"
     intro = readme.read_text().split("<!-- results -->")[0] if readme.exists() else ""
     readme.write_text(intro + "<!-- results -->\n\n" + "\n".join(tables))

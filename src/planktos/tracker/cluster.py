@@ -79,8 +79,8 @@ class TrackerCluster(Protocol):
         """The store the core must use: local peers plus the mirror."""
         ...
 
-    def bind(self, deliver: Callable[[list[Delivery]], Awaitable[None]]) -> None:
-        """Give the link the adapter's way to send messages to local sockets."""
+    def bind(self, send: Callable[[ConnectionId, str], Awaitable[None]]) -> None:
+        """Give the link the adapter's way to send an encoded message to a local socket."""
         ...
 
     def relay(self, delivery: Delivery) -> bool:

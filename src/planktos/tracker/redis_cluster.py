@@ -15,7 +15,13 @@ carries messages between processes. Keys and channels (``P`` = ``planktos:tracke
   written, in the same pipeline; ``S<id>`` tells the others to reload ``<id>``'s hash,
   ``G<id>`` that ``<id>`` left.
 - ``P:relay:<id>`` (channel): offers and answers for peers whose socket ``<id>`` holds:
-  ``info_hash + peer_id`` of the target, then the message as JSON.
+  ``info_hash + peer_id`` of the target, then the message as JSON, sent on as it is.
+
+Each pub/sub message carries every record queued for its channel since the last write,
+each prefixed by its length: under load, one PUBLISH carries many offers, which is what
+keeps Redis affordable (each command costs far more in redis-py and Redis than its bytes).
+Membership is published before relays, so a process learns of a peer before it is handed
+that peer's offers.
 
 Why a mirror rather than reading Redis on every announce: the announce path stays a
 synchronous in-memory call (no round trip, no new latency for peers of the same process),
@@ -45,10 +51,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
@@ -60,7 +65,7 @@ from redis.exceptions import RedisError
 from planktos.errors import InputError, PlanktosError
 from planktos.tracker.cluster import ClusterStore, MemberEvent, MemberOp, ProcessId
 from planktos.tracker.protocol import HASH_LENGTH, encode_message
-from planktos.tracker.swarm import Delivery
+from planktos.tracker.swarm import ConnectionId, Delivery
 
 __all__ = ["ClusterError", "RedisCluster"]
 
@@ -74,7 +79,7 @@ _FAILURES = (RedisError, OSError, EOFError)
 
 log = logging.getLogger(__name__)
 
-Deliver = Callable[[list[Delivery]], Awaitable[None]]
+Send = Callable[[ConnectionId, str], Awaitable[None]]
 
 
 class ClusterError(PlanktosError):
@@ -112,16 +117,16 @@ class RedisCluster:
         self._wake = asyncio.Event()
         self._client: aioredis.Redis | None = None
         self._pubsub: PubSub | None = None
-        self._deliver: Deliver | None = None
+        self._send: Send | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.connected = False
 
     # -- what the adapter calls ---------------------------------------------------------
 
-    def bind(self, deliver: Deliver) -> None:
-        """Give the cluster the adapter's way to send messages to local sockets."""
-        self._deliver = deliver
+    def bind(self, send: Send) -> None:
+        """Give the cluster the adapter's way to send an encoded message to a local socket."""
+        self._send = send
 
     async def start(self) -> None:
         """Join the cluster, or raise ClusterError; then keep the link up in the background."""
@@ -263,7 +268,7 @@ class RedisCluster:
                 pipe.hset(key, mapping=peers)  # type: ignore[arg-type]
             pipe.set(self._alive_key(self.process), b"1", px=self._ttl_ms)
             pipe.sadd(self._processes_key, self.process)
-            pipe.publish(self._members, b"S" + self.process.encode())
+            pipe.publish(self._members, _frame([b"S" + self.process.encode()]))
             await pipe.execute()
 
     async def _load_others(self, client: aioredis.Redis) -> None:
@@ -305,7 +310,7 @@ class RedisCluster:
         async with client.pipeline(transaction=True) as pipe:
             pipe.delete(self._peers_key(process), self._alive_key(process))
             pipe.srem(self._processes_key, process)
-            pipe.publish(self._members, b"G" + process.encode())
+            pipe.publish(self._members, _frame([b"G" + process.encode()]))
             await pipe.execute()
 
     async def _heartbeat(self, client: aioredis.Redis) -> None:
@@ -327,6 +332,9 @@ class RedisCluster:
             while self._outbox and not self._closing:
                 batch, self._outbox = self._outbox, []
                 self._queued_relays = 0
+                # One message per channel per batch; membership first, so that a process
+                # knows a peer before it gets offers from it.
+                frames: dict[bytes, list[bytes]] = {self._members: []}
                 async with client.pipeline(transaction=False) as pipe:
                     for event, channel, payload in batch:
                         if event is not None:
@@ -336,33 +344,41 @@ class RedisCluster:
                                 pipe.hdel(key, field)
                             else:
                                 pipe.hset(key, field, _flag(event))
-                        pipe.publish(channel, payload)
+                        frames.setdefault(channel, []).append(payload)
+                    for channel, payloads in frames.items():
+                        if payloads:
+                            pipe.publish(channel, _frame(payloads))
                     await pipe.execute()
 
     async def _listen(self, client: aioredis.Redis, pubsub: PubSub) -> None:
         async for message in pubsub.listen():
             if message["type"] != "message":
                 continue
-            data: bytes = message["data"]
-            if message["channel"] == self._relay_channel:
-                await self._deliver_relay(data)
-            elif data[:1] in (b"S", b"G"):
-                process = data[1:].decode()
-                if process == self.process:
-                    continue
-                if data[:1] == b"S":
-                    await self._load(client, process)
+            relays = message["channel"] == self._relay_channel
+            for record in _records(message["data"]):
+                if relays:
+                    await self._deliver_relay(record)
                 else:
-                    self.store.drop_process(process)
-            else:
-                try:
-                    event = _decode_event(data)
-                except (ValueError, UnicodeDecodeError):
-                    log.warning("tracker: ignored a malformed cluster event %r", data[:80])
-                    continue
-                self.store.apply(event)
+                    await self._apply_member(client, record)
         if not self._closing:
             raise ConnectionError("Redis closed the subscription")
+
+    async def _apply_member(self, client: aioredis.Redis, record: bytes) -> None:
+        if record[:1] in (b"S", b"G"):
+            process = record[1:].decode(errors="replace")
+            if process == self.process:
+                return
+            if record[:1] == b"S":
+                await self._load(client, process)
+            else:
+                self.store.drop_process(process)
+            return
+        try:
+            event = _decode_event(record)
+        except (ValueError, UnicodeDecodeError):
+            log.warning("tracker: ignored a malformed cluster event %r", record[:80])
+            return
+        self.store.apply(event)
 
     async def _deliver_relay(self, data: bytes) -> None:
         info_hash, peer_id = data[:HASH_LENGTH], data[HASH_LENGTH:_KEY]
@@ -371,8 +387,8 @@ class RedisCluster:
             self.relays_dropped += 1  # left since the sender chose it
             return
         self.relays_in += 1
-        if self._deliver is not None:
-            await self._deliver([Delivery(peer.connection, json.loads(data[_KEY:]))])
+        if self._send is not None:
+            await self._send(peer.connection, data[_KEY:].decode())
 
     def _queue_event(self, event: MemberEvent) -> None:
         if not self.connected:
@@ -392,6 +408,19 @@ class RedisCluster:
 
     def _relay_key(self, process: ProcessId) -> str:
         return f"{self._prefix}:relay:{process}"
+
+
+def _frame(records: list[bytes]) -> bytes:
+    """Records in one pub/sub message: each as a 4-byte big-endian length, then the bytes."""
+    return b"".join(len(record).to_bytes(4, "big") + record for record in records)
+
+
+def _records(data: bytes) -> Iterator[bytes]:
+    offset = 0
+    while offset + 4 <= len(data):
+        end = offset + 4 + int.from_bytes(data[offset : offset + 4], "big")
+        yield data[offset + 4 : end]
+        offset = end
 
 
 def _flag(event: MemberEvent) -> bytes:

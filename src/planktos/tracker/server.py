@@ -26,8 +26,8 @@ Socket handling, and why:
 
 With a ``cluster`` (``--redis``, :mod:`planktos.tracker.redis_cluster`), the core runs over
 the cluster's store, a delivery for a peer whose socket another process holds goes to
-``cluster.relay``, and the cluster sends what other processes relay here through
-``_deliver``; the application starts and stops the cluster with itself.
+``cluster.relay``, and the cluster sends what other processes relay here (already encoded)
+through ``_send``; the application starts and stops the cluster with itself.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class TrackerService:
         self._ids = itertools.count(1)
         self._cluster = cluster
         if cluster is not None:
-            cluster.bind(self._deliver)
+            cluster.bind(self._send)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Upgrade a GET to a WebSocket and serve tracker messages until it closes."""
@@ -164,15 +164,24 @@ class TrackerService:
                 continue
             if connection is None or connection.ws.closed:
                 continue  # gone since the core chose it; its handler removes it from swarms
-            transport = connection.transport
-            if transport is None or transport.is_closing():
-                continue
-            if transport.get_write_buffer_size() > _MAX_BUFFERED_BYTES:
-                continue  # not reading: do not hold more for it
-            try:
-                await connection.ws.send_str(encode_message(delivery.message))
-            except ConnectionError:
-                continue  # closed between the check and the write
+            await self._send_to(connection, encode_message(delivery.message))
+
+    async def _send(self, connection_id: ConnectionId, text: str) -> None:
+        """Send an encoded message to a local socket, if it is still there."""
+        connection = self._connections.get(connection_id)
+        if connection is not None and not connection.ws.closed:
+            await self._send_to(connection, text)
+
+    async def _send_to(self, connection: _Connection, text: str) -> None:
+        transport = connection.transport
+        if transport is None or transport.is_closing():
+            return
+        if transport.get_write_buffer_size() > _MAX_BUFFERED_BYTES:
+            return  # not reading: do not hold more for it
+        try:
+            await connection.ws.send_str(text)
+        except ConnectionError:
+            return  # closed between the check and the write
 
 
 _SERVICE_KEY = web.AppKey("tracker_service", TrackerService)
