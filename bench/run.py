@@ -73,6 +73,19 @@ def benchmarks(size: str) -> list[Benchmark]:
             ],
             timeout=330,
         ),
+        Benchmark(
+            "tracker_redis",
+            [
+                [
+                    PY,
+                    str(HERE / "tracker_redis_bench.py"),
+                    "--out",
+                    str(RESULTS),
+                    *(["--quick"] if tiny else []),
+                ]
+            ],
+            timeout=150,
+        ),
     ]
 
 

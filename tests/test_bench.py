@@ -189,3 +189,22 @@ def test_tracker_bench_runs_quick(tmp_path: Path) -> None:
         assert medians["hold_errors"] == 0, medians
     assert "announces/s, 100 sockets" in (tmp_path / "tracker.md").read_text()
     assert (tmp_path / "tracker.png").stat().st_size > 0
+
+
+def test_tracker_redis_bench_runs_tiny(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "tracker_redis_bench.py"), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "tracker_redis.json").read_text())
+    rows = {row["setup"]: row for row in result["table"]}
+    assert set(rows) == {"one", "one+redis", "two+redis"}
+    assert all(row["announces_per_s"] > 0 and row["errors"] == 0 for row in rows.values())
+    assert rows["one"]["relays_across_processes"] == 0
+    assert rows["two+redis"]["relays_across_processes"] > 0  # offers really crossed Redis
+    assert result["design_check"]["redis_round_trip_us"] > 0
+    assert "| two+redis |" in (tmp_path / "tracker_redis.md").read_text()

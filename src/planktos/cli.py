@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from planktos import __version__
 from planktos.build import DEFAULT_TRACKER, BuildOptions, BuildResult, build
@@ -18,6 +18,9 @@ from planktos.shards import parse_piece_size
 from planktos.urls import check_base_url, check_tracker_url
 
 T = TypeVar("T")
+
+REDIS_TTL_S = 10.0
+"""Default ``--redis-ttl``: a dead tracker process's peers are forgotten within 4/3 of it."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,6 +40,40 @@ def _port(value: str) -> int:
     if not value.isdigit() or not 0 <= int(value) <= 65535:
         raise argparse.ArgumentTypeError(f"invalid port {value!r}; give 0-65535 (0: any free)")
     return int(value)
+
+
+def _redis_url(value: str) -> str:
+    scheme = value.partition("://")[0] if "://" in value else ""
+    if scheme not in ("redis", "rediss", "unix"):
+        raise argparse.ArgumentTypeError(
+            f"invalid Redis URL {value!r}; give redis://HOST:PORT/DB (or rediss://, unix://)"
+        )
+    return value
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0.1 <= seconds <= 3600:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"invalid time {value!r}; give seconds from 0.1 to 3600")
+    return seconds
+
+
+def _add_redis_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--redis",
+        type=_redis_url,
+        metavar="URL",
+        help="share swarms with other tracker processes through this Redis server",
+    )
+    parser.add_argument(
+        "--redis-ttl",
+        type=_seconds,
+        metavar="SECONDS",
+        help=f"forget a silent process's peers after about this long (default {REDIS_TTL_S:g})",
+    )
 
 
 def _checked(check: Callable[[str], T]) -> Callable[[str], T]:
@@ -99,6 +136,7 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=_port, default=8080, help="port to listen on (0: any free)")
     s.add_argument("--access-log", type=Path, metavar="FILE", help="Common Log Format file")
     s.add_argument("--open-tracker", action="store_true", help="track any info hash")
+    _add_redis_options(s)
 
     t = sub.add_parser("tracker", help="run the WebSocket tracker alone")
     t.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -111,6 +149,7 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="serve only these manifests' info hashes (default: open tracker)",
     )
+    _add_redis_options(t)
 
     d = sub.add_parser("demo", help="build and serve the bundled example site")
     d.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -138,12 +177,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 port=args.port,
                 access_log=args.access_log,
                 open_tracker=args.open_tracker,
+                **_redis_args(args),
             )
             return 0
         if args.command == "tracker":
             from planktos.server.run import run_tracker
 
-            run_tracker(host=args.host, port=args.port, manifests=args.manifest)
+            run_tracker(
+                host=args.host, port=args.port, manifests=args.manifest, **_redis_args(args)
+            )
             return 0
         if args.command == "demo":
             from planktos.demo import demo
@@ -157,6 +199,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"planktos {args.command}: interrupted", file=sys.stderr)
         return 130
     raise AssertionError(args.command)
+
+
+def _redis_args(args: argparse.Namespace) -> dict[str, Any]:
+    if args.redis_ttl is not None and args.redis is None:
+        raise InputError("--redis-ttl", "only applies with --redis URL; add it or drop this")
+    ttl = REDIS_TTL_S if args.redis_ttl is None else args.redis_ttl
+    return {"redis_url": args.redis, "redis_ttl_s": ttl}
 
 
 def _build(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from planktos.server.static import StaticFiles
+from planktos.tracker.cluster import TrackerCluster
 from planktos.tracker.server import TrackerService
 
 TRACKER_PATH = "/planktos/tracker"
@@ -70,19 +71,29 @@ async def _stats(request: web.Request) -> web.Response:
     return web.json_response(body, headers={"Cache-Control": "no-store"})
 
 
-def create_app(site: Path, *, open_tracker: bool = False) -> web.Application:
-    """Serve ``site`` with the tracker at /planktos/tracker and JSON stats at /planktos/stats."""
+def create_app(
+    site: Path, *, open_tracker: bool = False, cluster: TrackerCluster | None = None
+) -> web.Application:
+    """Serve ``site`` with the tracker at /planktos/tracker and JSON stats at /planktos/stats.
+
+    With ``cluster``, the tracker shares its swarms with other processes (``--redis``).
+    """
     app = web.Application()
     static = StaticFiles(site)
-    tracker = TrackerService(is_allowed=None if open_tracker else ManifestHashes(site))
+    is_allowed = None if open_tracker else ManifestHashes(site)
+    tracker = TrackerService(is_allowed=is_allowed, cluster=cluster)
     app[_STATIC] = static
     app[_TRACKER] = tracker
     app.router.add_get(TRACKER_PATH, tracker.handle, allow_head=False)
     app.router.add_get(STATS_PATH, _stats)
     app.router.add_route("*", "/{tail:.*}", static.handle)
 
+    async def start_tracker(app: web.Application) -> None:
+        await tracker.start()
+
     async def close_sockets(app: web.Application) -> None:
         await tracker.close()
 
+    app.on_startup.append(start_tracker)
     app.on_shutdown.append(close_sockets)
     return app

@@ -17,6 +17,7 @@ from aiohttp import web
 from planktos.errors import InputError
 from planktos.server.accesslog import ClfAccessLogger, close_access_log, open_access_log
 from planktos.server.app import MANIFEST, create_app
+from planktos.tracker.cluster import TrackerCluster
 from planktos.tracker.server import create_tracker_app
 
 
@@ -102,8 +103,32 @@ def ws_url(http_url: str) -> str:
     return "ws" + http_url.removeprefix("http")
 
 
-def serve(site: Path, *, host: str, port: int, access_log: Path | None, open_tracker: bool) -> None:
-    """Serve a built site until interrupted."""
+def make_cluster(redis_url: str | None, ttl_s: float) -> TrackerCluster | None:
+    """The link to the other tracker processes through Redis, if ``--redis`` was given."""
+    if redis_url is None:
+        return None
+    try:
+        from planktos.tracker.redis_cluster import RedisCluster
+    except ImportError as err:
+        if (err.name or "").partition(".")[0] != "redis":
+            raise
+        raise InputError(
+            "--redis", "needs the redis package; install it with: pip install planktos[redis]"
+        ) from err
+    return RedisCluster(redis_url, ttl_s=ttl_s)
+
+
+def serve(
+    site: Path,
+    *,
+    host: str,
+    port: int,
+    access_log: Path | None,
+    open_tracker: bool,
+    redis_url: str | None = None,
+    redis_ttl_s: float = 10.0,
+) -> None:
+    """Serve a built site until interrupted; with ``redis_url``, as one of several trackers."""
     if not site.is_dir():
         raise InputError(site, "is not a directory; pass the site root to serve")
     manifest = site / MANIFEST
@@ -115,6 +140,7 @@ def serve(site: Path, *, host: str, port: int, access_log: Path | None, open_tra
             json.loads(manifest.read_text(encoding="utf-8"))
         except ValueError as err:
             raise InputError(manifest, "is not valid JSON; run planktos build again") from err
+    cluster = make_cluster(redis_url, redis_ttl_s)
     logger = open_access_log(access_log) if access_log else None
 
     def started(url: str) -> None:
@@ -123,13 +149,21 @@ def serve(site: Path, *, host: str, port: int, access_log: Path | None, open_tra
         print(f"Serving {site} at {url} (tracker: {ws_url(url)}planktos/tracker)")
 
     try:
-        run_app(create_app(site, open_tracker=open_tracker), host, port, logger, started)
+        app = create_app(site, open_tracker=open_tracker, cluster=cluster)
+        run_app(app, host, port, logger, started)
     finally:
         if logger:
             close_access_log(logger)
 
 
-def run_tracker(*, host: str, port: int, manifests: list[Path]) -> None:
+def run_tracker(
+    *,
+    host: str,
+    port: int,
+    manifests: list[Path],
+    redis_url: str | None = None,
+    redis_ttl_s: float = 10.0,
+) -> None:
     """Run the tracker alone; with manifests, only their info hashes are served."""
     allowed: set[bytes] = set()
     for path in manifests:
@@ -139,7 +173,10 @@ def run_tracker(*, host: str, port: int, manifests: list[Path]) -> None:
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
             raise InputError(path, "is not a readable planktos manifest; pass a built one") from err
 
-    app = create_tracker_app(is_allowed=allowed.__contains__ if manifests else None)
+    cluster = make_cluster(redis_url, redis_ttl_s)
+    app = create_tracker_app(
+        is_allowed=allowed.__contains__ if manifests else None, cluster=cluster
+    )
     run_app(
         app, host, port, None, lambda url: print(f"Tracker at {ws_url(url)} (stats: {url}stats)")
     )

@@ -23,6 +23,11 @@ Socket handling, and why:
   own handler will close it. A send to a socket that is closing is skipped the same way.
 - No per-message compression (browsers offer permessage-deflate): its zlib state would
   cost far more memory per held connection than everything else here together.
+
+With a ``cluster`` (``--redis``, :mod:`planktos.tracker.redis_cluster`), the core runs over
+the cluster's store, a delivery for a peer whose socket another process holds goes to
+``cluster.relay``, and the cluster sends what other processes relay here (already encoded)
+through ``_send``; the application starts and stops the cluster with itself.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from collections.abc import Callable
 from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
 from planktos.errors import InputError
+from planktos.tracker.cluster import TrackerCluster
 from planktos.tracker.protocol import TrackerLimits, TrackerProtocolError, encode_message_utf8
 from planktos.tracker.swarm import ConnectionId, Delivery, TrackerCore
 
@@ -69,11 +75,16 @@ class TrackerService:
         *,
         is_allowed: Callable[[bytes], bool] | None = None,
         limits: TrackerLimits | None = None,
+        cluster: TrackerCluster | None = None,
     ) -> None:
         self.limits = limits or TrackerLimits()
-        self._core = TrackerCore(limits=self.limits, is_allowed=is_allowed)
+        store = cluster.store if cluster is not None else None
+        self._core = TrackerCore(limits=self.limits, is_allowed=is_allowed, store=store)
         self._connections: dict[ConnectionId, _Connection] = {}
         self._ids = itertools.count(1)
+        self._cluster = cluster
+        if cluster is not None:
+            cluster.bind(self._send)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Upgrade a GET to a WebSocket and serve tracker messages until it closes."""
@@ -115,7 +126,15 @@ class TrackerService:
 
     def stats(self) -> dict[str, object]:
         """Swarm sizes, totals since start, and the number of open sockets."""
-        return {**self._core.stats(), "connections": len(self._connections)}
+        stats = {**self._core.stats(), "connections": len(self._connections)}
+        if self._cluster is not None:
+            stats["cluster"] = self._cluster.stats()
+        return stats
+
+    async def start(self) -> None:
+        """Join the cluster, if any (for the application's ``on_startup``)."""
+        if self._cluster is not None:
+            await self._cluster.start()
 
     async def close(self) -> None:
         """Close every socket (for the application's ``on_shutdown``)."""
@@ -127,6 +146,8 @@ class TrackerService:
             ),
             return_exceptions=True,
         )
+        if self._cluster is not None:
+            await self._cluster.close()
 
     def _receive(self, connection: ConnectionId, text: str) -> list[Delivery]:
         try:
@@ -139,17 +160,29 @@ class TrackerService:
     async def _deliver(self, deliveries: list[Delivery]) -> None:
         for delivery in deliveries:
             connection = self._connections.get(delivery.connection)
+            if connection is None and self._cluster is not None:
+                self._cluster.relay(delivery)
+                continue
             if connection is None or connection.ws.closed:
                 continue  # gone since the core chose it; its handler removes it from swarms
-            transport = connection.transport
-            if transport is None or transport.is_closing():
-                continue
-            if transport.get_write_buffer_size() > _MAX_BUFFERED_BYTES:
-                continue  # not reading: do not hold more for it
-            try:
-                await connection.ws.send_frame(encode_message_utf8(delivery.message), _TEXT)
-            except ConnectionError:
-                continue  # closed between the check and the write
+            await self._send_to(connection, encode_message_utf8(delivery.message))
+
+    async def _send(self, connection_id: ConnectionId, data: bytes) -> None:
+        """Send an encoded message (a text frame's UTF-8 payload) to a local socket, if any."""
+        connection = self._connections.get(connection_id)
+        if connection is not None and not connection.ws.closed:
+            await self._send_to(connection, data)
+
+    async def _send_to(self, connection: _Connection, data: bytes) -> None:
+        transport = connection.transport
+        if transport is None or transport.is_closing():
+            return
+        if transport.get_write_buffer_size() > _MAX_BUFFERED_BYTES:
+            return  # not reading: do not hold more for it
+        try:
+            await connection.ws.send_frame(data, _TEXT)
+        except ConnectionError:
+            return  # closed between the check and the write
 
 
 _SERVICE_KEY = web.AppKey("tracker_service", TrackerService)
@@ -164,11 +197,12 @@ def create_tracker_app(
     is_allowed: Callable[[bytes], bool] | None = None,
     limits: TrackerLimits | None = None,
     path: str = "/",
+    cluster: TrackerCluster | None = None,
 ) -> web.Application:
     """The standalone tracker: WebSocket at ``path`` and ``/planktos/tracker``, JSON at /stats."""
     if not path.startswith("/") or path == "/stats":
         raise InputError(path, "tracker path must start with '/' and must not be /stats")
-    service = TrackerService(is_allowed=is_allowed, limits=limits)
+    service = TrackerService(is_allowed=is_allowed, limits=limits, cluster=cluster)
     app = web.Application()
     app[_SERVICE_KEY] = service
     app.router.add_get(path, service.handle)
@@ -176,9 +210,13 @@ def create_tracker_app(
         app.router.add_get(EMBEDDED_PATH, service.handle)
     app.router.add_get("/stats", _stats_page)
 
+    async def start(app: web.Application) -> None:
+        await service.start()
+
     async def close_sockets(app: web.Application) -> None:
         await service.close()
 
+    app.on_startup.append(start)
     app.on_shutdown.append(close_sockets)
     return app
 

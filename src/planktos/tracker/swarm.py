@@ -28,7 +28,7 @@ connection would receive the other peer's answers), and one connection may join 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -198,6 +198,12 @@ class MemorySwarmStore:
 
     def swarm_sizes(self) -> dict[bytes, int]:
         return {info_hash: len(swarm.peers) for info_hash, swarm in self._swarms.items()}
+
+    def peers(self) -> Iterator[tuple[bytes, bytes, ConnectionId, bool]]:
+        """Every peer of every swarm: (info hash, peer id, connection, complete)."""
+        for info_hash, swarm in self._swarms.items():
+            for peer_id, peer in swarm.peers.items():
+                yield info_hash, peer_id, peer.connection, peer.complete
 
 
 @dataclass(slots=True)
