@@ -16,6 +16,7 @@ from aiohttp import web
 from planktos.errors import InputError
 from planktos.server.accesslog import ClfAccessLogger, close_access_log, open_access_log
 from planktos.server.app import MANIFEST, create_app
+from planktos.stats.db import check_outside, default_db_path
 from planktos.tracker.server import create_tracker_app
 
 
@@ -74,7 +75,15 @@ def ws_url(http_url: str) -> str:
     return "ws" + http_url.removeprefix("http")
 
 
-def serve(site: Path, *, host: str, port: int, access_log: Path | None, open_tracker: bool) -> None:
+def serve(
+    site: Path,
+    *,
+    host: str,
+    port: int,
+    access_log: Path | None,
+    open_tracker: bool,
+    stats_db: Path | None = None,
+) -> None:
     """Serve a built site until interrupted."""
     if not site.is_dir():
         raise InputError(site, "is not a directory; pass the site root to serve")
@@ -87,15 +96,19 @@ def serve(site: Path, *, host: str, port: int, access_log: Path | None, open_tra
             json.loads(manifest.read_text(encoding="utf-8"))
         except ValueError as err:
             raise InputError(manifest, "is not valid JSON; run planktos build again") from err
+    db = stats_db or default_db_path(site, access_log)
+    check_outside(db, site)
+    app = create_app(site, open_tracker=open_tracker, stats_db=db)
     logger = open_access_log(access_log) if access_log else None
 
     def started(url: str) -> None:
         if note:
             print(note, file=sys.stderr)
         print(f"Serving {site} at {url} (tracker: {ws_url(url)}planktos/tracker)")
+        print(f"Dashboard: {url}planktos/dashboard (stats kept in {db})")
 
     try:
-        run_app(create_app(site, open_tracker=open_tracker), host, port, logger, started)
+        run_app(app, host, port, logger, started)
     finally:
         if logger:
             close_access_log(logger)
