@@ -76,14 +76,16 @@ class StatsDb:
         except sqlite3.Error as err:
             raise StatsDbError(
                 path,
-                f"not a usable stats database ({err}); move it away or pass another --stats-db",
+                f"not a Planktos stats database ({err}); move it away or pass another --stats-db",
             ) from err
 
     def _check_schema(self) -> None:
         try:
             row = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         except sqlite3.Error as err:
-            raise StatsDbError(self.path, f"not a Planktos stats database ({err})") from err
+            raise StatsDbError(
+                self.path, f"not a Planktos stats database ({err}); pass another --stats-db"
+            ) from err
         if row is None or row[0] != str(SCHEMA_VERSION):
             found = "none" if row is None else row[0]
             raise StatsDbError(

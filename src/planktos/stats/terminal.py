@@ -15,7 +15,7 @@ from planktos.stats.buckets import HOUR, total
 from planktos.stats.db import StatsDb, default_db_path
 from planktos.stats.summary import DAY, bucket_dict
 
-PERIODS = {"last hour": HOUR, "last 24 h": DAY, "last 7 days": 7 * DAY, "last 30 days": 30 * DAY}
+PERIODS = {"last hour": HOUR, "24 h": DAY, "7 days": 7 * DAY, "30 days": 30 * DAY}
 
 
 def human_bytes(n: int) -> str:
@@ -45,37 +45,36 @@ def collect(db: StatsDb, now: int) -> dict[str, Any]:
 
 
 def render(data: dict[str, Any], console: Console) -> None:
-    """The periods as one table, and a line on swarms and peers."""
-    table = Table(title=f"Planktos offload: {data['db']}", title_justify="left")
-    table.add_column("period")
-    for name in ("offload", "from peers", "from store", "from origin"):
-        table.add_column(name, justify="right")
-    for name in ("uploaded", "server sent", "rejected", "reports"):
-        table.add_column(name, justify="right")
-    for name, p in data["periods"].items():
-        table.add_row(
-            name,
-            percent(p["offload"]),
-            human_bytes(p["peers"]),
-            human_bytes(p["store"]),
-            human_bytes(p["origin"]),
-            human_bytes(p["uploaded"]),
-            human_bytes(p["server_bytes"]),
-            str(p["rejected"]),
-            str(p["reports"]),
-        )
+    """One row per figure, one column per period."""
+    periods = data["periods"]
+    table = Table(title="Planktos offload", title_justify="left")
+    table.add_column("")
+    for name in periods:
+        table.add_column(name, justify="right", no_wrap=True)
+    rows: list[tuple[str, Any]] = [
+        ("offload", lambda p: percent(p["offload"])),
+        ("from peers", lambda p: human_bytes(p["peers"])),
+        ("from store", lambda p: human_bytes(p["store"])),
+        ("from origin", lambda p: human_bytes(p["origin"])),
+        ("uploaded", lambda p: human_bytes(p["uploaded"])),
+        ("server sent", lambda p: human_bytes(p["server_bytes"])),
+        ("rejected pieces", lambda p: f"{p['rejected']:,}"),
+        ("reports", lambda p: f"{p['reports']:,}"),
+        ("peak swarms", lambda p: f"{p['swarms']:,}"),
+        ("peak peers online", lambda p: f"{p['peers_online']:,}"),
+    ]
+    for label, cell in rows:
+        table.add_row(label, *(cell(p) for p in periods.values()))
     console.print(table)
-    day = data["periods"]["last 24 h"]
     console.print(
-        f"Peak online in the last 24 h: {day['swarms']} swarms, {day['peers_online']} peers."
-        " Offload: share of visitors' bytes from peers and their own store."
+        "offload: share of visitors' bytes from peers and their own store; "
+        "server sent: every body byte planktos serve sent."
     )
     if data["since"] is None:
-        console.print("No data yet: planktos serve writes here as visitors report.")
+        console.print(f"No data yet in {data['db']}: planktos serve adds to it as visitors report.")
     else:
-        console.print(
-            f"Kept since {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(data['since']))}."
-        )
+        since = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(data["since"]))
+        console.print(f"Kept since {since} in {data['db']}.")
 
 
 def show_stats(*, site: Path | None, stats_db: Path | None, as_json: bool) -> int:

@@ -63,8 +63,8 @@ class StatsService:
         self._clock = clock
         # A visitor reports once a minute plus once per page it leaves: 20 at once, then one
         # every 3 s. An address may hide many visitors (NAT, a reverse proxy): a wide backstop.
-        self.per_client = per_client or RateLimiter(1 / 3, 20)
-        self.per_address = per_address or RateLimiter(20, 1200)
+        self.per_client = RateLimiter(1 / 3, 20) if per_client is None else per_client
+        self.per_address = RateLimiter(20, 1200) if per_address is None else per_address
         self._address_key = AddressKeys()
         self._pending: dict[int, Bucket] = {}
         self._bytes_seen = static_bytes()
