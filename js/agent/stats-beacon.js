@@ -5,6 +5,9 @@
 import { Reporter } from "./stats-reporter.js";
 
 const SW_TIMEOUT_MS = 1000;
+// How often the SW's counters are fetched between reports, so that a report sent from
+// `pagehide` (which cannot wait for the SW) misses at most this much of them.
+const SW_REFRESH_MS = 5000;
 
 /** Report every `runtime.stats_interval_s` seconds (0: never) and when the page is hidden. */
 export function startReporting(base, runtime, counters) {
@@ -18,6 +21,7 @@ export function startReporting(base, runtime, counters) {
     storage: localState(`planktos-stats:${new URL(base).pathname}`),
   });
   setInterval(() => reporter.tick().catch(() => {}), seconds * 1000);
+  setInterval(() => reporter.refresh(), Math.min(SW_REFRESH_MS, seconds * 1000));
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "hidden") reporter.tick().catch(() => {});
   });
