@@ -21,7 +21,11 @@ export function startReporting(base, runtime, counters) {
     storage: localState(`planktos-stats:${new URL(base).pathname}`),
   });
   setInterval(() => reporter.tick().catch(() => {}), seconds * 1000);
-  setInterval(() => reporter.refresh(), Math.min(SW_REFRESH_MS, seconds * 1000));
+  // Only while visible: a hidden leader refreshed when it was hidden, and keeping the SW awake
+  // for a background tab is not worth it (another tab that closes hands its counts on).
+  setInterval(() => {
+    if (document.visibilityState === "visible") reporter.refresh();
+  }, Math.min(SW_REFRESH_MS, seconds * 1000));
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "hidden") reporter.tick().catch(() => {});
   });
