@@ -123,3 +123,20 @@ test("a SW whose counters restarted (storage cleared) reports them whole", async
   await h.reporter.tick();
   assert.deepEqual(h.sent.map((r) => r.store), [100, 30]);
 });
+
+test("the worker routes the stats API and the dashboard to the network, where it can", async () => {
+  const { networkRoutes, addNetworkRoutes } = await import("../sw/routes.js");
+  assert.deepEqual(networkRoutes("https://example.com/docs/"), [
+    { condition: { urlPattern: "https://example.com/docs/planktos/stats" }, source: "network" },
+    { condition: { urlPattern: "https://example.com/docs/planktos/dashboard" }, source: "network" },
+  ]);
+  const waited = [];
+  const added = [];
+  addNetworkRoutes({ addRoutes: async (r) => added.push(r), waitUntil: (p) => waited.push(p) }, "https://a.test/");
+  await Promise.all(waited);
+  assert.equal(added[0].length, 2);
+  addNetworkRoutes({ waitUntil: () => assert.fail("no addRoutes: nothing to wait for") }, "https://a.test/");
+  const failing = { addRoutes: () => Promise.reject(new TypeError("bad rule")), waitUntil: (p) => waited.push(p) };
+  addNetworkRoutes(failing, "https://a.test/");
+  await Promise.all(waited); // a refused rule is swallowed
+});
