@@ -84,6 +84,15 @@ async def test_bad_reports_get_a_status_and_one_line(
     assert stats["aggregates"]["totals"]["reports"] == 0, "nothing counted"
 
 
+async def test_a_chunked_body_over_the_cap_is_refused(client: Client) -> None:
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(10):
+            yield b" " * 200
+
+    resp = await post(client, chunks())  # type: ignore[arg-type]
+    assert resp.status == 413 and (await resp.text()) == "body: larger than 1024 bytes\n"
+
+
 async def test_bad_range_and_the_dashboard(client: Client) -> None:
     resp = await client.get("/planktos/stats?range=1y")
     assert resp.status == 400 and (await resp.text()).startswith("range: '1y' is not one of")

@@ -102,7 +102,7 @@ class StatsService:
             check_content_type(request.content_type)
             if (request.content_length or 0) > MAX_BODY_BYTES:
                 raise ReportError("body", f"larger than {MAX_BODY_BYTES} bytes", 413)
-            report = parse_report(await request.content.read(MAX_BODY_BYTES + 1))
+            report = parse_report(await _read_capped(request, MAX_BODY_BYTES + 1))
         except ReportError as err:
             return _refuse(err.status, str(err))
         wait = self.per_client.wait_s(report.client)
@@ -205,6 +205,17 @@ class StatsService:
         finally:
             await self._run(self.db.close)
             self._executor.shutdown()
+
+
+async def _read_capped(request: web.Request, limit: int) -> bytes:
+    """The body, or its first ``limit`` bytes (a chunked body has no length to check first)."""
+    body = b""
+    while len(body) < limit:
+        chunk = await request.content.read(limit - len(body))
+        if not chunk:
+            break
+        body += chunk
+    return body
 
 
 def _retry(wait_s: float) -> dict[str, str]:
