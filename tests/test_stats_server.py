@@ -17,6 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from planktos.server.app import create_app
+from planktos.stats.buckets import Bucket
 from planktos.stats.db import StatsDb
 from planktos.stats.ratelimit import RateLimiter
 from planktos.stats.web import StatsService
@@ -255,3 +256,17 @@ def test_bad_stats_input_is_one_line(site: Path, tmp_path: Path) -> None:
         assert proc.stdout == "" and proc.stderr.count("\n") == 1, (args, proc.stderr)
         assert reason in proc.stderr, (args, proc.stderr)
     assert not (site / "stats.sqlite3").exists()
+
+
+async def test_a_failed_write_keeps_the_counts_for_the_next_one(tmp_path: Path) -> None:
+    path = tmp_path / "stats.sqlite3"
+    service = StatsService(StatsDb(path), static_bytes=lambda: 0, tracker_stats=dict)
+    service._pending[0] = Bucket(0, peers=42)
+    service.db.close()  # every write now fails
+    await service.flush()
+    assert service._pending[0].peers == 42, "kept in memory"
+    service.db = StatsDb(path)
+    await service.flush()
+    assert service._pending == {} and service.db.totals()[0].peers == 42
+    service.db.close()
+    service._executor.shutdown()
