@@ -64,7 +64,7 @@ class StatsService:
         # A visitor reports once a minute plus once per page it leaves: 20 at once, then one
         # every 3 s. An address may hide many visitors (NAT, a reverse proxy): a wide backstop.
         self.per_client = RateLimiter(1 / 3, 20) if per_client is None else per_client
-        self.per_address = RateLimiter(20, 1200) if per_address is None else per_address
+        self.per_address = RateLimiter(100, 3000) if per_address is None else per_address
         self._address_key = AddressKeys()
         self._pending: dict[int, Bucket] = {}
         self._bytes_seen = static_bytes()
