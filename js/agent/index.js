@@ -9,6 +9,7 @@ import { setCurrentInfohashes } from "./opfs.js";
 import { answer } from "./read.js";
 import { seedStored } from "./seed.js";
 import { loadSettings } from "./settings.js";
+import { startReporting } from "./stats-beacon.js";
 import { linkToServiceWorker } from "./sw-link.js";
 import { Torrents } from "./torrents.js";
 import { enforceUploadPolicy } from "./upload.js";
@@ -36,6 +37,7 @@ async function lead(base) {
   const settings = await loadSettings(base);
   if (!settings || settings.uninstalled) return;
   counters.leader = true;
+  startReporting(base, settings.runtime, counters);
   setCurrentInfohashes(Object.keys(settings.shards));
   navigator.storage.persist?.().catch(() => {});
   const client = createClient(settings.runtime);

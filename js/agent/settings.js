@@ -14,6 +14,7 @@ export const DEFAULT_RUNTIME = {
   upload_kbps: null,
   upload_on_metered: false,
   max_seeded: 50,
+  stats_interval_s: 60,
 };
 
 /** What the agent keeps of a manifest: {build, trackers, runtime, shards: {infohash: webseed}}. */

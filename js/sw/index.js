@@ -7,6 +7,7 @@ import { fileInfo, IntegrityError } from "./file.js";
 import { respondFile } from "./handler.js";
 import { clearCaches, ManifestSource } from "./manifest.js";
 import { isRuntimeScript, manifestKey, scopedPath } from "./routing.js";
+import { addNetworkRoutes } from "./routes.js";
 import { networkFirst } from "./scripts.js";
 import { Snapshots } from "./snapshots.js";
 import { Store } from "./store.js";
@@ -49,6 +50,7 @@ function saveStatsSoon() {
 // the wrong moment (a fetch during the hand-over), and a navigation then hangs; asking again
 // until our activate event fires un-parks it.
 let activated = false;
+self.addEventListener("install", (event) => addNetworkRoutes(event, scope));
 self.addEventListener("install", () => {
   self.skipWaiting();
   let tries = 0;

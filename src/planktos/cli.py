@@ -137,6 +137,14 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--access-log", type=Path, metavar="FILE", help="Common Log Format file")
     s.add_argument("--open-tracker", action="store_true", help="track any info hash")
     _add_redis_options(s)
+    s.add_argument(
+        "--stats-db", type=Path, metavar="PATH", help="SQLite file of the offload statistics"
+    )
+
+    st = sub.add_parser("stats", help="show the offload statistics that planktos serve kept")
+    st.add_argument("site", nargs="?", type=Path, metavar="SITE", help="the served site's root")
+    st.add_argument("--stats-db", type=Path, metavar="PATH", help="the statistics file to read")
+    st.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     t = sub.add_parser("tracker", help="run the WebSocket tracker alone")
     t.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -178,8 +186,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 access_log=args.access_log,
                 open_tracker=args.open_tracker,
                 **_redis_args(args),
+                stats_db=args.stats_db,
             )
             return 0
+        if args.command == "stats":
+            from planktos.stats.terminal import show_stats
+
+            return show_stats(site=args.site, stats_db=args.stats_db, as_json=args.json)
         if args.command == "tracker":
             from planktos.server.run import run_tracker
 

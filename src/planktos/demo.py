@@ -46,6 +46,7 @@ def demo(*, host: str, port: int) -> None:
             "    share storage (a private window); browse the gallery in the first, keep it\n"
             "    open, then in the second: DevTools shows X-Planktos-Source: agent\n"
             f"  - the manifest: {url}planktos/manifest.json; tracker stats: {url}planktos/stats\n"
+            f"  - the offload dashboard, filled as visitors report: {url}planktos/dashboard\n"
             f"  - any BitTorrent client can fetch the site from its web seed, e.g.\n"
             f"      aria2c --seed-time=0 {url}planktos/t/{torrents[0].name if torrents else ''}\n"
             f"  - origin traffic is logged to {log_path}\n"
@@ -53,7 +54,8 @@ def demo(*, host: str, port: int) -> None:
         )
 
     try:
-        run_app(create_app(site), host, port, logger, started)
+        app = create_app(site, stats_db=workdir / "planktos-stats.sqlite3")
+        run_app(app, host, port, logger, started)
     finally:
         close_access_log(logger)
         sent = 0

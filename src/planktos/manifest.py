@@ -27,6 +27,7 @@ RUNTIME_DEFAULTS: dict[str, Any] = {
     "upload_kbps": None,  # upload limit per visitor; None: unlimited
     "upload_on_metered": False,  # upload under Save-Data or on a metered connection
     "max_seeded": 50,  # torrents the agent seeds at once, most recently used first
+    "stats_interval_s": 60,  # seconds between a visitor's reports to /planktos/stats; 0: none
 }
 TORRENT_DIR = "planktos/t"
 SEED_DIR = "planktos/w"

@@ -10,11 +10,12 @@ from pathlib import Path
 from aiohttp import web
 
 from planktos.server.static import StaticFiles
+from planktos.stats.db import StatsDb
+from planktos.stats.web import StatsService
 from planktos.tracker.cluster import TrackerCluster
 from planktos.tracker.server import TrackerService
 
 TRACKER_PATH = "/planktos/tracker"
-STATS_PATH = "/planktos/stats"
 MANIFEST = "planktos/manifest.json"
 
 
@@ -64,17 +65,15 @@ _STATIC = web.AppKey("static", StaticFiles)
 _TRACKER = web.AppKey("tracker", TrackerService)
 
 
-async def _stats(request: web.Request) -> web.Response:
-    tracker = request.app[_TRACKER].stats()
-    static = request.app[_STATIC]
-    body = {"tracker": tracker, "static": {"bytes_sent": static.bytes_sent}}
-    return web.json_response(body, headers={"Cache-Control": "no-store"})
-
-
 def create_app(
-    site: Path, *, open_tracker: bool = False, cluster: TrackerCluster | None = None
+    site: Path,
+    *,
+    open_tracker: bool = False,
+    cluster: TrackerCluster | None = None,
+    stats_db: Path | str = ":memory:",
 ) -> web.Application:
-    """Serve ``site`` with the tracker at /planktos/tracker and JSON stats at /planktos/stats.
+    """Serve ``site`` with the tracker at /planktos/tracker, stats at /planktos/stats and a
+    dashboard at /planktos/dashboard (aggregates kept in the SQLite file ``stats_db``).
 
     With ``cluster``, the tracker shares its swarms with other processes (``--redis``).
     """
@@ -85,7 +84,10 @@ def create_app(
     app[_STATIC] = static
     app[_TRACKER] = tracker
     app.router.add_get(TRACKER_PATH, tracker.handle, allow_head=False)
-    app.router.add_get(STATS_PATH, _stats)
+    stats = StatsService(
+        StatsDb(stats_db), static_bytes=lambda: static.bytes_sent, tracker_stats=tracker.stats
+    )
+    stats.install(app)
     app.router.add_route("*", "/{tail:.*}", static.handle)
 
     async def start_tracker(app: web.Application) -> None:

@@ -17,6 +17,7 @@ from aiohttp import web
 from planktos.errors import InputError
 from planktos.server.accesslog import ClfAccessLogger, close_access_log, open_access_log
 from planktos.server.app import MANIFEST, create_app
+from planktos.stats.db import check_outside, default_db_path
 from planktos.tracker.cluster import TrackerCluster
 from planktos.tracker.server import create_tracker_app
 
@@ -127,6 +128,7 @@ def serve(
     open_tracker: bool,
     redis_url: str | None = None,
     redis_ttl_s: float = 10.0,
+    stats_db: Path | None = None,
 ) -> None:
     """Serve a built site until interrupted; with ``redis_url``, as one of several trackers."""
     if not site.is_dir():
@@ -141,15 +143,18 @@ def serve(
         except ValueError as err:
             raise InputError(manifest, "is not valid JSON; run planktos build again") from err
     cluster = make_cluster(redis_url, redis_ttl_s)
+    db = stats_db or default_db_path(site, access_log)
+    check_outside(db, site)
     logger = open_access_log(access_log) if access_log else None
 
     def started(url: str) -> None:
         if note:
             print(note, file=sys.stderr)
         print(f"Serving {site} at {url} (tracker: {ws_url(url)}planktos/tracker)")
+        print(f"Dashboard: {url}planktos/dashboard (stats kept in {db})")
 
     try:
-        app = create_app(site, open_tracker=open_tracker, cluster=cluster)
+        app = create_app(site, open_tracker=open_tracker, cluster=cluster, stats_db=db)
         run_app(app, host, port, logger, started)
     finally:
         if logger:
