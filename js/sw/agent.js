@@ -8,6 +8,11 @@
 // A port silent for a while is pinged before use and dropped if no pong comes within 500 ms;
 // a port whose page is gone (`clientExists` says so: a tab navigated or closed) is dropped at
 // once, so that browsing in one tab does not pay the ping's 500 ms on every page.
+//
+// Browsing in one tab, each page runs its own agent (the previous one died with its page).
+// A navigation answered with a page that loads install.js makes the link `expect()` a port:
+// a read finding none waits for one within its own deadline; `{type: "no-agent"}` from a page
+// (install.js where no agent can run, or an agent that will not lead) ends the wait.
 
 export class AgentUnavailable extends Error {}
 
@@ -23,6 +28,37 @@ export class AgentLink {
     this.seq = 0;
     this.pending = new Map(); // id -> {resolve, reject, port}
     this.pinging = null;
+    this.expectUntil = 0; // a page that starts an agent is loading until then
+    this.arrivals = new Set(); // resolvers of reads waiting for a port
+  }
+
+  /** A page that will start an agent is on its way: reads wait up to `ms` for its port. */
+  expect(ms) {
+    this.expectUntil = Math.max(this.expectUntil, this.now() + ms);
+  }
+
+  /** No agent is coming (the page said so): waiting reads go on at once. */
+  noAgent() {
+    this.expectUntil = 0;
+    this.arrived();
+  }
+
+  arrived() {
+    for (const resolve of this.arrivals) resolve();
+    this.arrivals.clear();
+  }
+
+  /** Resolves when a port registers, or after `ms`. */
+  arrival(ms) {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.arrivals.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.arrivals.add(done);
+    });
   }
 
   /** Use this port from now on (a new leader tab, or a reloaded one). */
@@ -33,6 +69,8 @@ export class AgentLink {
     this.heard = this.now();
     port.onmessage = (event) => this.receive(port, event.data);
     port.start?.();
+    this.expectUntil = 0;
+    this.arrived();
   }
 
   receive(port, msg) {
@@ -104,8 +142,13 @@ export class AgentLink {
   /** A stream of file bytes start..end (inclusive) from the agent; rejects within timeoutMs. */
   async read(request, timeoutMs) {
     const started = this.now();
-    const port = await this.live();
+    const left = () => timeoutMs - (this.now() - started);
+    let port = await this.live();
+    if (!port && this.expectUntil > this.now() && left() > 0) {
+      await this.arrival(Math.min(left(), this.expectUntil - this.now()));
+      port = await this.live();
+    }
     if (!port) throw new AgentUnavailable("no agent");
-    return this.ask(port, { type: "read", ...request }, Math.max(1, timeoutMs - (this.now() - started)));
+    return this.ask(port, { type: "read", ...request }, Math.max(1, left()));
   }
 }

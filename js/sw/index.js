@@ -70,6 +70,7 @@ self.addEventListener("message", (event) => {
   const reply = (msg) => (event.ports?.[0] ?? event.source)?.postMessage(msg);
   try {
     if (data?.type === "agent" && event.ports?.[0]) agent.register(event.ports[0], event.source?.id ?? null);
+    else if (data?.type === "no-agent") agent.noAgent();
     else if (data?.type === "stats") {
       const answer = () => reply({ type: "stats", build: BUILD, ...counters });
       event.waitUntil(statsSaved.then(answer).catch(() => {}));
@@ -140,11 +141,21 @@ function onNavigation(event, rel) {
     // Not ours by the snapshot we have: the browser fetches it; the pin still follows.
     if (!current || manifestKey(current, rel) === null) return;
   }
-  respond(event, async () => {
-    const m = await pinned;
-    return m && !m.uninstalled ? found(m, rel) : null;
-  });
+  respond(
+    event,
+    async () => {
+      const m = await pinned;
+      return m && !m.uninstalled ? found(m, rel) : null;
+    },
+    // Browsing in one tab: this page starts its own agent at once (install.js); its
+    // subresources wait for it rather than take the origin's bytes.
+    (bytes, file) => loadsInstallScript(bytes) && agent.expect(file.deadline),
+  );
 }
+
+const INSTALL_TAG = "planktos/install.js";
+const decoder = new TextDecoder();
+const loadsInstallScript = (bytes) => decoder.decode(bytes).includes(INSTALL_TAG);
 
 /** Answer from the snapshot of the requesting client. */
 function onSubresource(event, rel) {
@@ -181,7 +192,7 @@ function found(m, rel) {
 }
 
 /** respondWith our answer; the network (fetch) when the file is not ours or anything fails. */
-function respond(event, lookup) {
+function respond(event, lookup, onBytes = null) {
   let finish;
   const finished = new Promise((resolve) => {
     finish = resolve;
@@ -210,6 +221,7 @@ function respond(event, lookup) {
         }
         const file = fileInfo(hit.manifest, hit.key, scope);
         const ctx = { store, agent, counters, keep: () => snapshots.inUse(), background, done: finish };
+        if (onBytes) ctx.onBytes = (bytes) => onBytes(bytes, file);
         const response = await respondFile(ctx, event.request, file);
         counters.requests.handled += 1;
         return response;
