@@ -1,10 +1,10 @@
 // Planktos install script: add <script src="<base>planktos/install.js" async></script> to
 // pages (`planktos build --inject` does). Registers <base>planktos.sw.js for scope <base>
 // (base: the directory above this script, so --base-url sub-paths work) after `load`, and
-// loads the agent where it can run: at once on a page the service worker already controls
-// (browsing in one tab, the page's own files wait for this agent: docs/runtime.md), else
-// after `load`, when the browser is idle. Never throws, never logs: a browser without service
-// workers, WebRTC, Web Locks or OPFS gets the plain site.
+// loads the agent where it can run: after `load`, when the browser is idle, or at once when
+// the service worker controlling the page asks for it (browsing in one tab, a file the store
+// lacks waits for this page's agent: docs/runtime.md). Never throws, never logs: a browser
+// without service workers, WebRTC, Web Locks or OPFS gets the plain site.
 
 (() => {
   try {
@@ -17,22 +17,30 @@
       typeof RTCPeerConnection === "function" &&
       !!(nav.locks && nav.locks.request) &&
       !!(nav.storage && nav.storage.getDirectory);
+    let started = false;
     const startAgent = () => {
-      if (!canRunAgent()) return;
+      if (started || !canRunAgent()) return;
+      started = true;
       import(new URL("planktos/agent.js", base).href).catch(() => {
         if (controller) controller.postMessage({ type: "no-agent" });
       });
     };
     if (controller) {
-      if (canRunAgent()) startAgent();
-      else controller.postMessage({ type: "no-agent" }); // the worker need not wait for one
+      if (canRunAgent()) {
+        const channel = new MessageChannel();
+        channel.port1.onmessage = (event) => {
+          if (event.data && event.data.type === "start") startAgent();
+          channel.port1.close();
+        };
+        controller.postMessage({ type: "summon" }, [channel.port2]);
+      } else controller.postMessage({ type: "no-agent" }); // the worker need not wait for one
     }
     const whenIdle = (fn) =>
       typeof requestIdleCallback === "function" ? requestIdleCallback(fn, { timeout: 5000 }) : setTimeout(fn, 200);
     const onLoad = () => {
       nav.serviceWorker
         .register(new URL("planktos.sw.js", base).href, { scope: base.pathname })
-        .then(() => controller || whenIdle(startAgent))
+        .then(() => whenIdle(startAgent))
         .catch(() => {});
     };
     if (document.readyState === "complete") onLoad();

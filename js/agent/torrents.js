@@ -25,6 +25,7 @@ export class Torrents {
     this.trackers = new TrackerGate(trackerUrls(settings.trackers, base), {
       onChange: (usable) => this._useTrackers(usable),
     });
+    this.trackers.usable(); // probe now, while the first read's metadata loads
   }
 
   /** The ready torrent for an infohash, added if needed (`torrentRef`: manifest `torrent`). */

@@ -10,9 +10,13 @@
 // once, so that browsing in one tab does not pay the ping's 500 ms on every page.
 //
 // Browsing in one tab, each page runs its own agent (the previous one died with its page).
-// A navigation answered with a page that loads install.js makes the link `expect()` a port:
-// a read finding none waits for one within its own deadline; `{type: "no-agent"}` from a page
-// (install.js where no agent can run, or an agent that will not lead) ends the wait.
+// install.js on a controlled page sends `{type: "summon"}` with a MessagePort and starts its
+// agent after `load`, or at once when the worker posts `{type: "start"}` on that port: a read
+// that finds no agent asks every page that offered (a page whose files are all in the store
+// never pays for starting WebTorrent while it loads). A navigation answered with a page that
+// loads install.js makes the link `expect()` a port: a read finding none waits for one within
+// its own deadline; `{type: "no-agent"}` from a page (install.js where no agent can run, or an
+// agent that will not lead) ends the wait.
 
 export class AgentUnavailable extends Error {}
 
@@ -30,6 +34,26 @@ export class AgentLink {
     this.pinging = null;
     this.expectUntil = 0; // a page that starts an agent is loading until then
     this.arrivals = new Set(); // resolvers of reads waiting for a port
+    this.summoners = []; // ports of pages that start their agent when asked (the newest last)
+  }
+
+  /** A page offers to start its agent when asked; asked at once if a read is waiting. */
+  offer(port) {
+    this.summoners = [...this.summoners.slice(-3), port];
+    if (this.arrivals.size) this.summon();
+  }
+
+  /** Ask the pages that offered to start their agent (each at most once). */
+  summon() {
+    for (const port of this.summoners) {
+      try {
+        port.postMessage({ type: "start" });
+        port.close();
+      } catch {
+        // a page that went away
+      }
+    }
+    this.summoners = [];
   }
 
   /** A page that will start an agent is on its way: reads wait up to `ms` for its port. */
@@ -144,6 +168,7 @@ export class AgentLink {
     const started = this.now();
     const left = () => timeoutMs - (this.now() - started);
     let port = await this.live();
+    if (!port) this.summon();
     if (!port && this.expectUntil > this.now() && left() > 0) {
       await this.arrival(Math.min(left(), this.expectUntil - this.now()));
       port = await this.live();

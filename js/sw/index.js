@@ -7,7 +7,7 @@ import { fileInfo, IntegrityError } from "./file.js";
 import { respondFile } from "./handler.js";
 import { clearCaches, ManifestSource } from "./manifest.js";
 import { isRuntimeScript, manifestKey, scopedPath } from "./routing.js";
-import { networkFirst } from "./scripts.js";
+import { runtimeScript } from "./scripts.js";
 import { Snapshots } from "./snapshots.js";
 import { Store } from "./store.js";
 
@@ -71,6 +71,7 @@ self.addEventListener("message", (event) => {
   try {
     if (data?.type === "agent" && event.ports?.[0]) agent.register(event.ports[0], event.source?.id ?? null);
     else if (data?.type === "no-agent") agent.noAgent();
+    else if (data?.type === "summon" && event.ports?.[0]) agent.offer(event.ports[0]);
     else if (data?.type === "stats") {
       const answer = () => reply({ type: "stats", build: BUILD, ...counters });
       event.waitUntil(statsSaved.then(answer).catch(() => {}));
@@ -108,7 +109,7 @@ self.addEventListener("fetch", (event) => {
   let rel = null;
   try {
     if (isRuntimeScript(method, url, scope)) {
-      event.respondWith(networkFirst(event.request, (p) => event.waitUntil(p.catch(() => {}))));
+      event.respondWith(runtimeScript(event.request, (p) => event.waitUntil(p.catch(() => {})), BUILD));
       return;
     }
     rel = scopedPath(method, url, scope);
