@@ -4,7 +4,7 @@
 // loads the agent where it can run: after `load`, when the browser is idle, or at once when
 // the service worker controlling the page asks for it (browsing in one tab, a file the store
 // lacks waits for this page's agent: docs/runtime.md). Never throws, never logs: a browser
-// without service workers, WebRTC, Web Locks or OPFS gets the plain site.
+// without service workers, WebRTC, Web Locks or a store (OPFS or IndexedDB) gets the plain site.
 
 (() => {
   try {
@@ -16,7 +16,7 @@
     const canRunAgent = () =>
       typeof RTCPeerConnection === "function" &&
       !!(nav.locks && nav.locks.request) &&
-      !!(nav.storage && nav.storage.getDirectory);
+      !!((nav.storage && nav.storage.getDirectory) || self.indexedDB);
     let started = false;
     const startAgent = () => {
       if (started || !canRunAgent()) return;

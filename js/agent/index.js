@@ -3,6 +3,7 @@
 // Loaded by install.js (at once on a controlled page, else after `load` when idle); importing
 // it starts it.
 
+import { hasIndexedDb } from "../common/idb-dir.js";
 import { createClient } from "./client.js";
 import { counters } from "./counters.js";
 import { whenLeader } from "./leader.js";
@@ -16,13 +17,14 @@ import { enforceUploadPolicy } from "./upload.js";
 import { baseOf } from "./urls.js";
 
 export { counters };
+export { storageRoot } from "../common/idb-dir.js"; // the store's root, for tests and tools
 
 const supported = () =>
   typeof navigator !== "undefined" &&
   "serviceWorker" in navigator &&
   typeof RTCPeerConnection === "function" &&
   typeof navigator.locks?.request === "function" &&
-  typeof navigator.storage?.getDirectory === "function";
+  (typeof navigator.storage?.getDirectory === "function" || hasIndexedDb());
 
 let started = false;
 

@@ -5,6 +5,7 @@ import { AgentLink } from "./agent.js";
 import { addCounters, newCounters } from "./counters.js";
 import { fileInfo, IntegrityError } from "./file.js";
 import { respondFile } from "./handler.js";
+import { deleteIdbStore, storageRoot } from "../common/idb-dir.js";
 import { clearCaches, ManifestSource } from "./manifest.js";
 import { isRuntimeScript, manifestKey, scopedPath } from "./routing.js";
 import { runtimeScript } from "./scripts.js";
@@ -15,7 +16,7 @@ const BUILD = "__PLANKTOS_BUILD__";
 
 const scope = self.registration.scope;
 const counters = newCounters();
-const store = new Store(() => navigator.storage.getDirectory());
+const store = new Store(storageRoot); // OPFS, else IndexedDB
 const agent = new AgentLink({ clientExists: async (id) => Boolean(await self.clients.get(id)) });
 const snapshots = new Snapshots();
 const manifests = new ManifestSource(scope, snapshots);
@@ -79,7 +80,6 @@ self.addEventListener("message", (event) => {
     else if (data?.type === "probe" && typeof data.url === "string") {
       event.waitUntil(probe(data.url).then((reachable) => reply({ type: "probe", reachable })));
     }
-    else if (data === "planktos:build") reply({ build: BUILD });
   } catch {
     // a client that went away meanwhile
   }
@@ -243,7 +243,7 @@ function respond(event, lookup, onBytes = null) {
 async function afterManifest(m) {
   if (!m?.uninstalled || uninstalled) return;
   uninstalled = true;
-  await Promise.allSettled([store.clear(), clearCaches()]);
+  await Promise.allSettled([store.clear().then(deleteIdbStore), clearCaches()]);
   await self.registration.unregister().catch(() => {});
 }
 

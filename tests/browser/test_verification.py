@@ -3,13 +3,15 @@
 Corrupt data is planted where the runtime looks for bytes: in the store (OPFS, written over
 by the test with bytes of the same length) and in the web seed (the build's hard link
 replaced by a file of the same length and wrong bytes). The page still gets the right
-bytes, and the rejection is counted.
+bytes, and the rejection is counted. The tests that plant bytes in the store run twice: with
+the store in OPFS, and in IndexedDB with OPFS made unavailable (``store_kind``, conftest.py).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from playwright.async_api import Page
 
 from tests.browser.browsers import Visitors
@@ -31,6 +33,12 @@ from tests.browser.probes import (
 from tests.browser.sites import PAGE_A, VIDEO, Built, replace_file, site_files
 
 FILES = site_files()
+
+
+@pytest.fixture(params=["opfs", "idb"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
 
 
 def covering(built: Built, key: str, start: int = 0, end: int | None = None) -> list[int]:
