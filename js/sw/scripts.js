@@ -7,7 +7,6 @@
 
 const CACHE = "planktos-v1";
 const BUILD_HEADER = "x-planktos-build";
-const keptTags = new Map(); // URL -> ETag of the copy this worker last kept (agent.js: ~250 KB)
 
 /** The answer to a runtime script request; `background(promise)` keeps the worker alive. */
 export async function runtimeScript(request, background, build) {
@@ -15,8 +14,8 @@ export async function runtimeScript(request, background, build) {
     .open(CACHE)
     .then((cache) => cache.match(request.url))
     .catch(() => undefined);
-  if (kept && kept.headers.get(BUILD_HEADER) === build) {
-    background(refresh(request, build));
+  if (kept?.headers.get(BUILD_HEADER) === build) {
+    background(fetch(request.url, { cache: "no-cache" }).then((r) => keep(request.url, r, build, kept)));
     return kept;
   }
   try {
@@ -29,21 +28,13 @@ export async function runtimeScript(request, background, build) {
   }
 }
 
-async function refresh(request, build) {
-  await keep(request.url, await fetch(request.url, { cache: "no-cache" }), build);
-}
-
-/** Keep a 200 same-origin answer, tagged with the build, unless this worker kept it already. */
-async function keep(url, response, build) {
+/** Keep a 200 same-origin answer tagged with the build, unless `kept` has its ETag already. */
+async function keep(url, response, build, kept) {
   const etag = response.headers.get("etag");
-  const ours = response.status === 200 && (response.type === "basic" || response.type === "default");
-  if (!ours || (etag && keptTags.get(url) === etag)) {
-    response.body?.cancel().catch(() => {});
-    return;
+  if (response.status !== 200 || response.type === "opaque" || (etag && etag === kept?.headers.get("etag"))) {
+    return response.body?.cancel();
   }
   const headers = new Headers(response.headers);
   headers.set(BUILD_HEADER, build);
-  const copy = new Response(await response.arrayBuffer(), { status: 200, headers });
-  await (await caches.open(CACHE)).put(url, copy);
-  keptTags.set(url, etag);
+  await (await caches.open(CACHE)).put(url, new Response(await response.arrayBuffer(), { headers }));
 }
