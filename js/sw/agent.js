@@ -147,7 +147,7 @@ export class AgentLink {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new AgentUnavailable(`agent: no answer within ${timeoutMs} ms`));
+        reject(new AgentUnavailable("agent: no answer"));
       }, timeoutMs);
       const done = (f) => (v) => {
         clearTimeout(timer);

@@ -243,8 +243,12 @@ function respond(event, lookup, onBytes = null) {
 async function afterManifest(m) {
   if (!m?.uninstalled || uninstalled) return;
   uninstalled = true;
-  await Promise.allSettled([store.clear().then(deleteIdbStore), clearCaches()]);
+  const sweep = () => Promise.allSettled([store.clear().then(deleteIdbStore), clearCaches()]);
+  await sweep();
   await self.registration.unregister().catch(() => {});
+  // Writes under way (pins, counters, a runtime script's copy) may land after the first sweep;
+  // a worker stays alive 30 s after its last event, so this timer runs.
+  setTimeout(sweep, 2000);
 }
 
 let pruneTimer = null;

@@ -66,7 +66,7 @@ export class ManifestSource {
     const timer = setTimeout(() => controller.abort(), this.timeoutMs);
     try {
       const response = await fetch(this.url, { cache: "no-cache", signal: controller.signal });
-      if (!response.ok) throw new Error(`manifest: HTTP ${response.status}`);
+      if (!response.ok) throw new Error("manifest: HTTP error");
       const etag = response.headers.get("etag");
       const current = this.snapshots.currentManifest();
       if (current && etag && etag === this.etag) {
@@ -75,7 +75,7 @@ export class ManifestSource {
       }
       const text = await response.text();
       const m = JSON.parse(text);
-      if (!isUsableManifest(m)) throw new Error("manifest: unknown format or version");
+      if (!isUsableManifest(m)) throw new Error("manifest: unknown format");
       if (m.uninstalled) return m;
       const known = this.snapshots.manifests.has(m.build);
       const kept = this.snapshots.add(m);

@@ -31,7 +31,9 @@ export async function runtimeScript(request, background, build) {
 /** Keep a 200 same-origin answer tagged with the build, unless `kept` has its ETag already. */
 async function keep(url, response, build, kept) {
   const etag = response.headers.get("etag");
-  if (response.status !== 200 || response.type === "opaque" || (etag && etag === kept?.headers.get("etag"))) {
+  // A refresh must not bring back the cache the kill switch deleted meanwhile.
+  const gone = kept && !(await caches.has(CACHE));
+  if (gone || response.status !== 200 || response.type === "opaque" || (etag && etag === kept?.headers.get("etag"))) {
     return response.body?.cancel();
   }
   const headers = new Headers(response.headers);
