@@ -143,8 +143,9 @@ async def test_kill_switch_leaves_a_plain_site(
     left = """async () => {
       const names = [];
       const root = await navigator.storage.getDirectory();
-      for await (const name of root.keys()) if (name.startsWith("planktos")) names.push("OPFS " + name);
-      for (const name of await caches.keys()) if (name.startsWith("planktos")) names.push("cache " + name);
+      const ours = (name) => name.startsWith("planktos");
+      for await (const name of root.keys()) if (ours(name)) names.push("OPFS " + name);
+      for (const name of await caches.keys()) if (ours(name)) names.push("cache " + name);
       return names;
     }"""
     try:
