@@ -108,7 +108,7 @@ export class AgentLink {
     this.pending.delete(msg.id);
     if (msg.type === "pong") waiter.resolve(true);
     else if (msg.type === "stream" && msg.stream?.getReader) waiter.resolve(msg.stream);
-    else waiter.reject(new AgentUnavailable(`agent: ${msg.reason ?? "bad answer"}`));
+    else waiter.reject(new AgentUnavailable(msg.reason));
   }
 
   /** The live agent's port, or null: pings a port that has been silent for freshMs. */
@@ -137,7 +137,7 @@ export class AgentLink {
     for (const [id, w] of this.pending) {
       if (w.port === port) {
         this.pending.delete(id);
-        w.reject(new AgentUnavailable("agent gone"));
+        w.reject(new AgentUnavailable("gone"));
       }
     }
   }
@@ -147,7 +147,7 @@ export class AgentLink {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new AgentUnavailable("agent: no answer"));
+        reject(new AgentUnavailable("silent"));
       }, timeoutMs);
       const done = (f) => (v) => {
         clearTimeout(timer);
@@ -158,7 +158,7 @@ export class AgentLink {
         port.postMessage({ ...msg, id });
       } catch (err) {
         this.pending.delete(id);
-        done(reject)(new AgentUnavailable(`agent: ${err}`));
+        done(reject)(new AgentUnavailable(err));
       }
     });
   }
@@ -173,7 +173,7 @@ export class AgentLink {
       await this.arrival(Math.min(left(), this.expectUntil - this.now()));
       port = await this.live();
     }
-    if (!port) throw new AgentUnavailable("no agent");
+    if (!port) throw new AgentUnavailable("none");
     return this.ask(port, { type: "read", ...request }, Math.max(1, left()));
   }
 }

@@ -26,6 +26,7 @@ from tests.browser.probes import (
     opfs_overwrite,
     page_state,
     sha256,
+    stop_service_workers,
     sw_stats,
     until_page_complete,
     until_stored,
@@ -66,6 +67,7 @@ async def test_tampered_stored_file_is_rejected(
     digest = built.entry(PAGE_A.css)["sha256"]
     await until_stored(page, [STORE, "f"], [digest])
     await opfs_overwrite(page, [STORE, "f", digest], 0x41)
+    await stop_service_workers(page)  # a running worker answers from the copy it verified
     before = (await sw_stats(page))["rejected"]
     seen = await fetch_seen(page, origin.url + PAGE_A.css)
     assert seen.from_sw and (seen.status, seen.sha256) == (200, sha256(FILES[PAGE_A.css]))
@@ -87,6 +89,7 @@ async def test_every_stored_copy_tampered_the_right_bytes_still_arrive(
     await opfs_overwrite(page, [STORE, "f", digest], 0x42)
     for piece in pieces:
         await opfs_overwrite(page, [STORE, "p", infohash, piece], 0x43)
+    await stop_service_workers(page)
     before = (await sw_stats(page))["rejected"]
     seen = await fetch_seen(page, origin.url + PAGE_A.js)
     assert seen.from_sw and (seen.status, seen.sha256) == (200, sha256(FILES[PAGE_A.js]))
