@@ -4,8 +4,9 @@ N headless Chromium visitors (contexts of one browser, each its own profile) vis
 of a site built with ``planktos build --inject`` and served by ``planktos serve`` (its
 embedded tracker included): one after another, then all at once. Each visitor arrives on
 the home page (loaded over plain HTTP: the service worker only controls what comes after;
-those bytes are reported apart as the floor), keeps that tab open (it runs the agent) and
-views every page in a second tab, waiting for images and video metadata.
+those bytes are reported apart as the floor) and views every page in that same tab, as people
+browse, waiting for images and video metadata; every page runs its own agent, and the tab
+stays on the last page, whose agent seeds for the visitors who come next.
 
 Reported, from the access log, the pages' responses and the runtime's counters:
 
@@ -43,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -212,7 +214,9 @@ class Visitor:
     streamed: Viewed = field(default_factory=Viewed)
     small_answers: int = 0  # bytes of the worker's answers for small files, repeats included
     errors: list[str] = field(default_factory=list)
-    landing: Page | None = None
+    sw: bool = True  # service workers allowed (False: the plain HTTP reader)
+    tab: Page | None = None
+    left: Counter[str] = field(default_factory=Counter)  # agents of the pages left, summed
 
     def watch(self) -> None:
         def on_response(response: Response) -> None:
@@ -238,33 +242,45 @@ class Visitor:
 
     async def arrive(self) -> None:
         """Open the home page and wait until the worker controls it and the agent leads."""
-        page = await self.context.new_page()
-        await page.goto(self.origin)
-        await page.wait_for_function(
+        self.tab = await self.context.new_page()
+        await self.tab.goto(self.origin)
+        await self.until_agent()
+
+    async def until_agent(self) -> None:
+        assert self.tab is not None
+        await self.tab.wait_for_function(
             "() => !!navigator.serviceWorker.controller"
             " && performance.getEntriesByType('resource').some((e) => e.name.endsWith("
             f"'/{AGENT}'))",
             timeout=WAIT_MS,
         )
-        await until(page, f"async () => (await import('{self.origin}{AGENT}')).counters.leader")
-        self.landing = page
+        await until(self.tab, f"async () => (await import('{self.origin}{AGENT}')).counters.leader")
 
     async def view(self, pages: list[str]) -> dict[str, float]:
-        """Visit each page in one tab; returns load times (ms)."""
-        tab = await self.context.new_page()
+        """Visit each page in this visitor's one tab; returns load times (ms)."""
+        assert self.tab is not None
         times = {}
         for page in pages:
-            times[page] = await load(tab, self.origin + page)
-        await tab.close()
+            if self.sw:
+                self.left.update(await self.agent_counters())
+            times[page] = await load(self.tab, self.origin + page)
         return times
 
-    async def counters(self) -> dict[str, Any]:
-        """The worker's and the agent's counters (docs/runtime.md)."""
-        assert self.landing is not None
-        agent = await self.landing.evaluate(
+    async def agent_counters(self) -> dict[str, Any]:
+        """The counters of the agent of the page in the tab (each page runs its own)."""
+        assert self.tab is not None
+        counters: dict[str, Any] = await self.tab.evaluate(
             f"async () => ({{ ...(await import('{self.origin}{AGENT}')).counters }})"
         )
-        worker = await self.landing.evaluate(
+        return counters
+
+    async def counters(self) -> dict[str, Any]:
+        """The worker's counters, and the agents' of every page viewed (docs/runtime.md)."""
+        assert self.tab is not None
+        await self.until_agent()
+        agent = Counter(self.left)
+        agent.update(await self.agent_counters())
+        worker = await self.tab.evaluate(
             """() => new Promise((resolve) => {
               const channel = new MessageChannel();
               channel.port1.onmessage = (e) => resolve(e.data);
@@ -311,7 +327,7 @@ async def new_visitor(browser: Browser, name: str, server: Server, sw: bool = Tr
     context = await browser.new_context(
         permissions=["camera", "microphone"], service_workers="allow" if sw else "block"
     )
-    visitor = Visitor(name, context, server.url, server.large)
+    visitor = Visitor(name, context, server.url, server.large, sw=sw)
     visitor.watch()
     return visitor
 
@@ -428,7 +444,8 @@ async def timings(
     }
     for run in range(runs):
         reader = await new_visitor(browser, f"plain{run}", plain, sw=False)
-        await load(await reader.context.new_page(), plain.url)  # the same arrival as below
+        reader.tab = await reader.context.new_page()
+        await load(reader.tab, plain.url)  # the same arrival as below
         for key in ("plain_first", "plain_repeat"):
             for page, ms in (await reader.view(pages)).items():
                 out[key][page].append(ms)

@@ -131,7 +131,7 @@ def check_built(site: Path, base: str | None) -> dict[str, Any]:
     manifest = verify_site(site)
     assert manifest["base"] == base
     assert {unquote(url) for url in manifest["files"]} == published(site)
-    tag = f'<script src="{base or "/"}planktos/install.js" defer></script>'
+    tag = f'<script src="{base or "/"}planktos/install.js" async></script>'
     pages = sorted(p for p in site.rglob("*.html") if "planktos" not in p.relative_to(site).parts)
     assert pages
     for page in pages:

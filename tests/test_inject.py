@@ -28,7 +28,7 @@ def test_inject_adds_the_tag_once(pages: Path, capsys: pytest.CaptureFixture[str
     assert main(["build", "--root", str(pages), "--inject"]) == 0
     out = capsys.readouterr().out
     assert "injected into 2 pages (1 had it)" in out and "fragment.html" in out
-    tag = '<script src="/planktos/install.js" defer></script>'
+    tag = '<script src="/planktos/install.js" async></script>'
     index = (pages / "index.html").read_text()
     assert index == f"<!doctype html><html><head>{tag}<title>x</title></head><body></body>"
     assert (pages / "a/b.htm").read_text().startswith(f"<HTML><HEAD lang='en'>{tag}\n")
@@ -58,7 +58,7 @@ def test_inject_respects_the_base_url_path(pages: Path) -> None:
         )
         == 0
     )
-    assert '<script src="/docs/planktos/install.js" defer>' in (pages / "index.html").read_text()
+    assert '<script src="/docs/planktos/install.js" async>' in (pages / "index.html").read_text()
 
 
 def test_inject_and_uninstall_conflict(pages: Path, capsys: pytest.CaptureFixture[str]) -> None:

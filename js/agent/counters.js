@@ -8,5 +8,6 @@ export const counters = {
   peersConnected: 0, // WebRTC wires open now
   reads: 0, // read requests from the service worker
   readErrors: 0, // read requests answered with an error
+  trackersLost: 0, // tracker connections that closed (dropped until the tracker answers again)
   leader: false, // whether this page runs the profile's WebTorrent client
 };

@@ -1,7 +1,9 @@
 // The in-page agent (docs/runtime.md): one WebTorrent client per browser profile that fetches
 // pieces for the service worker from peers and the web seed, and seeds the store.
-// Loaded by install.js after `load`, when idle; importing it starts it.
+// Loaded by install.js (at once on a controlled page, else after `load` when idle); importing
+// it starts it.
 
+import { hasIndexedDb } from "../common/idb-dir.js";
 import { createClient } from "./client.js";
 import { counters } from "./counters.js";
 import { whenLeader } from "./leader.js";
@@ -16,13 +18,14 @@ import { enforceUploadPolicy } from "./upload.js";
 import { baseOf } from "./urls.js";
 
 export { counters };
+export { storageRoot } from "../common/idb-dir.js"; // the store's root, for tests and tools
 
 const supported = () =>
   typeof navigator !== "undefined" &&
   "serviceWorker" in navigator &&
   typeof RTCPeerConnection === "function" &&
   typeof navigator.locks?.request === "function" &&
-  typeof navigator.storage?.getDirectory === "function";
+  (typeof navigator.storage?.getDirectory === "function" || hasIndexedDb());
 
 let started = false;
 
@@ -30,12 +33,13 @@ let started = false;
 export function start(base = baseOf(import.meta.url)) {
   if (started || !supported()) return;
   started = true;
-  whenLeader(() => lead(base).catch(() => {}));
+  const noAgent = () => navigator.serviceWorker.controller?.postMessage({ type: "no-agent" });
+  whenLeader(() => lead(base).then((led) => led || noAgent(), noAgent));
 }
 
 async function lead(base) {
   const settings = await loadSettings(base);
-  if (!settings || settings.uninstalled) return;
+  if (!settings || settings.uninstalled) return false;
   counters.leader = true;
   startReporting(base, settings.runtime, counters);
   setCurrentInfohashes(Object.keys(settings.shards));
@@ -45,6 +49,7 @@ async function lead(base) {
   const torrents = new Torrents(client, settings, base);
   linkToServiceWorker((msg, port) => answer(torrents, port, msg));
   if (policy.uploading()) await seedStored(torrents, Number(settings.runtime.max_seeded) || 50);
+  return true;
 }
 
 start();

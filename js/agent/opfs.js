@@ -1,7 +1,8 @@
-// The OPFS store layout of docs/runtime.md: planktos-v1/{p/<infohash>/<piece>,
+// The store layout of docs/runtime.md (in OPFS, else IndexedDB: js/common/idb-dir.js): planktos-v1/{p/<infohash>/<piece>,
 // t/<infohash>.torrent, meta.json}. Small async helpers; every write goes through createWritable(), which
 // commits atomically on close(), so a file is either whole or absent.
 
+import { storageRoot } from "../common/idb-dir.js";
 import { writeWhole } from "../common/opfs-write.js";
 import { evictionOrder } from "./eviction.js";
 import { pieceIndexOf } from "./pieces.js";
@@ -17,9 +18,7 @@ export const setCurrentInfohashes = (infohashes) => {
 
 /** The store's root directory handle (created on first use). */
 export function root() {
-  rootPromise ??= navigator.storage
-    .getDirectory()
-    .then((opfs) => opfs.getDirectoryHandle(ROOT, { create: true }));
+  rootPromise ??= storageRoot().then((top) => top.getDirectoryHandle(ROOT, { create: true }));
   rootPromise.catch(() => {
     rootPromise = null;
   });

@@ -2,6 +2,8 @@
 // manifest's trackers, the OPFS store and nothing selected; at most `max_seeded` at once.
 
 import parseTorrent from "parse-torrent";
+import { counters } from "./counters.js";
+import { markStored, setTrackers, trackerClient, whenTrackerLost } from "./internals.js";
 import { dir, readFile, storedPieces, touch, writeFile } from "./opfs.js";
 import { bitfieldOf } from "./pieces.js";
 import { OpfsStore } from "./store.js";
@@ -25,6 +27,7 @@ export class Torrents {
     this.trackers = new TrackerGate(trackerUrls(settings.trackers, base), {
       onChange: (usable) => this._useTrackers(usable),
     });
+    this.trackers.usable().catch(() => {}); // probe now, while the first read's metadata loads
   }
 
   /** The ready torrent for an infohash, added if needed (`torrentRef`: manifest `torrent`). */
@@ -87,33 +90,31 @@ export class Torrents {
   _watchTracker(torrent, tracked) {
     const infohash = torrent.infoHash;
     if (!tracked) this.swarmSize.set(infohash, 1);
-    torrent.discovery?.tracker?.on?.("update", (data) => {
+    const client = trackerClient(torrent);
+    client?.on?.("update", (data) => {
       const n = Number(data?.complete ?? 0) + Number(data?.incomplete ?? 0);
       if (Number.isFinite(n)) this.swarmSize.set(infohash, n);
     });
+    whenTrackerLost(client, (url) => this._lost(url));
   }
 
-  /** Give every torrent the trackers `urls` (one that was down answers again). */
+  /** Give every torrent the trackers `urls` (one that was down answers again, or one left). */
   _useTrackers(urls) {
     for (const torrent of this.client.torrents) {
-      const discovery = torrent.discovery;
-      if (torrent.destroyed || !discovery || discovery.destroyed) continue;
-      // Private API of torrent-discovery (pinned with WebTorrent 3.0.21): its tracker client
-      // is made from `_announce` by `_createTracker()`, as its own `updatePort` does.
-      discovery._announce = urls;
       this.swarmSize.delete(torrent.infoHash);
-      const renew = () => {
-        if (discovery.destroyed || torrent.destroyed) return;
-        discovery.tracker = discovery._createTracker();
-        this._watchTracker(torrent, true);
-      };
-      const old = discovery.tracker;
-      if (!old) renew();
-      else {
-        old.stop();
-        old.destroy(renew);
-      }
+      if (!setTrackers(torrent, urls, () => this._watchTracker(torrent, true))) continue;
+      if (!urls.length) this.swarmSize.set(torrent.infoHash, 1); // no tracker: alone
     }
+  }
+
+  /**
+   * A tracker's connection closed (it stopped): drop it from every torrent at once, before
+   * WebTorrent tries to reconnect (each failed attempt is a console error), and let the
+   * probes (trackers.js) bring it back when it answers again.
+   */
+  _lost(url) {
+    counters.trackersLost += 1;
+    this._useTrackers(this.trackers.lost(url));
   }
 
   /** The .torrent bytes: from OPFS, else from the origin (then kept in OPFS). */
@@ -169,9 +170,7 @@ export class Torrents {
     const stored = await storedPieces(torrent.infoHash);
     for (const i of stored) {
       if (i < first || i > last || torrent.bitfield.get(i) || torrent.destroyed) continue;
-      // Private API of WebTorrent 3.0.21 (pinned); the same step its startup check takes.
-      torrent._markVerified(i);
-      for (const wire of torrent.wires) wire.have(i);
+      if (!markStored(torrent, i)) return;
     }
   }
 

@@ -40,7 +40,7 @@ async function askServiceWorker(url) {
 
 export class TrackerGate {
   /** `urls`: the manifest's ws(s) trackers; `onChange(usable)` when one comes back. */
-  constructor(urls, { probe = askServiceWorker, onChange = () => {}, schedule = setTimeout } = {}) {
+  constructor(urls, { probe = askServiceWorker, onChange = () => {}, schedule = (fn, ms) => setTimeout(fn, ms) } = {}) {
     this.urls = urls;
     this.probe = probe;
     this.schedule = schedule;
@@ -71,6 +71,17 @@ export class TrackerGate {
       this.delays.delete(url);
       return came;
     }
+    this._retry(url);
+    return false;
+  }
+
+  /** A tracker that was up went away: the trackers to use now; it is probed again later. */
+  lost(url) {
+    if (this.up.delete(url)) this._retry(url);
+    return this.urls.filter((u) => this.up.has(u));
+  }
+
+  _retry(url) {
     const delay = nextDelay(this.delays.get(url) ?? 0);
     this.delays.set(url, delay);
     this.schedule(() => {
@@ -78,6 +89,5 @@ export class TrackerGate {
         if (came) this.onChange(this.urls.filter((u) => this.up.has(u)));
       });
     }, delay);
-    return false;
   }
 }

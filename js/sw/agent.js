@@ -8,6 +8,15 @@
 // A port silent for a while is pinged before use and dropped if no pong comes within 500 ms;
 // a port whose page is gone (`clientExists` says so: a tab navigated or closed) is dropped at
 // once, so that browsing in one tab does not pay the ping's 500 ms on every page.
+//
+// Browsing in one tab, each page runs its own agent (the previous one died with its page).
+// install.js on a controlled page sends `{type: "summon"}` with a MessagePort and starts its
+// agent after `load`, or at once when the worker posts `{type: "start"}` on that port: a read
+// that finds no agent asks every page that offered (a page whose files are all in the store
+// never pays for starting WebTorrent while it loads). A navigation answered with a page that
+// loads install.js makes the link `expect()` a port: a read finding none waits for one within
+// its own deadline; `{type: "no-agent"}` from a page (install.js where no agent can run, or an
+// agent that will not lead) ends the wait.
 
 export class AgentUnavailable extends Error {}
 
@@ -23,6 +32,57 @@ export class AgentLink {
     this.seq = 0;
     this.pending = new Map(); // id -> {resolve, reject, port}
     this.pinging = null;
+    this.expectUntil = 0; // a page that starts an agent is loading until then
+    this.arrivals = new Set(); // resolvers of reads waiting for a port
+    this.summoners = []; // ports of pages that start their agent when asked (the newest last)
+  }
+
+  /** A page offers to start its agent when asked; asked at once if a read is waiting. */
+  offer(port) {
+    this.summoners = [...this.summoners.slice(-3), port];
+    if (this.arrivals.size) this.summon();
+  }
+
+  /** Ask the pages that offered to start their agent (each at most once). */
+  summon() {
+    for (const port of this.summoners) {
+      try {
+        port.postMessage({ type: "start" });
+        port.close();
+      } catch {
+        // a page that went away
+      }
+    }
+    this.summoners = [];
+  }
+
+  /** A page that will start an agent is on its way: reads wait up to `ms` for its port. */
+  expect(ms) {
+    this.expectUntil = Math.max(this.expectUntil, this.now() + ms);
+  }
+
+  /** No agent is coming (the page said so): waiting reads go on at once. */
+  noAgent() {
+    this.expectUntil = 0;
+    this.arrived();
+  }
+
+  arrived() {
+    for (const resolve of this.arrivals) resolve();
+    this.arrivals.clear();
+  }
+
+  /** Resolves when a port registers, or after `ms`. */
+  arrival(ms) {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.arrivals.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.arrivals.add(done);
+    });
   }
 
   /** Use this port from now on (a new leader tab, or a reloaded one). */
@@ -33,6 +93,8 @@ export class AgentLink {
     this.heard = this.now();
     port.onmessage = (event) => this.receive(port, event.data);
     port.start?.();
+    this.expectUntil = 0;
+    this.arrived();
   }
 
   receive(port, msg) {
@@ -46,7 +108,7 @@ export class AgentLink {
     this.pending.delete(msg.id);
     if (msg.type === "pong") waiter.resolve(true);
     else if (msg.type === "stream" && msg.stream?.getReader) waiter.resolve(msg.stream);
-    else waiter.reject(new AgentUnavailable(`agent: ${msg.reason ?? "bad answer"}`));
+    else waiter.reject(new AgentUnavailable(msg.reason));
   }
 
   /** The live agent's port, or null: pings a port that has been silent for freshMs. */
@@ -75,7 +137,7 @@ export class AgentLink {
     for (const [id, w] of this.pending) {
       if (w.port === port) {
         this.pending.delete(id);
-        w.reject(new AgentUnavailable("agent gone"));
+        w.reject(new AgentUnavailable("gone"));
       }
     }
   }
@@ -85,7 +147,7 @@ export class AgentLink {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new AgentUnavailable(`agent: no answer within ${timeoutMs} ms`));
+        reject(new AgentUnavailable("silent"));
       }, timeoutMs);
       const done = (f) => (v) => {
         clearTimeout(timer);
@@ -96,7 +158,7 @@ export class AgentLink {
         port.postMessage({ ...msg, id });
       } catch (err) {
         this.pending.delete(id);
-        done(reject)(new AgentUnavailable(`agent: ${err}`));
+        done(reject)(new AgentUnavailable(err));
       }
     });
   }
@@ -104,8 +166,14 @@ export class AgentLink {
   /** A stream of file bytes start..end (inclusive) from the agent; rejects within timeoutMs. */
   async read(request, timeoutMs) {
     const started = this.now();
-    const port = await this.live();
-    if (!port) throw new AgentUnavailable("no agent");
-    return this.ask(port, { type: "read", ...request }, Math.max(1, timeoutMs - (this.now() - started)));
+    const left = () => timeoutMs - (this.now() - started);
+    let port = await this.live();
+    if (!port) this.summon();
+    if (!port && this.expectUntil > this.now() && left() > 0) {
+      await this.arrival(Math.min(left(), this.expectUntil - this.now()));
+      port = await this.live();
+    }
+    if (!port) throw new AgentUnavailable("none");
+    return this.ask(port, { type: "read", ...request }, Math.max(1, left()));
   }
 }

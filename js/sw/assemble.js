@@ -8,6 +8,7 @@ import { filePieces, pieceBounds } from "./pieces.js";
 import { matchesSha256 } from "./verify.js";
 
 const byShard = new WeakMap(); // manifest -> Map(shard id -> entries sorted by offset)
+const assembled = new Set(); // "<infohash>/<file index>" done by this worker: not again on each hit
 
 /** The entries of a shard's files, ordered by offset. Pure. */
 export function filesOfShard(manifest, shardId) {
@@ -43,7 +44,8 @@ export function overlapping(entries, start, end) {
 /** Write the missing pieces covering `file` that verified files fill completely. */
 export async function storeFilePieces(ctx, file, bytes) {
   const { entry, shard, manifest } = file;
-  if (entry.length === 0) return;
+  const done = `${shard?.infohash}/${entry.index}`;
+  if (entry.length === 0 || assembled.has(done)) return;
   const pl = shard.piece_length;
   const { first, last } = filePieces(entry.offset, entry.length, pl);
   const stored = await ctx.store.pieceIndexes(shard.infohash);
@@ -68,6 +70,7 @@ export async function storeFilePieces(ctx, file, bytes) {
       const to = Math.min(f.offset + f.length, b.end);
       piece.set(data.subarray(from - f.offset, to - f.offset), from - b.start);
     }
-    if (complete) await ctx.store.writePiece(shard.infohash, i, piece, ctx.keep);
+    if (complete && !(await ctx.store.writePiece(shard.infohash, i, piece, ctx.keep))) return;
   }
+  assembled.add(done);
 }

@@ -17,16 +17,16 @@ const isSize = (n) => Number.isSafeInteger(n) && n >= 0;
 export function fileInfo(manifest, key, scope) {
   const entry = manifest.files[key];
   const shard = manifest.shards[entry?.shard];
-  if (!entry || (!shard && entry.length !== 0)) throw new TypeError(`manifest: no shard for ${key}`);
+  if (!entry || (!shard && entry.length !== 0)) throw new TypeError(key);
   const { length, offset = 0, chunks } = entry;
   const pl = shard?.piece_length ?? 1;
   const id = chunks === undefined ? entry.sha256 : entry.chunks_sha256;
   if (!isSize(length) || !isSize(offset) || !HEX64.test(id) || !(isSize(pl) && pl > 0)) {
-    throw new TypeError(`manifest: bad entry for ${key}`);
+    throw new TypeError(key);
   }
   if (chunks !== undefined) {
     const ok = Array.isArray(chunks) && offset === 0 && chunks.length === pieceCount(length, pl);
-    if (!ok || !chunks.every((c) => HEX64.test(c))) throw new TypeError(`manifest: bad chunks for ${key}`);
+    if (!ok || !chunks.every((c) => HEX64.test(c))) throw new TypeError(key);
   }
   return {
     key,

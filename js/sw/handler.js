@@ -24,6 +24,7 @@ export async function respondFile(ctx, request, file) {
   const range = decision.kind === "range" ? { start: decision.start, end: decision.end } : null;
   if (file.large) return streamed(ctx, file, range);
   const { bytes, source } = await smallFile(ctx, file);
+  ctx.onBytes?.(bytes);
   const body = range ? bytes.slice(range.start, range.end + 1) : bytes;
   ctx.counters.served += body.byteLength;
   return finished(ctx, fileResponse(entry, body, range, source));

@@ -5,10 +5,11 @@ import { AgentLink } from "./agent.js";
 import { addCounters, newCounters } from "./counters.js";
 import { fileInfo, IntegrityError } from "./file.js";
 import { respondFile } from "./handler.js";
-import { clearCaches, ManifestSource } from "./manifest.js";
+import { deleteIdbStore, storageRoot } from "../common/idb-dir.js";
+import { CACHE, clearCaches, ManifestSource } from "./manifest.js";
 import { isRuntimeScript, manifestKey, scopedPath } from "./routing.js";
 import { addNetworkRoutes } from "./routes.js";
-import { networkFirst } from "./scripts.js";
+import { runtimeScript } from "./scripts.js";
 import { Snapshots } from "./snapshots.js";
 import { Store } from "./store.js";
 
@@ -16,7 +17,7 @@ const BUILD = "__PLANKTOS_BUILD__";
 
 const scope = self.registration.scope;
 const counters = newCounters();
-const store = new Store(() => navigator.storage.getDirectory());
+const store = new Store(storageRoot); // OPFS, else IndexedDB
 const agent = new AgentLink({ clientExists: async (id) => Boolean(await self.clients.get(id)) });
 const snapshots = new Snapshots();
 const manifests = new ManifestSource(scope, snapshots);
@@ -29,7 +30,7 @@ manifests.ready();
 // on start.
 const STATS_KEY = new URL("planktos/sw-stats.json", scope).href;
 let statsSaved = caches
-  .open("planktos-v1")
+  .open(CACHE)
   .then((cache) => cache.match(STATS_KEY))
   .then((r) => r?.json())
   .then((saved) => addCounters(counters, saved))
@@ -40,7 +41,7 @@ function saveStatsSoon() {
   statsTimer = setTimeout(() => {
     statsTimer = null;
     statsSaved = statsSaved
-      .then(() => caches.open("planktos-v1"))
+      .then(() => caches.open(CACHE))
       .then((cache) => cache.put(STATS_KEY, new Response(JSON.stringify(counters))))
       .catch(() => {});
   }, 1000);
@@ -50,8 +51,8 @@ function saveStatsSoon() {
 // the wrong moment (a fetch during the hand-over), and a navigation then hangs; asking again
 // until our activate event fires un-parks it.
 let activated = false;
-self.addEventListener("install", (event) => addNetworkRoutes(event, scope));
-self.addEventListener("install", () => {
+self.addEventListener("install", (event) => {
+  addNetworkRoutes(event, scope);
   self.skipWaiting();
   let tries = 0;
   const retry = setInterval(() => {
@@ -72,6 +73,8 @@ self.addEventListener("message", (event) => {
   const reply = (msg) => (event.ports?.[0] ?? event.source)?.postMessage(msg);
   try {
     if (data?.type === "agent" && event.ports?.[0]) agent.register(event.ports[0], event.source?.id ?? null);
+    else if (data?.type === "no-agent") agent.noAgent();
+    else if (data?.type === "summon" && event.ports?.[0]) agent.offer(event.ports[0]);
     else if (data?.type === "stats") {
       const answer = () => reply({ type: "stats", build: BUILD, ...counters });
       event.waitUntil(statsSaved.then(answer).catch(() => {}));
@@ -79,7 +82,6 @@ self.addEventListener("message", (event) => {
     else if (data?.type === "probe" && typeof data.url === "string") {
       event.waitUntil(probe(data.url).then((reachable) => reply({ type: "probe", reachable })));
     }
-    else if (data === "planktos:build") reply({ build: BUILD });
   } catch {
     // a client that went away meanwhile
   }
@@ -90,17 +92,12 @@ self.addEventListener("message", (event) => {
  * any status. A `no-cors` fetch from the service worker that fails is logged nowhere, unlike
  * a WebSocket (anywhere) or a fetch from a page.
  */
-async function probe(url) {
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), 5000);
-  try {
-    await fetch(url, { mode: "no-cors", cache: "no-store", credentials: "omit", signal: abort.signal });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-  }
+function probe(url) {
+  const init = { mode: "no-cors", cache: "no-store", credentials: "omit", signal: AbortSignal.timeout(5000) };
+  return fetch(url, init).then(
+    () => true,
+    () => false,
+  );
 }
 
 self.addEventListener("fetch", (event) => {
@@ -109,7 +106,7 @@ self.addEventListener("fetch", (event) => {
   let rel = null;
   try {
     if (isRuntimeScript(method, url, scope)) {
-      event.respondWith(networkFirst(event.request, (p) => event.waitUntil(p.catch(() => {}))));
+      event.respondWith(runtimeScript(event.request, (p) => event.waitUntil(p.catch(() => {})), BUILD));
       return;
     }
     rel = scopedPath(method, url, scope);
@@ -142,11 +139,21 @@ function onNavigation(event, rel) {
     // Not ours by the snapshot we have: the browser fetches it; the pin still follows.
     if (!current || manifestKey(current, rel) === null) return;
   }
-  respond(event, async () => {
-    const m = await pinned;
-    return m && !m.uninstalled ? found(m, rel) : null;
-  });
+  respond(
+    event,
+    async () => {
+      const m = await pinned;
+      return m && !m.uninstalled ? found(m, rel) : null;
+    },
+    // Browsing in one tab: this page starts its own agent at once (install.js); its
+    // subresources wait for it rather than take the origin's bytes.
+    (bytes, file) => loadsInstallScript(bytes) && agent.expect(file.deadline),
+  );
 }
+
+const INSTALL_TAG = "planktos/install.js";
+const decoder = new TextDecoder();
+const loadsInstallScript = (bytes) => decoder.decode(bytes).includes(INSTALL_TAG);
 
 /** Answer from the snapshot of the requesting client. */
 function onSubresource(event, rel) {
@@ -183,7 +190,7 @@ function found(m, rel) {
 }
 
 /** respondWith our answer; the network (fetch) when the file is not ours or anything fails. */
-function respond(event, lookup) {
+function respond(event, lookup, onBytes = null) {
   let finish;
   const finished = new Promise((resolve) => {
     finish = resolve;
@@ -212,6 +219,7 @@ function respond(event, lookup) {
         }
         const file = fileInfo(hit.manifest, hit.key, scope);
         const ctx = { store, agent, counters, keep: () => snapshots.inUse(), background, done: finish };
+        if (onBytes) ctx.onBytes = (bytes) => onBytes(bytes, file);
         const response = await respondFile(ctx, event.request, file);
         counters.requests.handled += 1;
         return response;
@@ -232,8 +240,12 @@ function respond(event, lookup) {
 async function afterManifest(m) {
   if (!m?.uninstalled || uninstalled) return;
   uninstalled = true;
-  await Promise.allSettled([store.clear(), clearCaches()]);
+  const sweep = () => Promise.allSettled([store.clear().then(deleteIdbStore), clearCaches()]);
+  await sweep();
   await self.registration.unregister().catch(() => {});
+  // Writes under way (pins, counters, a runtime script's copy) may land after the first sweep;
+  // a worker stays alive 30 s after its last event, so this timer runs.
+  setTimeout(sweep, 2000);
 }
 
 let pruneTimer = null;

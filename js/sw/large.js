@@ -70,7 +70,7 @@ export class PieceFeed {
         return this.advance(piece, remote.source);
       }
       this.closeRemote();
-      if (remote.source !== "agent") throw new IntegrityError(`origin piece ${i} of ${file.key} is corrupt`);
+      if (remote.source !== "agent") throw new IntegrityError(file.key);
       this.agentFailed = true; // late, stalled or corrupt: the origin serves the rest
     }
   }

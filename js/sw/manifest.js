@@ -6,7 +6,7 @@
 
 import { isUsableManifest } from "./snapshots.js";
 
-const CACHE = "planktos-v1";
+export const CACHE = "planktos-v1";
 const TIMEOUT_MS = 1500;
 const SAVE_DELAY_MS = 500;
 
@@ -62,11 +62,10 @@ export class ManifestSource {
 
   async fetchManifest() {
     await this.ready();
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), this.timeoutMs);
     try {
-      const response = await fetch(this.url, { cache: "no-cache", signal: controller.signal });
-      if (!response.ok) throw new Error(`manifest: HTTP ${response.status}`);
+      const signal = AbortSignal.timeout(this.timeoutMs);
+      const response = await fetch(this.url, { cache: "no-cache", signal });
+      if (!response.ok) throw new Error("manifest: HTTP error");
       const etag = response.headers.get("etag");
       const current = this.snapshots.currentManifest();
       if (current && etag && etag === this.etag) {
@@ -75,7 +74,7 @@ export class ManifestSource {
       }
       const text = await response.text();
       const m = JSON.parse(text);
-      if (!isUsableManifest(m)) throw new Error("manifest: unknown format or version");
+      if (!isUsableManifest(m)) throw new Error("manifest: unknown format");
       if (m.uninstalled) return m;
       const known = this.snapshots.manifests.has(m.build);
       const kept = this.snapshots.add(m);
@@ -85,8 +84,6 @@ export class ManifestSource {
       return kept;
     } catch {
       return this.snapshots.currentManifest();
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -18,7 +18,7 @@ export async function originStream(url, start, end, length) {
     return start === 0 ? response.body : response.body.pipeThrough(skipBytes(start));
   }
   response.body?.cancel().catch(() => {});
-  throw new OriginError(`origin answered ${response.status} for ${url}`);
+  throw new OriginError(url);
 }
 
 function skipBytes(n) {

@@ -21,7 +21,7 @@ export class ChunkReader {
   /** The next `n` bytes; throws ShortReadError if the stream ends first, StallError on a stall. */
   async take(n) {
     while (this.size < n) {
-      if (this.done) throw new ShortReadError(`stream ended ${n - this.size} bytes short`);
+      if (this.done) throw new ShortReadError("short");
       const { done, value } = await this.next();
       if (done) this.done = true;
       else if (value?.byteLength) {
@@ -56,7 +56,7 @@ export class ChunkReader {
     if (!Number.isFinite(wait)) return read;
     let timer;
     const stall = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new StallError(`no bytes within ${wait} ms`)), wait);
+      timer = setTimeout(() => reject(new StallError("stalled")), wait);
     });
     return Promise.race([read, stall]).finally(() => clearTimeout(timer));
   }

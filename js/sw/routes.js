@@ -5,19 +5,19 @@
 // in 4 of tests/browser/test_stats.py), while a beacon routed to the network is not.
 
 /** The routes for `scope`: the stats API and the dashboard (README, "Offload statistics"). */
-export function networkRoutes(scope) {
-  return ["planktos/stats", "planktos/dashboard"].map((path) => ({
-    condition: { urlPattern: new URL(path, scope).href },
+export const networkRoutes = (scope) =>
+  ["stats", "dashboard"].map((p) => ({
+    condition: { urlPattern: new URL("planktos/" + p, scope).href },
     source: "network",
   }));
-}
 
-/** Install the routes, where the browser can. */
+/** Install the routes, where the browser can; a refusal (sync or async) changes nothing. */
 export function addNetworkRoutes(event, scope) {
-  if (typeof event.addRoutes !== "function") return;
-  try {
-    event.waitUntil(Promise.resolve(event.addRoutes(networkRoutes(scope))).catch(() => {}));
-  } catch {
-    // an engine that knows addRoutes but not these rules: the worker lets them through anyway
+  if (event.addRoutes) {
+    event.waitUntil(
+      Promise.resolve()
+        .then(() => event.addRoutes(networkRoutes(scope)))
+        .catch(() => {}),
+    );
   }
 }

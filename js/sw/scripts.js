@@ -1,23 +1,42 @@
-// The runtime scripts (planktos/install.js, planktos/agent.js), network first: exactly what the
-// browser would get without us while the origin answers, the last good copy when it does not.
+// The runtime scripts (planktos/install.js, planktos/agent.js). A copy kept by this build of
+// the worker is answered at once and revalidated in the background: every page loads
+// install.js (an async script delays `load`), and a round trip to the origin for it cost a
+// repeat visit more than all its store reads. Otherwise (no copy yet, or one kept by an older
+// build: a rebuild may change the runtime) network first, kept when 200; the kept copy when
+// the network fails, so a returning visitor with the origin down still gets its agent.
 
-const CACHE = "planktos-v1";
+import { CACHE } from "./manifest.js";
+const BUILD_HEADER = "x-planktos-build";
 
-/** The network's answer to `request` (kept when 200), or the kept copy if the network fails. */
-export async function networkFirst(request, background) {
+/** The answer to a runtime script request; `background(promise)` keeps the worker alive. */
+export async function runtimeScript(request, background, build) {
+  const kept = await caches
+    .open(CACHE)
+    .then((cache) => cache.match(request.url))
+    .catch(() => undefined);
+  if (kept?.headers.get(BUILD_HEADER) === build) {
+    background(fetch(request.url, { cache: "no-cache" }).then((r) => keep(request.url, r, build, kept)));
+    return kept;
+  }
   try {
     const response = await fetch(request);
-    if (response.status === 200 && (response.type === "basic" || response.type === "default")) {
-      const copy = response.clone();
-      background(caches.open(CACHE).then((cache) => cache.put(request.url, copy)));
-    }
+    background(keep(request.url, response.clone(), build));
     return response;
   } catch (err) {
-    const kept = await caches
-      .open(CACHE)
-      .then((cache) => cache.match(request.url))
-      .catch(() => undefined);
     if (kept) return kept;
     throw err;
   }
+}
+
+/** Keep a 200 same-origin answer tagged with the build, unless `kept` has its ETag already. */
+async function keep(url, response, build, kept) {
+  const etag = response.headers.get("etag");
+  // A refresh must not bring back the cache the kill switch deleted meanwhile.
+  const gone = kept && !(await caches.has(CACHE));
+  if (gone || response.status !== 200 || response.type === "opaque" || (etag && etag === kept?.headers.get("etag"))) {
+    return response.body?.cancel();
+  }
+  const headers = new Headers(response.headers);
+  headers.set(BUILD_HEADER, build);
+  await (await caches.open(CACHE)).put(url, new Response(await response.arrayBuffer(), { headers }));
 }

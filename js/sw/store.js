@@ -14,7 +14,7 @@ const META = "meta.json";
 const META_DELAY_MS = 1000;
 
 export class Store {
-  /** `getRoot` returns the OPFS root (navigator.storage.getDirectory in the worker). */
+  /** `getRoot` returns the store root: OPFS, else its IndexedDB stand-in (common/idb-dir.js). */
   constructor(getRoot, { now = Date.now, slack = 64 * 1024 } = {}) {
     this.getRoot = getRoot;
     this.now = now;

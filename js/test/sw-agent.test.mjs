@@ -103,3 +103,65 @@ test("the latest port wins, and a port whose page is gone is dropped without a p
 test("no agent: reads reject at once", async () => {
   await assert.rejects(new AgentLink().read(READ, 1000), AgentUnavailable);
 });
+
+const streamingAgent = () =>
+  fakeAgent((m, port) => {
+    if (m.type !== "read") return;
+    const stream = bytesStream(10);
+    port.postMessage({ type: "stream", id: m.id, stream }, [stream]);
+  });
+
+test("an expected agent: a read waits for its port, within the read's deadline", async () => {
+  const agent = streamingAgent();
+  const link = new AgentLink();
+  link.expect(1000);
+  const reading = link.read(READ, 1000);
+  setTimeout(() => link.register(agent.port), 50);
+  const { value } = await (await reading).getReader().read();
+  assert.equal(value.byteLength, 10);
+  agent.close();
+});
+
+test("an expected agent that never comes: the read rejects by its deadline", async () => {
+  const link = new AgentLink();
+  link.expect(5000);
+  const t = Date.now();
+  await assert.rejects(link.read(READ, 100), AgentUnavailable);
+  assert.ok(Date.now() - t < 1000);
+});
+
+test("no-agent ends the wait at once", async () => {
+  const link = new AgentLink();
+  link.expect(5000);
+  const t = Date.now();
+  const reading = link.read(READ, 5000);
+  setTimeout(() => link.noAgent(), 20);
+  await assert.rejects(reading, AgentUnavailable);
+  assert.ok(Date.now() - t < 1000);
+});
+
+test("a read with no agent asks the pages that offered to start one, once", async () => {
+  const offers = [fakeAgent(() => {}), fakeAgent(() => {})];
+  const link = new AgentLink();
+  for (const o of offers) link.offer(o.port);
+  await assert.rejects(link.read(READ, 10), AgentUnavailable);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(
+    offers.map((o) => o.seen),
+    [[{ type: "start" }], [{ type: "start" }]],
+  );
+  assert.deepEqual(link.summoners, []);
+  offers.forEach((o) => o.close());
+});
+
+test("a page offering while a read waits is asked at once", async () => {
+  const agent = streamingAgent();
+  const page = fakeAgent((m) => m.type === "start" && link.register(agent.port));
+  const link = new AgentLink();
+  link.expect(1000);
+  const reading = link.read(READ, 1000);
+  setTimeout(() => link.offer(page.port), 20);
+  assert.ok((await reading).getReader);
+  page.close();
+  agent.close();
+});

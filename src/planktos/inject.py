@@ -35,7 +35,7 @@ class InjectReport:
 def script_tag(base_url: str | None) -> bytes:
     """The tag to inject: install.js under the base URL's path (same origin as the page)."""
     path = urlsplit(base_url).path if base_url else "/"
-    return f'<script src="{path}planktos/install.js" defer></script>'.encode()
+    return f'<script src="{path}planktos/install.js" async></script>'.encode()
 
 
 def inject(files: list[SiteFile], base_url: str | None) -> InjectReport:

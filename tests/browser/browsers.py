@@ -38,6 +38,9 @@ CHROMIUM_ARGS = (
 )
 PERMISSIONS = ["camera", "microphone"]
 TIMEOUT_MS = 15_000  # default bound of every Playwright wait
+# Run before any other script of a page or service worker: no OPFS, so the runtime keeps its
+# store in IndexedDB (the browsers where OPFS is missing).
+NO_OPFS_JS = "self.StorageManager && delete StorageManager.prototype.getDirectory;\n"
 
 # Installed in each service worker as soon as Playwright sees it: Playwright reports a
 # worker's console messages but not its uncaught errors or unhandled rejections.
@@ -109,7 +112,11 @@ async def launch(playwright: Playwright) -> Browser:
 
 
 async def launch_persistent(
-    playwright: Playwright, profile: Path, errors: ErrorLog, who: str
+    playwright: Playwright,
+    profile: Path,
+    errors: ErrorLog,
+    who: str,
+    init_script: str | None = None,
 ) -> BrowserContext:
     """A Chromium whose one context keeps its profile in ``profile`` across restarts."""
     context = await playwright.chromium.launch_persistent_context(
@@ -120,6 +127,8 @@ async def launch_persistent(
         timeout=30_000,
     )
     context.set_default_timeout(TIMEOUT_MS)
+    if init_script:
+        await context.add_init_script(init_script)
     errors.watch(who, context)
     return context
 
@@ -144,9 +153,10 @@ class Visitor:
 class Visitors:
     """Makes visitors: contexts of one Chromium, each watched by the test's :class:`ErrorLog`."""
 
-    def __init__(self, browser: Browser, errors: ErrorLog) -> None:
+    def __init__(self, browser: Browser, errors: ErrorLog, init_script: str | None = None) -> None:
         self.browser = browser
         self.errors = errors
+        self.init_script = init_script  # run in every page before its own scripts
         self.made: list[Visitor] = []
 
     async def new(self, name: str, *, service_workers: bool = True) -> Visitor:
@@ -154,6 +164,8 @@ class Visitors:
             permissions=PERMISSIONS, service_workers="allow" if service_workers else "block"
         )
         context.set_default_timeout(TIMEOUT_MS)
+        if self.init_script:
+            await context.add_init_script(self.init_script)
         self.errors.watch(name, context)
         visitor = Visitor(name, context)
         self.made.append(visitor)

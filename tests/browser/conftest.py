@@ -23,7 +23,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Playwright, async_playwright
 
-from tests.browser.browsers import ErrorLog, Visitors, launch
+from tests.browser.browsers import NO_OPFS_JS, ErrorLog, Visitors, launch
 from tests.browser.origin import Origin
 from tests.browser.sites import Built, planktos_build, write_site
 
@@ -103,10 +103,19 @@ async def chromium(playwright: Playwright) -> AsyncIterator[Browser]:
     await browser.close()
 
 
+@pytest.fixture
+def store_kind() -> str:
+    """Where the runtime keeps its store: ``"opfs"``, which Chromium has. Test modules that
+    parametrize this fixture over ``"idb"`` as well run their tests once more with OPFS made
+    unavailable, in the service worker (its script gets a prelude) and in pages (an init
+    script), so that the runtime falls back on IndexedDB (js/common/idb-dir.js)."""
+    return "opfs"
+
+
 @pytest_asyncio.fixture(loop_scope="session")
-async def visitors(chromium: Browser, errors: ErrorLog) -> AsyncIterator[Visitors]:
+async def visitors(chromium: Browser, errors: ErrorLog, store_kind: str) -> AsyncIterator[Visitors]:
     """This test's visitors; their contexts close when it ends."""
-    made = Visitors(chromium, errors)
+    made = Visitors(chromium, errors, init_script=NO_OPFS_JS if store_kind == "idb" else None)
     yield made
     await made.close()
 
@@ -121,9 +130,13 @@ def built_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def site_root(built_template: Path, tmp_path: Path) -> Path:
+def site_root(built_template: Path, tmp_path: Path, store_kind: str) -> Path:
     """This test's copy of the built test site (the server's document root)."""
-    return Path(shutil.copytree(built_template, tmp_path / "site"))
+    root = Path(shutil.copytree(built_template, tmp_path / "site"))
+    if store_kind == "idb":
+        worker = root / "planktos.sw.js"
+        worker.write_text(NO_OPFS_JS + worker.read_text(encoding="utf-8"), encoding="utf-8")
+    return root
 
 
 @pytest.fixture

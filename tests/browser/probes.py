@@ -20,6 +20,15 @@ from tests.browser.sites import token
 
 STORE = "planktos-v1"
 WAIT_S = 15.0
+# The store's root in a page: OPFS, or where OPFS is missing the runtime's IndexedDB stand-in,
+# which the agent exports (js/common/idb-dir.js).
+STORE_ROOT_JS = """(navigator.storage.getDirectory ? navigator.storage.getDirectory()
+  : import(location.origin + "/planktos/agent.js").then((m) => m.storageRoot()))"""
+
+
+def with_store_root(js: str) -> str:
+    """``js`` with ``STORE_ROOT`` standing for the store's root directory handle."""
+    return js.replace("STORE_ROOT", STORE_ROOT_JS)
 
 
 async def until(page: Page, predicate: str, arg: Any = None, timeout: float = WAIT_S) -> Any:
@@ -156,8 +165,9 @@ async def opfs_list(page: Page, *path: str) -> list[str]:
     return cast(
         list[str],
         await page.evaluate(
-            """async (path) => {
-              let dir = await navigator.storage.getDirectory();
+            with_store_root(
+                """async (path) => {
+              let dir = await STORE_ROOT;
               try {
                 for (const name of path) dir = await dir.getDirectoryHandle(name);
               } catch (e) {
@@ -166,7 +176,8 @@ async def opfs_list(page: Page, *path: str) -> list[str]:
               const names = [];
               for await (const name of dir.keys()) names.push(name);
               return names.sort();
-            }""",
+            }"""
+            ),
             list(path),
         ),
     )
@@ -177,8 +188,9 @@ async def opfs_overwrite(page: Page, path: list[str], fill: int) -> int:
     return cast(
         int,
         await page.evaluate(
-            """async ([path, fill]) => {
-              let dir = await navigator.storage.getDirectory();
+            with_store_root(
+                """async ([path, fill]) => {
+              let dir = await STORE_ROOT;
               for (const name of path.slice(0, -1)) dir = await dir.getDirectoryHandle(name);
               const handle = await dir.getFileHandle(path[path.length - 1]);
               const size = (await handle.getFile()).size;
@@ -186,7 +198,8 @@ async def opfs_overwrite(page: Page, path: list[str], fill: int) -> int:
               await w.write(new Uint8Array(size).fill(fill));
               await w.close();
               return size;
-            }""",
+            }"""
+            ),
             [path, fill],
         ),
     )
@@ -286,8 +299,9 @@ async def until_stored(page: Page, path: list[str], names: list[str]) -> None:
     """
     await until(
         page,
-        """async ([path, names]) => {
-          let dir = await navigator.storage.getDirectory();
+        with_store_root(
+            """async ([path, names]) => {
+          let dir = await STORE_ROOT;
           try {
             for (const name of path) dir = await dir.getDirectoryHandle(name);
             const all = new Set();
@@ -300,6 +314,7 @@ async def until_stored(page: Page, path: list[str], names: list[str]) -> None:
           } catch (e) {
             return false;
           }
-        }""",
+        }"""
+        ),
         [path, names],
     )

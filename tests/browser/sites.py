@@ -141,7 +141,7 @@ HEAD = '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">'
 def page_html(page: Page) -> str:
     return (
         HEAD + "<title>" + page.key + "</title>\n"
-        '<script src="../planktos/install.js" defer></script>\n'
+        '<script src="../planktos/install.js" async></script>\n'
         f'<link rel="stylesheet" href="../{page.css}">\n'
         f'<script src="../{page.js}" defer></script>\n'
         f'<h1>{page.key}</h1><img src="../{page.img}" alt="">\n'
@@ -150,12 +150,12 @@ def page_html(page: Page) -> str:
 
 LANDING_HTML = (
     HEAD + "<title>home</title>\n"
-    '<script src="planktos/install.js" defer></script>\n'
+    '<script src="planktos/install.js" async></script>\n'
     '<h1>home</h1><a href="a/">a</a> <a href="b/">b</a> <a href="video/">video</a>\n'
 )
 VIDEO_HTML = (
     HEAD + "<title>video</title>\n"
-    '<script src="../planktos/install.js" defer></script>\n'
+    '<script src="../planktos/install.js" async></script>\n'
     f'<video id="video" preload="metadata" src="../{VIDEO}"></video>\n'
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 
@@ -12,9 +13,11 @@ from tests.browser.probes import (
     arrive,
     expected_state,
     page_state,
+    until,
+    until_agent,
     until_page_complete,
 )
-from tests.browser.sites import PAGE_A, Built, planktos_build, site_files
+from tests.browser.sites import PAGE_A, PAGE_B, Built, planktos_build, site_files
 
 FILES = site_files()
 PAGE_FILES = (PAGE_A.key, *PAGE_A.files)
@@ -60,6 +63,52 @@ async def test_tracker_unreachable_pages_load_with_no_console_error(
     hits = attribute(origin.settle()[before:], built)
     sent = file_bytes(hits)
     assert all(sent[k] >= len(FILES[k]) for k in PAGE_A.files), describe(hits)
+
+
+async def until_tracked(tracker: Origin, timeout: float = 30) -> None:
+    """Wait until the tracker counts a peer in some swarm."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        stats = tracker.stats()["tracker"]
+        assert isinstance(stats, dict)
+        if any(stats["peers_per_swarm"].values()):
+            return
+        assert asyncio.get_running_loop().time() < deadline, stats
+        await asyncio.sleep(0.2)
+
+
+async def test_tracker_stopped_mid_session_pages_load_with_no_console_error(
+    visitors: Visitors, origin: Origin, site_root: Path, tmp_path: Path
+) -> None:
+    """The tracker (its own server, as a site would run it) stops while a page is open: the
+    page's agent drops it at once instead of letting WebTorrent reconnect (each failed
+    attempt is a console error); a reload and a navigation load; when the tracker is back, the
+    agent announces again."""
+    (tmp_path / "tracker-root").mkdir()
+    tracker = Origin(tmp_path / "tracker-root", tmp_path / "tracker.log", "--open-tracker")
+    tracker.start()
+    try:
+        ws = tracker.url.replace("http://", "ws://") + "planktos/tracker"
+        planktos_build(site_root, "--tracker", ws, "--quiet")
+        page = await arrive(await visitors.new("A"), origin.url)
+        await page.goto(origin.url + PAGE_A.url)
+        await until_page_complete(page, PAGE_A)
+        await until_agent(page)
+        await until_tracked(tracker)  # this page's agent is connected
+        tracker.stop()
+        agent = origin.url + "planktos/agent.js"
+        await until(page, "async (url) => (await import(url)).counters.trackersLost > 0", agent)
+        await page.reload()
+        await until_page_complete(page, PAGE_A)
+        assert await page_state(page, PAGE_A) == expected_state(PAGE_A)
+        await page.goto(origin.url + PAGE_B.url)
+        await until_page_complete(page, PAGE_B)
+        assert await page_state(page, PAGE_B) == expected_state(PAGE_B)
+        tracker.start()
+        await until_tracked(tracker)  # probed again (5 s backoff) and announced
+    finally:
+        tracker.stop()
+        print(tracker.output())
 
 
 async def test_service_workers_blocked_plain_site(

@@ -101,12 +101,16 @@ async def test_other_origin_passes_through(visitors: Visitors, origin: Origin) -
 async def test_other_methods_pass_through(
     visitors: Visitors, origin: Origin, errors: ErrorLog
 ) -> None:
+    """HEAD included: the origin answers it without a body, and no store can answer it better."""
     errors.allow(r"status of 405 \(Method Not Allowed\)", "the origin refuses POST: expected")
     page = await arrive(await visitors.new("A"), origin.url)
     for method, status in [("HEAD", 200), ("OPTIONS", 204), ("POST", 405)]:
         seen = await fetch_seen(page, origin.url + PAGE_A.css, method=method)
         assert not seen.from_sw, method
         assert seen.status == status, method
+        if method == "HEAD":  # deliberately the origin's: the same headers a GET would get
+            assert seen.headers["content-length"] == str(len(FILES[PAGE_A.css]))
+            assert seen.length == 0
 
 
 async def test_manifest_and_worker_script_pass_through(

@@ -143,15 +143,16 @@ async def test_kill_switch_leaves_a_plain_site(
     left = """async () => {
       const names = [];
       const root = await navigator.storage.getDirectory();
-      for await (const name of root.keys()) if (name.startsWith("planktos")) names.push(name);
-      for (const name of await caches.keys()) if (name.startsWith("planktos")) names.push(name);
+      const ours = (name) => name.startsWith("planktos");
+      for await (const name of root.keys()) if (ours(name)) names.push("OPFS " + name);
+      for (const name of await caches.keys()) if (ours(name)) names.push("cache " + name);
       return names;
     }"""
     try:
         await until(page, f"async () => (await ({left})()).length === 0")
     except AssertionError as err:
         leftovers = await page.evaluate(f"async () => await ({left})()")
-        entries = await opfs_list(page, STORE) if STORE in leftovers else []
+        entries = await opfs_list(page, STORE) if f"OPFS {STORE}" in leftovers else []
         raise AssertionError(f"left behind: {leftovers}; in {STORE}/: {entries}") from err
     plain = await page.context.new_page()
     response = await plain.goto(origin.url + PAGE_A.url)

@@ -3,13 +3,15 @@
 Corrupt data is planted where the runtime looks for bytes: in the store (OPFS, written over
 by the test with bytes of the same length) and in the web seed (the build's hard link
 replaced by a file of the same length and wrong bytes). The page still gets the right
-bytes, and the rejection is counted.
+bytes, and the rejection is counted. The tests that plant bytes in the store run twice: with
+the store in OPFS, and in IndexedDB with OPFS made unavailable (``store_kind``, conftest.py).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from playwright.async_api import Page
 
 from tests.browser.browsers import Visitors
@@ -24,6 +26,7 @@ from tests.browser.probes import (
     opfs_overwrite,
     page_state,
     sha256,
+    stop_service_workers,
     sw_stats,
     until_page_complete,
     until_stored,
@@ -31,6 +34,12 @@ from tests.browser.probes import (
 from tests.browser.sites import PAGE_A, VIDEO, Built, replace_file, site_files
 
 FILES = site_files()
+
+
+@pytest.fixture(params=["opfs", "idb"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
 
 
 def covering(built: Built, key: str, start: int = 0, end: int | None = None) -> list[int]:
@@ -58,6 +67,7 @@ async def test_tampered_stored_file_is_rejected(
     digest = built.entry(PAGE_A.css)["sha256"]
     await until_stored(page, [STORE, "f"], [digest])
     await opfs_overwrite(page, [STORE, "f", digest], 0x41)
+    await stop_service_workers(page)  # a running worker answers from the copy it verified
     before = (await sw_stats(page))["rejected"]
     seen = await fetch_seen(page, origin.url + PAGE_A.css)
     assert seen.from_sw and (seen.status, seen.sha256) == (200, sha256(FILES[PAGE_A.css]))
@@ -79,6 +89,7 @@ async def test_every_stored_copy_tampered_the_right_bytes_still_arrive(
     await opfs_overwrite(page, [STORE, "f", digest], 0x42)
     for piece in pieces:
         await opfs_overwrite(page, [STORE, "p", infohash, piece], 0x43)
+    await stop_service_workers(page)
     before = (await sw_stats(page))["rejected"]
     seen = await fetch_seen(page, origin.url + PAGE_A.js)
     assert seen.from_sw and (seen.status, seen.sha256) == (200, sha256(FILES[PAGE_A.js]))

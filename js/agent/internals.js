@@ -1,0 +1,78 @@
+// Every use of private internals of WebTorrent and the packages it pins, in one place. Each
+// does something their public API cannot:
+// - mark pieces the service worker wrote as verified without re-hashing the whole torrent
+//   (`torrent.rescanFiles()` reads and hashes every piece and resets pieces in flight);
+// - give a torrent other trackers (WebTorrent has no call to add or remove one);
+// - learn that a tracker's WebSocket closed, and stop bittorrent-tracker's reconnection
+//   attempts, which Chromium logs as console errors while the tracker is down.
+// They were written against the versions in PINNED (package-lock.json holds them); with
+// another WebTorrent bundled they do nothing (pieces are fetched again, trackers stay as they
+// are), and js/test/agent-internals.test.mjs fails on any other installed version of the
+// three, so an upgrade has to look here first.
+
+import webtorrentPackage from "webtorrent/package.json" with { type: "json" };
+
+export const PINNED = { webtorrent: "3.0.21", "torrent-discovery": "11.0.21", "bittorrent-tracker": "11.2.3" };
+
+/** Whether the bundled WebTorrent is the one these functions were written against. */
+export const FITS = webtorrentPackage.version === PINNED.webtorrent;
+
+/**
+ * Tell a torrent that piece `index`, found in its store, is verified (the store holds only
+ * verified pieces) and tell its peers we have it: the step WebTorrent itself takes after
+ * writing a piece. Returns whether it could.
+ */
+export function markStored(torrent, index) {
+  if (!FITS || typeof torrent._markVerified !== "function") return false;
+  torrent._markVerified(index);
+  for (const wire of torrent.wires) wire.have(index);
+  return true;
+}
+
+/** The torrent's tracker client (a bittorrent-tracker Client), or null. */
+export function trackerClient(torrent) {
+  return torrent.discovery?.tracker ?? null;
+}
+
+/**
+ * Replace a torrent's trackers with `urls`: torrent-discovery makes its tracker client from
+ * `_announce` with `_createTracker()`, as its own `updatePort()` does. `made(client)` gets
+ * the new client. Returns whether it could.
+ */
+export function setTrackers(torrent, urls, made = () => {}) {
+  const discovery = torrent.discovery;
+  if (!FITS || torrent.destroyed || !discovery || discovery.destroyed) return false;
+  if (typeof discovery._createTracker !== "function") return false;
+  discovery._announce = urls;
+  const renew = () => {
+    if (discovery.destroyed || torrent.destroyed) return;
+    discovery.tracker = urls.length ? discovery._createTracker() : null;
+    if (discovery.tracker) made(discovery.tracker);
+  };
+  const old = discovery.tracker;
+  discovery.tracker = null;
+  if (!old || old.destroyed) renew();
+  else old.destroy(renew);
+  return true;
+}
+
+/**
+ * Call `lost(url)` when the WebSocket to one of the client's trackers closes (the tracker
+ * stopped), before bittorrent-tracker's own handler runs: `lost` must destroy the tracker
+ * client at once (setTrackers does), which makes that handler return without scheduling a
+ * reconnection. Call again for each new client.
+ */
+export function whenTrackerLost(client, lost) {
+  if (!FITS || !client || !Array.isArray(client._trackers)) return;
+  for (const tracker of client._trackers) {
+    const socket = tracker.socket;
+    if (!socket || typeof socket.prependOnceListener !== "function") continue;
+    const url = tracker.announceUrl;
+    const gone = () => {
+      if (!client.destroyed && !tracker.destroyed) lost(url);
+    };
+    // Either may come first; bittorrent-tracker reconnects after each.
+    socket.prependOnceListener("error", gone);
+    socket.prependOnceListener("close", gone);
+  }
+}

@@ -1,0 +1,33 @@
+// The agent's uses of private internals (js/agent/internals.js) were written against exact
+// versions: this fails loudly when an upgrade changes a version or removes what they use.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import { FITS, PINNED } from "../agent/internals.js";
+
+// Files, not modules: these packages export no package.json nor their internals.
+const MODULES = new URL("../../node_modules/", import.meta.url);
+const source = (path) => readFileSync(new URL(path, MODULES), "utf8");
+
+test("the installed WebTorrent, torrent-discovery and bittorrent-tracker are the pinned ones", () => {
+  const installed = Object.fromEntries(
+    Object.keys(PINNED).map((name) => [name, JSON.parse(source(`${name}/package.json`)).version]),
+  );
+  assert.deepEqual(installed, PINNED, "upgraded: check every function of js/agent/internals.js, then PINNED");
+  assert.equal(FITS, true);
+});
+
+test("the private members internals.js uses are still there", () => {
+  const torrent = source("webtorrent/lib/torrent.js");
+  assert.match(torrent, /\n {2}_markVerified \(index\) \{/);
+  const discovery = source("torrent-discovery/index.js");
+  assert.match(discovery, /this\._announce = opts\.announce/);
+  assert.match(discovery, /\n {2}_createTracker \(\) \{/);
+  const client = source("bittorrent-tracker/client.js");
+  assert.match(client, /this\._trackers = announce/);
+  const ws = source("bittorrent-tracker/lib/client/websocket-tracker.js");
+  // The reconnection that whenTrackerLost() pre-empts: skipped when the tracker is destroyed.
+  assert.match(ws, /_onSocketClose \(\) \{\s*if \(this\.destroyed\) return/);
+  assert.match(ws, /_onSocketError \(err\) \{\s*if \(this\.destroyed\) return/);
+  assert.match(ws, /this\.socket\.once\('close', this\._onSocketCloseBound\)/);
+});
