@@ -31,7 +31,7 @@ const bundles = [
     format: "iife",
     limit: SW_LIMIT,
     // `planktos build` puts the build id here too, so the file names its build at the top.
-    banner: { js: "/*Planktos PLANKTOS_BUILD=__PLANKTOS_BUILD__*/" },
+    banner: { js: "/*PLANKTOS_BUILD=__PLANKTOS_BUILD__*/" },
   },
   { entry: "js/install.js", out: "install.js", format: "iife" },
   {

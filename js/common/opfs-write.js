@@ -6,13 +6,17 @@
 // stored. An empty entry can still survive a page killed mid-write: readers treat a
 // zero-length piece as absent (no piece is empty).
 
-/** Write `bytes` to `name` in a directory handle; on failure leave no new entry behind. */
+/**
+ * Write `bytes` to `name` in a directory handle; on failure leave no new entry behind. An
+ * empty entry counts as none: it may be another writer's, just created, whose own failure
+ * removes it before ours fails (the SW and the agent can write one piece at once).
+ */
 export async function writeWhole(directory, name, bytes) {
-  let existed = true;
+  let existed = false;
   try {
-    await directory.getFileHandle(name);
+    existed = (await (await directory.getFileHandle(name)).getFile()).size > 0;
   } catch {
-    existed = false;
+    // absent
   }
   let writable = null;
   try {

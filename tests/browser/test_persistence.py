@@ -134,7 +134,12 @@ PIECE_SIZES_JS = with_store_root("""async () => {
   const top = await (await root.getDirectoryHandle("planktos-v1")).getDirectoryHandle("p");
   for await (const [infohash, dir] of top.entries()) {
     for await (const [name, file] of dir.entries()) {
-      out[infohash + "/" + name] = (await file.getFile()).size;
+      try {
+        out[infohash + "/" + name] = (await file.getFile()).size;
+      } catch (err) {
+        // evicted between the listing and this read: absent, as it should be
+        if (err.name !== "NotFoundError") throw err;
+      }
     }
   }
   return out;
