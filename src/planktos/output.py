@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,7 @@ class Output:
         self.torrents = root / TORRENT_DIR
         self.seeds = root / SEED_DIR
         self.copies = 0
+        self._copies_lock = threading.Lock()  # seed trees are linked from several threads
         for directory in (self.out, self.torrents, self.seeds):
             directory.mkdir(exist_ok=True)
         self._remove_leftovers()
@@ -128,7 +130,8 @@ class Output:
             if err.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
                 raise BuildError(source.rel, f"cannot be linked ({err.strerror})") from err
             shutil.copyfile(source.path, path)
-            self.copies += 1
+            with self._copies_lock:
+                self.copies += 1
         st = os.stat(path)
         if (st.st_size, st.st_mtime_ns) != (source.size, source.mtime_ns):
             raise BuildError(source.rel, "changed while the site was built; run the build again")
