@@ -84,7 +84,7 @@ def benchmarks(size: str) -> list[Benchmark]:
                     *(["--quick"] if tiny else []),
                 ]
             ],
-            timeout=150,
+            timeout=240,
         ),
     ]
 
