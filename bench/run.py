@@ -71,7 +71,7 @@ def benchmarks(size: str) -> list[Benchmark]:
                     *(["--quick"] if tiny else []),
                 ]
             ],
-            timeout=330,
+            timeout=420,
         ),
         Benchmark(
             "tracker_redis",
