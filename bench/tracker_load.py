@@ -55,6 +55,16 @@ try:
 except ImportError:  # pragma: no cover - the bench works without it, only slower
     _loads = json.loads
 
+COUNTS = (
+    "announces",
+    "offers_received",
+    "answers_sent",
+    "answers_received",
+    "failures",
+    "errors",
+)
+"""What each client process counts (summed over processes in a run's result)."""
+
 _SDP_LINES = (
     "v=0",
     "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
@@ -240,14 +250,7 @@ class LoadGenerator:
             result.probed = [b - a for a, b in zip(first, probe(), strict=True)]
         replies = self._collect("run")
         for part in replies:
-            for name in (
-                "announces",
-                "offers_received",
-                "answers_sent",
-                "answers_received",
-                "failures",
-                "errors",
-            ):
+            for name in COUNTS:
                 setattr(result, name, getattr(result, name) + part[name])
             result.latencies_ms.extend(part["latencies_ms"])
         return result
@@ -327,14 +330,7 @@ class _Worker:
 
     def reset_counts(self) -> None:
         self.counts = dict.fromkeys(
-            (
-                "announces",
-                "offers_received",
-                "answers_sent",
-                "answers_received",
-                "failures",
-                "errors",
-            ),
+            COUNTS,
             0,
         )
         self.latencies = []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from tests.generators import (
     planktos_output,
     write_mkdocs_project,
 )
+from tests.servers import free_port
 from tests.test_build import verify_site
 
 
@@ -126,13 +126,6 @@ def test_failed_planktos_build_fails_mkdocs_and_writes_nothing(tmp_path: Path) -
     assert len(errors) == 1 and "planktos:" in errors[0] and "no files left" in errors[0]
     assert (project / "site/index.html").is_file()
     assert planktos_output(project) == []
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def get(url: str) -> tuple[int, bytes]:

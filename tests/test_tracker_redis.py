@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.servers import free_port
 from tests.test_tracker_server import Peer
 
 REDIS_SERVER = Path("/usr/bin/redis-server")
@@ -32,13 +33,6 @@ pytestmark = pytest.mark.skipif(
 )
 TTL_S = 2.0  # --redis-ttl in these tests: a dead process is forgotten within 8/3 s
 WAIT_S = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class RedisServer:
