@@ -7,6 +7,7 @@ import contextlib
 import errno
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -20,6 +21,11 @@ from planktos.server.app import MANIFEST, create_app
 from planktos.stats.db import check_outside, default_db_path
 from planktos.tracker.cluster import TrackerCluster
 from planktos.tracker.server import create_tracker_app
+
+_SHUTDOWN_S = 15.0  # closing sockets waits up to 5 s for their close frames; Redis up to 3 s
+_STRAGGLERS_S = 2.0
+
+log = logging.getLogger(__name__)
 
 
 async def start(
@@ -52,20 +58,73 @@ def run_app(
     access_log: logging.Logger | None,
     on_started: Callable[[str], None],
 ) -> None:
-    """Serve ``app`` until Ctrl-C; ``on_started`` gets the base URL once it listens."""
+    """Serve ``app`` until SIGINT or SIGTERM; ``on_started`` gets the base URL once it listens.
+
+    The stop signals only set an event that the main task waits on, so that shutdown starts
+    from one known place. Raised as KeyboardInterrupt from inside the loop instead, a signal
+    could land in a transport callback, where uvloop reports it as a transport error and
+    swallows it: the process then never stopped. A second signal during shutdown kills it.
+    """
 
     async def main() -> None:
         runner, bound = await start(app, host, port, access_log)
         try:
             on_started(f"http://{url_host(host)}:{bound}/")
             sys.stdout.flush()
-            await asyncio.Event().wait()
+            await _until_stopped()
         finally:
-            await runner.cleanup()
+            cleanup = asyncio.ensure_future(runner.cleanup())
+            # asyncio.wait, not wait_for: a task that ignores cancellation (seen in redis-py)
+            # must not hold the process after its time is up.
+            if (await asyncio.wait({cleanup}, timeout=_SHUTDOWN_S))[1]:
+                log.warning("shutdown took over %.0f s; stopping anyway", _SHUTDOWN_S)
 
     raise_open_files_limit()
     with contextlib.suppress(KeyboardInterrupt):
-        event_loop_runner()(main())
+        run_until_done(main())
+
+
+async def _until_stopped() -> None:
+    """Wait for SIGINT or SIGTERM (or, where the loop cannot watch signals, forever)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    watched: list[signal.Signals] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows; not the main thread
+            break
+        watched.append(signum)
+    try:
+        await stop.wait()
+    finally:
+        for signum in watched:
+            loop.remove_signal_handler(signum)
+
+
+def run_until_done(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on a new event loop (uvloop where installed), then cancel what is left.
+
+    Unlike ``asyncio.run``, tasks that ignore their cancellation are waited for only
+    ``_STRAGGLERS_S``, then abandoned with a warning, so that a stopped server exits.
+    """
+    loop = _new_event_loop()
+    try:
+        loop.run_until_complete(main)
+    finally:
+        try:
+            rest = asyncio.all_tasks(loop)
+            for task in rest:
+                task.cancel()
+            if rest:
+                _, pending = loop.run_until_complete(asyncio.wait(rest, timeout=_STRAGGLERS_S))
+                if pending:
+                    log.warning("%d tasks ignored their cancellation; exiting", len(pending))
+            loop.run_until_complete(
+                asyncio.wait({loop.create_task(loop.shutdown_asyncgens())}, timeout=_STRAGGLERS_S)
+            )
+        finally:
+            loop.close()
 
 
 def raise_open_files_limit() -> None:
@@ -81,8 +140,8 @@ def raise_open_files_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def event_loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
-    """``uvloop.run`` where uvloop is installed (not on Windows), else ``asyncio.run``.
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    """A uvloop loop where uvloop is installed (not on Windows), else asyncio's.
 
     uvloop's libuv loop and transports cut the tracker's CPU time per message and memory per
     held socket (bench/tracker_bench.py).
@@ -90,8 +149,8 @@ def event_loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
     try:
         import uvloop
     except ImportError:
-        return asyncio.run
-    return uvloop.run
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 def url_host(host: str) -> str:
