@@ -1,8 +1,9 @@
 """PNG plots of the benchmarks' JSON results (matplotlib, Agg backend: no display needed).
 
-``python bench/plots.py build|swarm [--results DIR]`` redraws ``DIR/<name>.png`` from
-``DIR/<name>.json``; ``build_bench.py`` calls :func:`plot_build` itself, and ``run.py`` draws
-the swarm plot after ``swarm_bench.py`` (which writes only JSON and Markdown).
+``python bench/plots.py build|swarm|tracker_redis [--results DIR]`` redraws
+``DIR/<name>.png`` from ``DIR/<name>.json``; ``build_bench.py`` and ``tracker_redis_bench.py``
+draw their own, and ``run.py`` draws the swarm plot after ``swarm_bench.py`` (which writes
+only JSON and Markdown).
 """
 
 from __future__ import annotations
@@ -109,9 +110,42 @@ def plot_swarm(result: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def plot_tracker_redis(result: dict[str, Any], path: Path) -> None:
+    """Announces/s and relay latency under load of each setup, at each number of sockets."""
+    rows = result["table"]
+    setups = list(dict.fromkeys(row["setup"] for row in rows))
+    counts = sorted({row["connections"] for row in rows})
+    panels = [
+        ("announces_per_s", "announces/s (median)"),
+        ("latency_p50_ms", "relay latency p50 under load (ms)"),
+    ]
+    colors = ["#9aa5b1", "#e67e22", "#2b7bba", "#27ae60"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(10, 4), dpi=110)
+    width = 0.8 / len(setups)
+    for ax, (field, label) in zip(axes, panels, strict=True):
+        for i, setup in enumerate(setups):
+            by_count = {r["connections"]: r for r in rows if r["setup"] == setup}
+            xs = [c + (i - (len(setups) - 1) / 2) * width for c in range(len(counts))]
+            ys = [by_count[n][field] or 0 if n in by_count else 0 for n in counts]
+            ax.bar(xs, ys, width, label=setup, color=colors[i % len(colors)])
+        ax.set_xticks(range(len(counts)), [f"{n:,} sockets" for n in counts])
+        ax.set_title(label, fontsize=10)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.suptitle(
+        f"Tracker scale-out through Redis, {result['environment']['cores']} cores shared by "
+        f"load, trackers and Redis ({result['environment']['date']})",
+        fontsize=10,
+    )
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.savefig(path)
+    plt.close(fig)
+
+
 PLOTS: dict[str, Callable[[dict[str, Any], Path], None]] = {
     "build": plot_build,
     "swarm": plot_swarm,
+    "tracker_redis": plot_tracker_redis,
 }
 
 

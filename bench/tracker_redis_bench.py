@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from plots import plot_tracker_redis
 from tracker_load import LoadGenerator, raise_open_files_limit
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -358,6 +359,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "tracker_redis.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out / "tracker_redis.md").write_text(markdown(result))
+    plot_tracker_redis(result, args.out / "tracker_redis.png")
     print(markdown(result))
     return 0
 

@@ -208,3 +208,4 @@ def test_tracker_redis_bench_runs_tiny(tmp_path: Path) -> None:
     assert rows["two+redis"]["relays_across_processes"] > 0  # offers really crossed Redis
     assert result["design_check"]["redis_round_trip_us"] > 0
     assert "| two+redis |" in (tmp_path / "tracker_redis.md").read_text()
+    assert (tmp_path / "tracker_redis.png").read_bytes().startswith(b"\x89PNG")
