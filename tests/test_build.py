@@ -234,3 +234,20 @@ def test_manifest_text_is_canonical_json_with_its_build_id(tmp_path: Path) -> No
     manifest = json.loads(text)
     assert text == dumps(manifest)
     assert manifest["build"] == build_id(manifest)
+
+
+def test_runtime_settings_reach_the_manifest_and_change_the_build_id(site: Path) -> None:
+    assert main(["build", "--root", str(site), "--quiet"]) == 0
+    manifest_path = site / "planktos" / "manifest.json"
+    before = json.loads(manifest_path.read_text())
+    ice = '[{"urls": ["stun:stun.example.org:3478"], "username": "u", "credential": "c"}]'
+    args = ["--runtime", "upload_kbps=500", "--runtime", "stats_interval_s=0"]
+    args += ["--runtime", f"ice_servers={ice}", "--runtime", "upload_kbps=null"]  # last wins
+    assert main(["build", "--root", str(site), "--quiet", *args]) == 0
+    after = json.loads(manifest_path.read_text())
+    assert after["runtime"] == before["runtime"] | {
+        "upload_kbps": None,
+        "stats_interval_s": 0,
+        "ice_servers": json.loads(ice),
+    }
+    assert after["build"] != before["build"]  # browsers see a new worker with the settings

@@ -59,6 +59,30 @@ CASES: dict[str, tuple[Setup, str]] = {
     "bad piece size": (lambda r: ["--root", str(r), "--piece-size", "1000"], "piece size"),
     "tiny piece size": (lambda r: ["--root", str(r), "--piece-size", "8K"], "piece size"),
     "bad jobs": (lambda r: ["--root", str(r), "--jobs", "0"], "invalid count"),
+    "unknown runtime setting": (
+        lambda r: ["--root", str(r), "--runtime", "upload=5"],
+        "--runtime.upload: unknown runtime setting; known: deadline_ms",
+    ),
+    "runtime value not json": (
+        lambda r: ["--root", str(r), "--runtime", "upload_kbps=fast"],
+        "the value must be JSON",
+    ),
+    "runtime without value": (
+        lambda r: ["--root", str(r), "--runtime", "upload_kbps"],
+        "expected NAME=VALUE",
+    ),
+    "runtime value out of range": (
+        lambda r: ["--root", str(r), "--runtime", "stats_interval_s=5"],
+        "--runtime.stats_interval_s=5: expected 0 (no reports) or at least 10 seconds",
+    ),
+    "runtime bool as number": (
+        lambda r: ["--root", str(r), "--runtime", "upload_on_metered=1"],
+        "expected true or false",
+    ),
+    "runtime bad ice server": (
+        lambda r: ["--root", str(r), "--runtime", 'ice_servers=[{"urls": "http://x/"}]'],
+        "must start with stun:, turn: or turns:",
+    ),
 }
 
 

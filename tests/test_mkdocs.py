@@ -66,6 +66,7 @@ def test_options(tmp_path: Path) -> None:
               piece_size: 64K
               jobs: 2
               inject: false
+              runtime: {upload_kbps: 300, stats_interval_s: 0}
         """,
     )
     run = mkdocs(project, "build")
@@ -76,6 +77,9 @@ def test_options(tmp_path: Path) -> None:
     assert "files/data.bin" not in manifest["files"] and "guide/index.html" in manifest["files"]
     assert not any(url.startswith("guide/deep/") for url in manifest["files"])
     assert b"planktos/install.js" not in (project / "site/index.html").read_bytes()
+    runtime = manifest["runtime"]
+    assert runtime["upload_kbps"] == 300 and runtime["stats_interval_s"] == 0
+    assert runtime["deadline_ms"] == 2500  # the defaults for what was not given
 
 
 def test_enabled_false_and_the_kill_switch(tmp_path: Path) -> None:
@@ -102,6 +106,8 @@ BAD_CONFIG = {
     "bad piece size": ("piece_size: 100K", "'100K': invalid piece size"),
     "piece size type": ("piece_size: [1]", "expected a piece size"),
     "zero jobs": ("jobs: 0", "option 'jobs': 0: expected a whole number >= 1"),
+    "unknown runtime setting": ("runtime: {uplod_kbps: 5}", "runtime.uplod_kbps: unknown runtime"),
+    "runtime not a mapping": ("runtime: [1]", "runtime: expected a mapping"),
     "inject not a bool": ("inject: maybe", "option 'inject': 'maybe': expected true or false"),
 }
 

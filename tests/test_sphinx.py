@@ -52,6 +52,7 @@ def test_options(tmp_path: Path) -> None:
         planktos_piece_size = "64K"
         planktos_jobs = 2
         planktos_inject = False
+        planktos_runtime = {"max_seeded": 5}
         """,
     )
     out = tmp_path / "out"
@@ -62,6 +63,7 @@ def test_options(tmp_path: Path) -> None:
     assert {s["piece_length"] for s in manifest["shards"].values()} == {64 * 1024}
     assert not any(url.endswith(".bin") or url.startswith("_sources/") for url in manifest["files"])
     assert b"planktos/install.js" not in (out / "index.html").read_bytes()
+    assert manifest["runtime"]["max_seeded"] == 5
     # -D overrides conf.py, as for any Sphinx option.
     off = tmp_path / "off"
     assert sphinx(project, "html", off, "-D", "planktos_enabled=0").returncode == 0
@@ -77,6 +79,7 @@ BAD_CONFIG = {
     "bad piece size": ('planktos_piece_size = "3M"', "planktos_piece_size: '3M': invalid piece"),
     "jobs as text": ('planktos_jobs = "2"', "planktos_jobs: '2': expected a whole number"),
     "bool as text": ('planktos_uninstall = "yes"', "planktos_uninstall: 'yes': expected true"),
+    "bad runtime value": ('planktos_runtime = {"deadline_ms": 5}', "deadline_ms=5: expected a"),
     "relative base": ('html_baseurl = "docs/"', "html_baseurl: 'docs/': invalid html_baseurl"),
 }
 

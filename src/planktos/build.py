@@ -47,6 +47,7 @@ class BuildOptions:
     uninstall: bool = False
     inject: bool = False
     cache_dir: Path | None = None
+    runtime: dict[str, Any] = field(default_factory=dict)  # checked runtime settings
 
 
 @dataclass(slots=True)
@@ -171,7 +172,9 @@ def _write_site(
             by_content[sha] = item
         built.append(item)
     _put_seed_trees(output, seed_trees)
-    manifest, text = build_manifest(built, opts.base_url, opts.trackers, aliases, empty)
+    manifest, text = build_manifest(
+        built, opts.base_url, opts.trackers, aliases, empty, opts.runtime
+    )
     old = referenced_hashes(previous)
     new = {b.info_hash for b in built}
     output.commit(

@@ -14,6 +14,7 @@ from typing import Any, NoReturn, TypeVar
 from planktos import __version__
 from planktos.build import DEFAULT_TRACKER, BuildOptions, BuildResult, build
 from planktos.errors import InputError, PlanktosError
+from planktos.manifest import parse_runtime_option
 from planktos.shards import parse_piece_size
 from planktos.urls import check_base_url, check_tracker_url
 
@@ -118,6 +119,14 @@ def make_parser() -> argparse.ArgumentParser:
     )
     b.add_argument(
         "--jobs", type=_positive, default=0, metavar="N", help="hashing threads (default: cores)"
+    )
+    b.add_argument(
+        "--runtime",
+        action="append",
+        default=[],
+        type=_checked(parse_runtime_option),
+        metavar="NAME=VALUE",
+        help="a browser runtime setting, repeatable, e.g. upload_kbps=500 or stats_interval_s=0",
     )
     b.add_argument("--quiet", action="store_true", help="print nothing but errors")
     b.add_argument("--uninstall", action="store_true", help="write the kill switch instead")
@@ -232,6 +241,7 @@ def _build(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         uninstall=args.uninstall,
         inject=args.inject,
+        runtime=dict(args.runtime),
     )
     if args.uninstall and args.inject:
         raise InputError("--inject", "cannot be combined with --uninstall; pick one")

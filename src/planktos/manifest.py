@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from planktos import __version__
+from planktos.errors import InputError
 from planktos.hashing import ShardDigest
 from planktos.mime import content_type
 from planktos.shards import Shard
@@ -29,6 +30,103 @@ RUNTIME_DEFAULTS: dict[str, Any] = {
     "max_seeded": 50,  # torrents the agent seeds at once, most recently used first
     "stats_interval_s": 60,  # seconds between a visitor's reports to /planktos/stats; 0: none
 }
+
+
+def _whole(low: int, high: int | None = None, *, none_ok: bool = False) -> Any:
+    def check(value: object) -> object:
+        if value is None and none_ok:
+            return None
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if whole and value >= low and (high is None or value <= high):  # type: ignore[operator]
+            return value
+        span = f"from {low} to {high}" if high is not None else f">= {low}"
+        raise ValueError(f"expected a whole number {span}" + (", or null" if none_ok else ""))
+
+    return check
+
+
+def _flag(value: object) -> object:
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
+def _stats_interval(value: object) -> object:
+    _whole(0)(value)
+    if 0 < value < 10:  # type: ignore[operator]
+        raise ValueError("expected 0 (no reports) or at least 10 seconds")
+    return value
+
+
+def _ice_servers(value: object) -> object:
+    wrong = ValueError(
+        'expected a JSON list such as [{"urls": "stun:stun.example.com:3478"}] '
+        "(optional username, credential)"
+    )
+    if not isinstance(value, list):
+        raise wrong
+    for server in value:
+        if not isinstance(server, dict) or not set(server) <= {"urls", "username", "credential"}:
+            raise wrong
+        urls = server.get("urls")
+        urls = [urls] if isinstance(urls, str) else urls
+        if not urls or not isinstance(urls, list):
+            raise wrong
+        for url in urls:
+            if not isinstance(url, str) or not url.startswith(("stun:", "turn:", "turns:")):
+                raise ValueError(f"ICE server URL {url!r} must start with stun:, turn: or turns:")
+        if not all(isinstance(server.get(k, ""), str) for k in ("username", "credential")):
+            raise wrong
+    return value
+
+
+# Each runtime setting's check: it returns the value or raises ValueError saying what it wants.
+RUNTIME_CHECKS: dict[str, Any] = {
+    "deadline_ms": _whole(100, 60_000),
+    "ice_servers": _ice_servers,
+    "upload_kbps": _whole(1, none_ok=True),
+    "upload_on_metered": _flag,
+    "max_seeded": _whole(1, 10_000),
+    "stats_interval_s": _stats_interval,
+}
+assert RUNTIME_CHECKS.keys() == RUNTIME_DEFAULTS.keys()
+
+
+def check_runtime(settings: object, *, where: str = "runtime") -> dict[str, Any]:
+    """Runtime settings a site owner gave (a mapping of name to JSON value), checked.
+
+    Raises :class:`InputError` naming the setting and what it accepts.
+    """
+    if not isinstance(settings, dict):
+        raise InputError(repr(settings), f"{where}: expected a mapping of settings to values")
+    checked: dict[str, Any] = {}
+    for name, value in settings.items():
+        check = RUNTIME_CHECKS.get(name)
+        if check is None:
+            known = ", ".join(RUNTIME_DEFAULTS)
+            raise InputError(f"{where}.{name}", f"unknown runtime setting; known: {known}")
+        try:
+            checked[name] = check(value)
+        except ValueError as err:
+            raise InputError(f"{where}.{name}={json.dumps(value)}", str(err)) from None
+    return checked
+
+
+def parse_runtime_option(text: str) -> tuple[str, Any]:
+    """``NAME=VALUE`` of ``--runtime``; the value is JSON (``500``, ``true``, ``null``, a list)."""
+    name, sep, raw = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise InputError(text, "expected NAME=VALUE, e.g. --runtime upload_kbps=500")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise InputError(
+            text, "the value must be JSON: a number, true, false, null or a list"
+        ) from None
+    return name, check_runtime({name: value}, where="--runtime")[name]
+
+
 TORRENT_DIR = "planktos/t"
 SEED_DIR = "planktos/w"
 
@@ -65,8 +163,11 @@ def build_manifest(
     trackers: list[str],
     aliases: dict[str, str] | None = None,
     empty: list[str] | None = None,
+    runtime: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], str]:
     """Assemble the manifest, including its build id; returns it and its canonical JSON.
+
+    ``runtime`` holds the site owner's runtime settings (checked), over the defaults.
 
     ``aliases`` maps the path of a large file to the path of an identical one whose shard it
     shares (content-keyed shards hold each content once). ``empty`` lists empty files, which
@@ -114,7 +215,7 @@ def build_manifest(
         "generator": f"planktos {__version__}",
         "base": base_url,
         "trackers": trackers,
-        "runtime": dict(RUNTIME_DEFAULTS),
+        "runtime": RUNTIME_DEFAULTS | (runtime or {}),
         "shards": shard_table,
         "files": files,
     }

@@ -21,6 +21,7 @@ from mkdocs.plugins import BasePlugin, event_priority
 from planktos import sitegen
 from planktos.build import DEFAULT_TRACKER
 from planktos.errors import InputError, PlanktosError
+from planktos.manifest import check_runtime
 
 T = TypeVar("T")
 log = logging.getLogger("mkdocs.plugins.planktos")
@@ -52,6 +53,7 @@ class PlanktosConfig(Config):  # type: ignore[no-untyped-call]
     jobs = _Checked(sitegen.check_jobs, None)
     inject = _Checked(sitegen.check_bool, True)
     uninstall = _Checked(sitegen.check_bool, False)
+    runtime = _Checked[dict[str, Any]](check_runtime, {})
 
 
 class PlanktosPlugin(BasePlugin[PlanktosConfig]):  # type: ignore[no-untyped-call]

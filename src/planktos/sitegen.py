@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from planktos.build import DEFAULT_TRACKER, BuildOptions, build
 from planktos.errors import InputError
+from planktos.manifest import check_runtime
 from planktos.progress import summary
 from planktos.shards import parse_piece_size
 from planktos.urls import check_base_url, check_tracker_url
@@ -30,6 +32,7 @@ class Settings:
     jobs: int | None = None  # None: one hashing thread per core
     inject: bool = True
     uninstall: bool = False
+    runtime: dict[str, Any] = field(default_factory=dict)  # browser runtime settings
 
 
 def check_bool(value: object) -> bool:
@@ -100,6 +103,7 @@ CHECKS: dict[str, Callable[[object], object]] = {
     "jobs": check_jobs,
     "inject": check_bool,
     "uninstall": check_bool,
+    "runtime": check_runtime,
 }
 
 
@@ -137,5 +141,6 @@ def build_site(root: Path, base_url: str | None, settings: Settings) -> str:
         jobs=settings.jobs or 0,
         uninstall=settings.uninstall,
         inject=settings.inject and not settings.uninstall,
+        runtime=settings.runtime,
     )
     return summary(build(opts), opts)
