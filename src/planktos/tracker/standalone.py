@@ -244,10 +244,6 @@ class TrackerServer:
         self._sweeper = asyncio.create_task(self._sweep())
         return int(self._listener.sockets[0].getsockname()[1])
 
-    def stats(self) -> dict[str, object]:
-        """What ``/stats`` answers."""
-        return self.hub.stats()
-
     async def close(self) -> None:
         """Stop listening, close every WebSocket with 1001, then cut what is left."""
         if self._listener is not None:
