@@ -23,7 +23,7 @@ from aiohttp.client_ws import ClientWebSocketResponse
 from aiohttp.test_utils import TestServer
 
 from planktos.tracker import hub as hub_module
-from planktos.tracker.hub import TrackerHub, send_frame, text_frame
+from planktos.tracker.hub import TrackerHub
 from planktos.tracker.protocol import TrackerLimits
 from planktos.tracker.server import UPGRADE_REQUIRED_TEXT, TrackerService
 from planktos.tracker.standalone import EMBEDDED_PATH, TrackerServer
@@ -526,36 +526,74 @@ async def test_peer_whose_transport_dies_during_a_relay(
     del bob
 
 
-def test_send_frame_drops_what_a_backed_up_or_closing_transport_would_hold() -> None:
-    class FakeTransport:
-        def __init__(self, buffered: int, closing: bool = False) -> None:
-            self.buffered = buffered
-            self.closing = closing
-            self.written: list[bytes] = []
+class FakeSocket:
+    """A socket whose transport records what is written and reports what we tell it."""
 
-        def is_closing(self) -> bool:
-            return self.closing
+    def __init__(self, buffered: int = 0, closing: bool = False, is_open: bool = True) -> None:
+        self.buffered = buffered
+        self.closing = closing
+        self.open = is_open
+        self.written: list[bytes] = []
+        self.transport = self
 
-        def get_write_buffer_size(self) -> int:
-            return self.buffered
+    def is_open(self) -> bool:
+        return self.open
 
-        def write(self, data: bytes) -> None:
-            self.written.append(data)
+    def is_closing(self) -> bool:
+        return self.closing
 
-    for buffered, closing, sent in (
-        (0, False, True),
-        (hub_module.MAX_BUFFERED_BYTES, False, True),
-        (hub_module.MAX_BUFFERED_BYTES + 1, False, False),
-        (0, True, False),
-    ):
-        transport = FakeTransport(buffered, closing)
-        send_frame(transport, b"{}")  # type: ignore[arg-type]
-        assert transport.written == ([b"\x81\x02{}"] if sent else []), (buffered, closing)
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    async def shut_down(self) -> None:
+        self.open = False
+
+
+async def test_send_drops_what_a_backed_up_or_closing_socket_would_hold() -> None:
+    hub = TrackerHub()
+    cap = hub_module.MAX_BUFFERED_BYTES
+    cases = [
+        (FakeSocket(), True),
+        (FakeSocket(buffered=cap), True),
+        (FakeSocket(buffered=cap + 1), False),
+        (FakeSocket(closing=True), False),  # noticed when written
+        (FakeSocket(is_open=False), False),
+    ]
+    for socket_, _ in cases:
+        hub.send(socket_, b"{}")  # type: ignore[arg-type]
+        assert socket_.written == []  # queued for the end of this loop turn
+    await asyncio.sleep(0)
+    for socket_, sent in cases:
+        assert socket_.written == ([b"\x81\x02{}"] if sent else []), vars(socket_)
+
+
+async def test_frames_queued_in_one_loop_turn_are_written_once_in_order() -> None:
+    hub = TrackerHub()
+    first, second = FakeSocket(), FakeSocket()
+    hub.send(first, b"1")  # type: ignore[arg-type]
+    hub.send(second, b"2")  # type: ignore[arg-type]
+    hub.send(first, b"3")  # type: ignore[arg-type]
+    hub.flush_socket(second)  # type: ignore[arg-type]
+    assert second.written == [b"\x81\x012"] and first.written == []
+    await asyncio.sleep(0)
+    assert first.written == [b"\x81\x011\x81\x013"]
+    assert second.written == [b"\x81\x012"]
+    hub.send(first, b"4")  # type: ignore[arg-type]
+    first.open = False  # a close frame went out meanwhile: nothing may follow it
+    await asyncio.sleep(0)
+    assert first.written == [b"\x81\x011\x81\x013"]
 
 
 @pytest.mark.parametrize("length", [0, 125, 126, 65535, 65536])
-def test_text_frame_header(length: int) -> None:
-    frame = text_frame(b"x" * length)
+async def test_text_frame_lengths(length: int) -> None:
+    hub = TrackerHub()
+    socket_ = FakeSocket()
+    hub.send(socket_, b"x" * length)  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    [frame] = socket_.written
     assert frame[0] == 0x81
     if length < 126:
         assert frame[1] == length and len(frame) == 2 + length
@@ -563,6 +601,10 @@ def test_text_frame_header(length: int) -> None:
         assert frame[1] == 126 and int.from_bytes(frame[2:4], "big") == length
     else:
         assert frame[1] == 127 and int.from_bytes(frame[2:10], "big") == length
+    assert (
+        frame.endswith(b"x" * length)
+        and len(frame) == length + {0: 2, 1: 4, 2: 10}[(length >= 126) + (length >= 65536)]
+    )
 
 
 async def test_a_peer_that_stops_reading_costs_the_others_nothing(
@@ -727,8 +769,9 @@ async def test_close_says_going_away_to_every_socket(start_tracker: StartTracker
 async def test_standalone_close_stops_listening(standalone: StartTracker) -> None:
     tracker = await standalone()
     alice = await tracker.connect("alice")
-    await tracker.close()
+    closing = asyncio.ensure_future(tracker.close())
     assert (await alice.ws.receive(timeout=TIMEOUT)).data == 1001
+    await asyncio.wait_for(closing, 1.0)  # alice's client answered the close at once
     with pytest.raises(aiohttp.ClientConnectionError):
         await tracker.connect("late")
 

@@ -6,10 +6,13 @@ register each open WebSocket here as a :class:`Socket`; :class:`TrackerHub` hand
 messages to the core and sends the deliveries the core returns, locally or through the
 cluster.
 
-Sending never waits for a recipient: :meth:`Socket.send` writes one complete text frame to
-the transport, or drops it when the transport is closing or already buffers more than
+Sending never waits for a recipient: :meth:`TrackerHub.send` queues a text frame, or drops
+it when the socket is closing or its transport already buffers more than
 ``MAX_BUFFERED_BYTES`` (a peer that is not reading; the idle check or its own handler will
-close it). A slow reader so costs the sender nothing and the tracker a bounded buffer.
+close it). A slow reader so costs the sender nothing and the tracker a bounded buffer. The
+frames queued for one socket during one turn of the event loop are written together at its
+end (:meth:`TrackerHub.flush`): one system call per socket and turn instead of one per
+frame, which was the largest single cost per message.
 
 With a ``cluster`` (``--redis``, :mod:`.redis_cluster`), the core runs over the cluster's
 store, a delivery for a peer whose socket another process holds goes to ``cluster.relay``,
@@ -43,8 +46,13 @@ log = logging.getLogger(__name__)
 class Socket(Protocol):
     """One open WebSocket, as the hub sees it."""
 
-    def send(self, payload: bytes) -> None:
-        """Send ``payload`` (UTF-8 JSON) as a text frame now, or drop it; never wait."""
+    @property
+    def transport(self) -> asyncio.WriteTransport | None:
+        """Where its bytes go; None if the connection has none (any more)."""
+        ...
+
+    def is_open(self) -> bool:
+        """Whether data frames may still be sent (no close frame sent yet)."""
         ...
 
     async def shut_down(self) -> None:
@@ -52,21 +60,14 @@ class Socket(Protocol):
         ...
 
 
-def text_frame(payload: bytes) -> bytes:
-    """An unmasked, unfragmented WebSocket text frame (RFC 6455 §5.2), as a server sends it."""
-    length = len(payload)
+def _header(length: int) -> bytes:
+    """The header of an unmasked, unfragmented text frame (RFC 6455 §5.2), as a server sends
+    it, for a payload of ``length`` bytes."""
     if length < 126:
-        return bytes((0x81, length)) + payload
+        return bytes((0x81, length))
     if length < 1 << 16:
-        return bytes((0x81, 126)) + length.to_bytes(2, "big") + payload
-    return bytes((0x81, 127)) + length.to_bytes(8, "big") + payload
-
-
-def send_frame(transport: asyncio.WriteTransport, payload: bytes) -> None:
-    """Write ``payload`` as a text frame unless the transport is closing or backed up."""
-    if transport.is_closing() or transport.get_write_buffer_size() > MAX_BUFFERED_BYTES:
-        return
-    transport.write(text_frame(payload))
+        return bytes((0x81, 126)) + length.to_bytes(2, "big")
+    return bytes((0x81, 127)) + length.to_bytes(8, "big")
 
 
 _BINARY_REFUSED = TrackerProtocolError(
@@ -88,6 +89,7 @@ class TrackerHub:
         store = cluster.store if cluster is not None else None
         self.core = TrackerCore(limits=self.limits, is_allowed=is_allowed, store=store)
         self.sockets: dict[ConnectionId, Socket] = {}
+        self._queued: dict[Socket, list[bytes]] = {}
         self._ids = itertools.count(1)
         self._cluster = cluster
         if cluster is not None:
@@ -127,7 +129,7 @@ class TrackerHub:
         for delivery in deliveries:
             socket = sockets.get(delivery.connection)
             if socket is not None:
-                socket.send(encode_message_utf8(delivery.message))
+                self.send(socket, encode_message_utf8(delivery.message))
             elif self._cluster is not None:
                 self._cluster.relay(delivery)
             # else: gone since the core chose it; closed() removes it from its swarms
@@ -136,7 +138,40 @@ class TrackerHub:
         """Send an already encoded message to a local socket, if any (for the cluster)."""
         socket = self.sockets.get(connection)
         if socket is not None:
-            socket.send(payload)
+            self.send(socket, payload)
+
+    def send(self, socket: Socket, payload: bytes) -> None:
+        """Queue ``payload`` (UTF-8 JSON) as a text frame for the end of this loop turn, or
+        drop it if the socket is not reading (:meth:`flush` skips closed sockets)."""
+        transport = socket.transport
+        if transport is None or transport.get_write_buffer_size() > MAX_BUFFERED_BYTES:
+            return
+        queued = self._queued
+        frames = queued.get(socket)
+        if frames is None:
+            if not queued:
+                asyncio.get_running_loop().call_soon(self.flush)
+            queued[socket] = [_header(len(payload)), payload]
+        else:
+            frames += (_header(len(payload)), payload)
+
+    def flush(self) -> None:
+        """Write every socket's queued frames, one write per socket."""
+        queued, self._queued = self._queued, {}
+        for socket, frames in queued.items():
+            self._write(socket, frames)
+
+    def flush_socket(self, socket: Socket) -> None:
+        """Write one socket's queued frames now: before a control frame of its own."""
+        frames = self._queued.pop(socket, None)
+        if frames is not None:
+            self._write(socket, frames)
+
+    @staticmethod
+    def _write(socket: Socket, frames: list[bytes]) -> None:
+        transport = socket.transport
+        if transport is not None and socket.is_open() and not transport.is_closing():
+            transport.write(b"".join(frames))
 
     def stats(self) -> dict[str, object]:
         """Swarm sizes, totals since start, and the number of open sockets."""
@@ -152,6 +187,7 @@ class TrackerHub:
 
     async def close(self) -> None:
         """Close every socket with 1001, then leave the cluster."""
+        self.flush()
         sockets = list(self.sockets.values())
         await asyncio.gather(*(socket.shut_down() for socket in sockets), return_exceptions=True)
         if self._cluster is not None:

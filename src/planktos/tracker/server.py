@@ -19,8 +19,8 @@ Socket handling, and why:
   announces (a per-message receive timeout would cut background tabs, whose timers
   browsers throttle).
 - Sending never waits for another peer: frames go straight to the transport
-  (:func:`~planktos.tracker.hub.send_frame`), bypassing aiohttp's writer, which would await
-  the drain of a slow recipient's socket and stall the sender's handler behind it.
+  (:meth:`~planktos.tracker.hub.TrackerHub.send`), bypassing aiohttp's writer, which would
+  await the drain of a slow recipient's socket and stall the sender's handler behind it.
 - No per-message compression (browsers offer permessage-deflate): its zlib state would
   cost far more memory per held connection than everything else here together.
 """
@@ -31,7 +31,7 @@ import asyncio
 
 from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
-from planktos.tracker.hub import CLOSE_TIMEOUT_S, TrackerHub, send_frame
+from planktos.tracker.hub import CLOSE_TIMEOUT_S, TrackerHub
 
 __all__ = ["UPGRADE_REQUIRED_TEXT", "TrackerService"]
 
@@ -50,9 +50,8 @@ class _AiohttpSocket:
         self.ws = ws
         self.transport = transport
 
-    def send(self, payload: bytes) -> None:
-        if self.transport is not None and not self.ws.closed:
-            send_frame(self.transport, payload)
+    def is_open(self) -> bool:
+        return not self.ws.closed
 
     async def shut_down(self) -> None:
         await self.ws.close(code=WSCloseCode.GOING_AWAY, message=b"tracker shutting down")

@@ -25,7 +25,7 @@ Socket handling, and why:
   announces (a per-message receive timeout would cut background tabs, whose timers
   browsers throttle). A connection still in its HTTP handshake, or in its closing
   handshake, gets one to two sweeps.
-- Sending never waits for another peer (:func:`~planktos.tracker.hub.send_frame`).
+- Sending never waits for another peer (:meth:`~planktos.tracker.hub.TrackerHub.send`).
 - No per-message compression (browsers offer permessage-deflate): its zlib state would
   cost far more memory per held connection than everything else here together.
 - Shutdown (:meth:`TrackerServer.close`): stop listening, close every WebSocket with 1001
@@ -48,7 +48,7 @@ from websockets.typing import BytesLike
 
 from planktos.errors import InputError
 from planktos.tracker.cluster import TrackerCluster
-from planktos.tracker.hub import CLOSE_TIMEOUT_S, GOING_AWAY, TrackerHub, send_frame
+from planktos.tracker.hub import CLOSE_TIMEOUT_S, GOING_AWAY, TrackerHub
 from planktos.tracker.protocol import TrackerLimits
 from planktos.tracker.server import UPGRADE_REQUIRED_TEXT
 
@@ -111,10 +111,8 @@ class _Connection(asyncio.Protocol):
         if self._closed is not None and not self._closed.done():
             self._closed.set_result(None)
 
-    def send(self, payload: bytes) -> None:
-        """Send a text frame now, or drop it (see :mod:`.hub`)."""
-        if self._ws.state is OPEN and self.transport is not None:
-            send_frame(self.transport, payload)
+    def is_open(self) -> bool:
+        return self._ws.state is OPEN
 
     async def shut_down(self) -> None:
         """Close the WebSocket with 1001 and wait for the connection to end."""
@@ -201,9 +199,12 @@ class _Connection(asyncio.Protocol):
 
     def _flush(self) -> None:
         transport = self.transport
-        if transport is None:
+        writes = self._ws.data_to_send()
+        if transport is None or not writes:
             return
-        for data in self._ws.data_to_send():
+        if self._id:
+            self._server.hub.flush_socket(self)  # data frames queued before these go first
+        for data in writes:
             if data:
                 transport.write(data)
             else:  # the protocol is done with this connection: the server closes TCP
