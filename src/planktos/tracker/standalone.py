@@ -69,7 +69,7 @@ _WS_LOG = logging.getLogger("planktos.tracker.websocket")
 class _Connection(asyncio.Protocol):
     """One TCP connection: an HTTP request, then possibly a WebSocket."""
 
-    __slots__ = ("_closed", "_fragments", "_id", "_server", "_ws", "quiet", "transport")
+    __slots__ = ("_closed", "_fragments", "_id", "_quiet", "_server", "_ws", "transport")
 
     def __init__(self, server: TrackerServer) -> None:
         self._server = server
@@ -78,14 +78,14 @@ class _Connection(asyncio.Protocol):
         self._id = 0  # the hub's connection id once the WebSocket is open
         self._fragments: list[BytesLike] | None = None  # of a fragmented text message
         self._closed: asyncio.Future[None] | None = None  # only while shutting down
-        self.quiet = 0  # sweeps since something arrived
+        self._quiet = 0  # sweeps since something arrived
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
         self._server.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
-        self.quiet = 0
+        self._quiet = 0
         ws = self._ws
         healthy = ws.parser_exc is None
         ws.receive_data(data)
@@ -129,16 +129,16 @@ class _Connection(asyncio.Protocol):
 
     def sweep(self) -> None:
         """One idle sweep: ping a quiet socket, cut a silent one (see the module's doc)."""
-        self.quiet += 1
+        self._quiet += 1
         if self.transport is None:
             return
         if self._ws.state is OPEN:
-            if self.quiet == _PING_AT:
+            if self._quiet == _PING_AT:
                 self._ws.send_ping(b"")
                 self._flush()
-            elif self.quiet >= _CUT_AT:
+            elif self._quiet >= _CUT_AT:
                 self.transport.abort()
-        elif self.quiet >= _CUT_UNOPENED_AT:
+        elif self._quiet >= _CUT_UNOPENED_AT:
             self.transport.abort()
 
     def abort(self) -> None:
