@@ -250,9 +250,11 @@ def _versions() -> dict[str, str]:
 
     package = json.loads((ROOT / "node_modules/bittorrent-tracker/package.json").read_text())
     import aiohttp
+    import websockets
 
     return {
         "python": platform.python_version(),
+        "websockets": websockets.__version__,
         "aiohttp": aiohttp.__version__,
         "node": run("node", "--version"),
         "bittorrent-tracker": package["version"],
@@ -329,7 +331,7 @@ def markdown(r: dict[str, Any]) -> str:
     v = r["versions"]
     lines = [
         f"Tracker benchmark, {r['date']}, {r['machine']}, medians of {r['rounds']} rounds "
-        f"(Python {v['python']}, aiohttp {v['aiohttp']}; Node {v['node']}, "
+        f"(Python {v['python']}, websockets {v.get('websockets', '?')}; Node {v['node']}, "
         f"bittorrent-tracker {v['bittorrent-tracker']}); {r['cpu_split']}",
         "",
         "| what | planktos | bittorrent-tracker | planktos / bittorrent-tracker |",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -217,6 +219,46 @@ def test_a_stop_signal_lets_the_request_in_hand_finish_then_stops() -> None:
             assert response.read() == b"finished"
         assert proc.wait(20) == 0
         assert "shutting down" in proc.stdout.read()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_tracker_on_a_busy_port_is_one_line() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "planktos", "tracker", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+    assert proc.returncode == 1 and "address in use" in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1
+    assert proc.stdout == ""
+
+
+async def test_a_stop_signal_closes_the_standalone_trackers_sockets_with_1001() -> None:
+    import aiohttp
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "planktos", "tracker", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "Tracker at ws://" in line, line
+        url = line.split()[2]
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            proc.send_signal(signal.SIGTERM)
+            message = await ws.receive(timeout=10)
+            assert message.type is aiohttp.WSMsgType.CLOSE and message.data == 1001, message
+        assert proc.wait(10) == 0
     finally:
         proc.kill()
         proc.wait()

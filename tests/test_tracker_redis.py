@@ -394,8 +394,8 @@ def test_without_redis_the_package_is_never_imported(tmp_path: Path) -> None:
         "from pathlib import Path\n"
         "import planktos.cli, planktos.server.run\n"
         "from planktos.server.app import create_app\n"
-        "from planktos.tracker.server import create_tracker_app\n"
-        "create_tracker_app(); create_app(Path(sys.argv[1]))\n"
+        "from planktos.tracker.standalone import TrackerServer\n"
+        "TrackerServer(); create_app(Path(sys.argv[1]))\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'redis'))\n"
     )
     proc = subprocess.run(

@@ -20,7 +20,7 @@ from planktos.server.accesslog import ClfAccessLogger, close_access_log, open_ac
 from planktos.server.app import MANIFEST, create_app
 from planktos.stats.db import check_outside, default_db_path
 from planktos.tracker.cluster import TrackerCluster
-from planktos.tracker.server import create_tracker_app
+from planktos.tracker.standalone import TrackerServer
 
 _SHUTDOWN_S = 15.0  # closing sockets waits up to 5 s for their close frames; Redis up to 3 s
 _STRAGGLERS_S = 2.0
@@ -42,13 +42,18 @@ async def start(
         await site.start()
     except OSError as err:
         await runner.cleanup()
-        if err.errno == errno.EADDRINUSE:
-            raise InputError(f"{host}:{port}", "address in use; pick another --port") from err
-        raise InputError(f"{host}:{port}", f"cannot listen ({err.strerror})") from err
+        raise listen_error(host, port, err) from err
     server = site._server  # aiohttp exposes the bound port only here
     sockets = getattr(server, "sockets", None) or []
     bound = sockets[0].getsockname()[1] if sockets else port
     return runner, bound
+
+
+def listen_error(host: str, port: int, err: OSError) -> InputError:
+    """The one-line error for a port we cannot listen on."""
+    if err.errno == errno.EADDRINUSE:
+        return InputError(f"{host}:{port}", "address in use; pick another --port")
+    return InputError(f"{host}:{port}", f"cannot listen ({err.strerror})")
 
 
 def run_app(
@@ -73,15 +78,18 @@ def run_app(
             sys.stdout.flush()
             await _until_stopped()
         finally:
-            cleanup = asyncio.ensure_future(runner.cleanup())
-            # asyncio.wait, not wait_for: a task that ignores cancellation (seen in redis-py)
-            # must not hold the process after its time is up.
-            if (await asyncio.wait({cleanup}, timeout=_SHUTDOWN_S))[1]:
-                log.warning("shutdown took over %.0f s; stopping anyway", _SHUTDOWN_S)
+            await _bounded_shutdown(runner.cleanup())
 
-    raise_open_files_limit()
-    with contextlib.suppress(KeyboardInterrupt):
-        run_until_done(main())
+    run_server(main())
+
+
+async def _bounded_shutdown(cleanup: Coroutine[Any, Any, None]) -> None:
+    """Run ``cleanup`` for at most ``_SHUTDOWN_S``."""
+    task = asyncio.ensure_future(cleanup)
+    # asyncio.wait, not wait_for: a task that ignores cancellation (seen in redis-py)
+    # must not hold the process after its time is up.
+    if (await asyncio.wait({task}, timeout=_SHUTDOWN_S))[1]:
+        log.warning("shutdown took over %.0f s; stopping anyway", _SHUTDOWN_S)
 
 
 async def _until_stopped() -> None:
@@ -100,6 +108,13 @@ async def _until_stopped() -> None:
     finally:
         for signum in watched:
             loop.remove_signal_handler(signum)
+
+
+def run_server(main: Coroutine[Any, Any, None]) -> None:
+    """Run a server's ``main`` with all the open files it may need, until it returns."""
+    raise_open_files_limit()
+    with contextlib.suppress(KeyboardInterrupt):
+        run_until_done(main)
 
 
 def run_until_done(main: Coroutine[Any, Any, None]) -> None:
@@ -238,9 +253,18 @@ def run_tracker(
             raise InputError(path, "is not a readable planktos manifest; pass a built one") from err
 
     cluster = make_cluster(redis_url, redis_ttl_s)
-    app = create_tracker_app(
-        is_allowed=allowed.__contains__ if manifests else None, cluster=cluster
-    )
-    run_app(
-        app, host, port, None, lambda url: print(f"Tracker at {ws_url(url)} (stats: {url}stats)")
-    )
+    tracker = TrackerServer(is_allowed=allowed.__contains__ if manifests else None, cluster=cluster)
+
+    async def main() -> None:
+        try:
+            bound = await tracker.start(host, port)
+        except OSError as err:
+            raise listen_error(host, port, err) from err
+        try:
+            url = f"http://{url_host(host)}:{bound}/"
+            print(f"Tracker at {ws_url(url)} (stats: {url}stats)", flush=True)
+            await _until_stopped()
+        finally:
+            await _bounded_shutdown(tracker.close())
+
+    run_server(main())
