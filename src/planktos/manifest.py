@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from planktos import __version__
@@ -129,6 +130,18 @@ def parse_runtime_option(text: str) -> tuple[str, Any]:
 
 TORRENT_DIR = "planktos/t"
 SEED_DIR = "planktos/w"
+
+
+def info_hashes(path: Path) -> frozenset[bytes]:
+    """The info hashes of the shards of the manifest at ``path`` (what a tracker serves).
+
+    Raises OSError when it cannot be read and ValueError when it is not a manifest.
+    """
+    try:
+        shards = json.loads(path.read_text(encoding="utf-8"))["shards"]
+        return frozenset(bytes.fromhex(s["infohash"]) for s in shards.values())
+    except (KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f"{path}: not a planktos manifest") from err
 
 
 @dataclass(frozen=True, slots=True)

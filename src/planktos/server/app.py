@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 
 from aiohttp import web
 
+from planktos.manifest import info_hashes
 from planktos.server.static import StaticFiles
 from planktos.stats.db import StatsDb
 from planktos.stats.web import StatsService
@@ -46,9 +46,8 @@ class ManifestHashes:
         if stamp == self._stamp:
             return
         try:
-            shards = json.loads(self.path.read_text(encoding="utf-8")).get("shards", {})
-            hashes = frozenset(bytes.fromhex(s["infohash"]) for s in shards.values())
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            hashes = info_hashes(self.path)
+        except (OSError, ValueError):
             return  # half-written or foreign: keep what we had
         self._stamp = stamp
         if hashes != self.current:

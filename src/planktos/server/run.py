@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from planktos.errors import InputError
+from planktos.manifest import info_hashes
 from planktos.server.accesslog import ClfAccessLogger, close_access_log, open_access_log
 from planktos.server.app import MANIFEST, create_app
 from planktos.stats.db import check_outside, default_db_path
@@ -247,9 +248,8 @@ def run_tracker(
     allowed: set[bytes] = set()
     for path in manifests:
         try:
-            shards = json.loads(path.read_text(encoding="utf-8"))["shards"]
-            allowed |= {bytes.fromhex(s["infohash"]) for s in shards.values()}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            allowed |= info_hashes(path)
+        except (OSError, ValueError) as err:
             raise InputError(path, "is not a readable planktos manifest; pass a built one") from err
 
     cluster = make_cluster(redis_url, redis_ttl_s)
