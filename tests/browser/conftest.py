@@ -145,6 +145,22 @@ def built(site_root: Path) -> Built:
 
 
 @pytest.fixture
+def separate_tracker(site_root: Path, tmp_path: Path) -> Iterator[Origin]:
+    """A tracker on its own server (``planktos serve --open-tracker`` on an empty root), as a
+    site would run it apart from the origin; the test site is rebuilt to announce to it."""
+    (tmp_path / "tracker-root").mkdir()
+    tracker = Origin(tmp_path / "tracker-root", tmp_path / "tracker.log", "--open-tracker")
+    tracker.start()
+    try:
+        ws = tracker.url.replace("http://", "ws://") + "planktos/tracker"
+        planktos_build(site_root, "--tracker", ws, "--quiet")
+        yield tracker
+    finally:
+        tracker.stop()
+        print(tracker.output())
+
+
+@pytest.fixture
 def origin(site_root: Path, tmp_path: Path) -> Iterator[Origin]:
     """``planktos serve`` over the built test site, with an access log."""
     server = Origin(site_root, tmp_path / "access.log")

@@ -31,7 +31,7 @@ from tests.browser.probes import (
     until_agent,
     until_page_complete,
 )
-from tests.browser.sites import PAGE_A, PAGES, Built, planktos_build
+from tests.browser.sites import PAGE_A, PAGES, Built
 from tests.browser.sites import Page as SitePage
 
 pytestmark = pytest.mark.p2p
@@ -196,36 +196,27 @@ async def test_corrupt_peer_cannot_corrupt_the_page(
 
 
 async def test_origin_down_missing_files_come_from_a_peer(
-    visitors: Visitors, origin: Origin, site_root: Path, tmp_path: Path
+    visitors: Visitors, origin: Origin, site_root: Path, separate_tracker: Origin
 ) -> None:
     """A returning visitor, the origin down: what its store lacks comes from another visitor.
 
     The tracker runs apart from the origin (its own ``planktos serve``), as a site would
     deploy it to survive the origin.
     """
-    (tmp_path / "tracker-root").mkdir()
-    tracker = Origin(tmp_path / "tracker-root", tmp_path / "tracker.log", "--open-tracker")
-    tracker.start()
-    try:
-        ws = tracker.url.replace("http://", "ws://") + "planktos/tracker"
-        planktos_build(site_root, "--tracker", ws, "--quiet")
-        built = Built.load(site_root)
-        page_a, page_b = PAGES
-        a_keys = (page_a.key, *page_a.files)
-        b_keys = (page_b.key, *page_b.files)
-        assert infohashes(built, a_keys) <= infohashes(built, b_keys), "B needs A's torrents"
-        await browse(await visitors.new("A"), origin, PAGES)
-        await until_peers(tracker, infohashes(built, PAGE_KEYS), 1)
-        visitor_b = await visitors.new("B")
-        tab = await browse(visitor_b, origin, [page_b])
-        origin.stop()
-        sources = Sources(visitor_b.context)
-        await tab.goto(page_a)
-        assert set(sources.of(origin.url, a_keys).values()) <= {"store", "agent"}
-        assert (await tab.counters())["bytesFromPeers"] > 0
-    finally:
-        tracker.stop()
-        print(tracker.output())
+    built = Built.load(site_root)
+    page_a, page_b = PAGES
+    a_keys = (page_a.key, *page_a.files)
+    b_keys = (page_b.key, *page_b.files)
+    assert infohashes(built, a_keys) <= infohashes(built, b_keys), "B needs A's torrents"
+    await browse(await visitors.new("A"), origin, PAGES)
+    await until_peers(separate_tracker, infohashes(built, PAGE_KEYS), 1)
+    visitor_b = await visitors.new("B")
+    tab = await browse(visitor_b, origin, [page_b])
+    origin.stop()
+    sources = Sources(visitor_b.context)
+    await tab.goto(page_a)
+    assert set(sources.of(origin.url, a_keys).values()) <= {"store", "agent"}
+    assert (await tab.counters())["bytesFromPeers"] > 0
 
 
 # A connection with Save-Data on, as Chromium reports it on a phone; desktop Chromium has no
