@@ -2,6 +2,7 @@
 
 import WebTorrent from "webtorrent";
 import { counters } from "./counters.js";
+import { startPipeline } from "./internals.js";
 
 /** A WebTorrent client for browsers, with the manifest's ICE servers (default: none). */
 export function createClient(runtime) {
@@ -38,6 +39,7 @@ function countWire(wire) {
     counters.bytesUploaded += n;
   });
   if (fromWebSeed) return;
+  startPipeline(wire);
   counters.peersConnected += 1;
   wire.once("close", () => {
     counters.peersConnected -= 1;

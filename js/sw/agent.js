@@ -56,9 +56,14 @@ export class AgentLink {
     this.summoners = [];
   }
 
-  /** A page that will start an agent is on its way: reads wait up to `ms` for its port. */
+  /**
+   * A page that will start an agent is on its way: reads wait up to `ms` for its port. The
+   * current port may be the page it replaces, which the browser can still list as a client
+   * for a few ms while it unloads: the next read pings it first.
+   */
   expect(ms) {
     this.expectUntil = Math.max(this.expectUntil, this.now() + ms);
+    this.heard = 0;
   }
 
   /** No agent is coming (the page said so): waiting reads go on at once. */
@@ -91,8 +96,7 @@ export class AgentLink {
     this.port = port;
     this.clientId = clientId;
     this.heard = this.now();
-    port.onmessage = (event) => this.receive(port, event.data);
-    port.start?.();
+    port.onmessage = (event) => this.receive(port, event.data); // setting it starts the port
     this.expectUntil = 0;
     this.arrived();
   }
@@ -128,7 +132,8 @@ export class AgentLink {
         });
     }
     if (await this.pinging) return port;
-    if (this.port === port) this.drop(port);
+    if (this.port !== port) return this.live(); // a newer agent registered meanwhile
+    this.drop(port);
     return null;
   }
 

@@ -9,11 +9,12 @@ import { deleteIdbStore, storageRoot } from "../common/idb-dir.js";
 import { CACHE, clearCaches, ManifestSource } from "./manifest.js";
 import { isRuntimeScript, manifestKey, scopedPath } from "./routing.js";
 import { addNetworkRoutes } from "./routes.js";
-import { runtimeScript } from "./scripts.js";
+import { keepScript, runtimeScript } from "./scripts.js";
 import { Snapshots } from "./snapshots.js";
 import { Store } from "./store.js";
 
 const BUILD = "__PLANKTOS_BUILD__";
+const ignore = () => {}; // a failure that changes nothing
 
 const scope = self.registration.scope;
 const counters = newCounters();
@@ -34,7 +35,7 @@ let statsSaved = caches
   .then((cache) => cache.match(STATS_KEY))
   .then((r) => r?.json())
   .then((saved) => addCounters(counters, saved))
-  .catch(() => {});
+  .catch(ignore);
 let statsTimer = null;
 function saveStatsSoon() {
   if (statsTimer || uninstalled) return;
@@ -43,7 +44,7 @@ function saveStatsSoon() {
     statsSaved = statsSaved
       .then(() => caches.open(CACHE))
       .then((cache) => cache.put(STATS_KEY, new Response(JSON.stringify(counters))))
-      .catch(() => {});
+      .catch(ignore);
   }, 1000);
 }
 
@@ -52,19 +53,22 @@ function saveStatsSoon() {
 // until our activate event fires un-parks it.
 let activated = false;
 self.addEventListener("install", (event) => {
-  addNetworkRoutes(event, scope);
+  addNetworkRoutes(event, scope, CACHE);
+  // The copy of install.js that the route above answers with (the fetch handler too).
+  const install = new URL(INSTALL_TAG, scope).href;
+  event.waitUntil(keepScript(install, fetch(install, { cache: "no-cache" }), BUILD).catch(ignore));
   self.skipWaiting();
   let tries = 0;
   const retry = setInterval(() => {
     if (activated || ++tries > 300) clearInterval(retry);
-    else self.skipWaiting().catch(() => {});
+    else self.skipWaiting().catch(ignore);
   }, 100);
 });
 
 self.addEventListener("activate", (event) => {
   activated = true;
   event.waitUntil(
-    Promise.all([self.clients.claim(), manifests.revalidate().then(afterManifest)]).catch(() => {}),
+    Promise.all([self.clients.claim(), manifests.revalidate().then(afterManifest)]).catch(ignore),
   );
 });
 
@@ -77,7 +81,7 @@ self.addEventListener("message", (event) => {
     else if (data?.type === "summon" && event.ports?.[0]) agent.offer(event.ports[0]);
     else if (data?.type === "stats") {
       const answer = () => reply({ type: "stats", build: BUILD, ...counters });
-      event.waitUntil(statsSaved.then(answer).catch(() => {}));
+      event.waitUntil(statsSaved.then(answer).catch(ignore));
     }
     else if (data?.type === "probe" && typeof data.url === "string") {
       event.waitUntil(probe(data.url).then((reachable) => reply({ type: "probe", reachable })));
@@ -106,7 +110,7 @@ self.addEventListener("fetch", (event) => {
   let rel = null;
   try {
     if (isRuntimeScript(method, url, scope)) {
-      event.respondWith(runtimeScript(event.request, (p) => event.waitUntil(p.catch(() => {})), BUILD));
+      event.respondWith(runtimeScript(event.request, (p) => event.waitUntil(p.catch(ignore)), BUILD));
       return;
     }
     rel = scopedPath(method, url, scope);
@@ -131,9 +135,9 @@ function onNavigation(event, rel) {
   });
   if (clientId) {
     navigating.set(clientId, pinned);
-    pinned.finally(() => navigating.get(clientId) === pinned && navigating.delete(clientId)).catch(() => {});
+    pinned.finally(() => navigating.get(clientId) === pinned && navigating.delete(clientId)).catch(ignore);
   }
-  event.waitUntil(pinned.then(pruneSoon).catch(() => {}));
+  event.waitUntil(pinned.then(pruneSoon).catch(ignore));
   if (manifests.loaded) {
     const current = snapshots.currentManifest();
     // Not ours by the snapshot we have: the browser fetches it; the pin still follows.
@@ -197,7 +201,7 @@ function respond(event, lookup, onBytes = null) {
   });
   const tasks = new Set();
   const background = (p) => {
-    tasks.add(Promise.resolve(p).catch(() => {}));
+    tasks.add(Promise.resolve(p).catch(ignore));
   };
   event.waitUntil(
     finished.then(async () => {
@@ -242,7 +246,7 @@ async function afterManifest(m) {
   uninstalled = true;
   const sweep = () => Promise.allSettled([store.clear().then(deleteIdbStore), clearCaches()]);
   await sweep();
-  await self.registration.unregister().catch(() => {});
+  await self.registration.unregister().catch(ignore);
   // Writes under way (pins, counters, a runtime script's copy) may land after the first sweep;
   // a worker stays alive 30 s after its last event, so this timer runs.
   setTimeout(sweep, 2000);

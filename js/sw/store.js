@@ -53,16 +53,6 @@ export class Store {
     return this.hit(`p/${infohash}`, this.read(this.folder("p", infohash), String(index)));
   }
 
-  /** Whether a piece is stored, without reading it. */
-  async hasPiece(infohash, index) {
-    try {
-      const handle = await (await this.folder("p", infohash)).getFileHandle(String(index));
-      return (await handle.getFile()).size > 0; // empty: a write that never finished
-    } catch {
-      return false;
-    }
-  }
-
   /** The indexes of the stored pieces of a torrent (an empty set when none or no store). */
   async pieceIndexes(infohash) {
     const found = new Set();

@@ -20,6 +20,9 @@ test("the installed WebTorrent, torrent-discovery and bittorrent-tracker are the
 test("the private members internals.js uses are still there", () => {
   const torrent = source("webtorrent/lib/torrent.js");
   assert.match(torrent, /\n {2}_markVerified \(index\) \{/);
+  // startPipeline(): the pipeline is sized from the wire's speed, 0.5 s of it at least.
+  assert.match(torrent, /let length = 2 \+ Math\.ceil\(duration \* wire\.downloadSpeed\(\) \/ Piece\.BLOCK_LENGTH\)/);
+  assert.match(torrent, /const PIPELINE_MIN_DURATION = 0\.5\n/);
   const discovery = source("torrent-discovery/index.js");
   assert.match(discovery, /this\._announce = opts\.announce/);
   assert.match(discovery, /\n {2}_createTracker \(\) \{/);

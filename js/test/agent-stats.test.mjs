@@ -124,17 +124,18 @@ test("a SW whose counters restarted (storage cleared) reports them whole", async
   assert.deepEqual(h.sent.map((r) => r.store), [100, 30]);
 });
 
-test("the worker routes the stats API and the dashboard to the network, where it can", async () => {
+test("the worker routes the stats API and the dashboard to the network, install.js to its copy, where it can", async () => {
   const { networkRoutes, addNetworkRoutes } = await import("../sw/routes.js");
-  assert.deepEqual(networkRoutes("https://example.com/docs/"), [
+  assert.deepEqual(networkRoutes("https://example.com/docs/", "kept"), [
     { condition: { urlPattern: "https://example.com/docs/planktos/stats" }, source: "network" },
     { condition: { urlPattern: "https://example.com/docs/planktos/dashboard" }, source: "network" },
+    { condition: { urlPattern: "https://example.com/docs/planktos/install.js" }, source: { cacheName: "kept" } },
   ]);
   const waited = [];
   const added = [];
-  addNetworkRoutes({ addRoutes: async (r) => added.push(r), waitUntil: (p) => waited.push(p) }, "https://a.test/");
+  addNetworkRoutes({ addRoutes: async (r) => added.push(r), waitUntil: (p) => waited.push(p) }, "https://a.test/", "kept");
   await Promise.all(waited);
-  assert.equal(added[0].length, 2);
+  assert.equal(added[0].length, 3);
   addNetworkRoutes({ waitUntil: () => assert.fail("no addRoutes: nothing to wait for") }, "https://a.test/");
   const failing = { addRoutes: () => Promise.reject(new TypeError("bad rule")), waitUntil: (p) => waited.push(p) };
   addNetworkRoutes(failing, "https://a.test/");

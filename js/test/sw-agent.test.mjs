@@ -165,3 +165,31 @@ test("a page offering while a read waits is asked at once", async () => {
   page.close();
   agent.close();
 });
+
+test("a navigation's page on its way: the next read pings the port it may replace, and takes the new agent's", { timeout: 5000 }, async () => {
+  // The replaced page is still listed as a client while it unloads; its agent answers nothing.
+  const leaving = fakeAgent(() => {});
+  const agent = streamingAgent();
+  const link = new AgentLink({ pingMs: 100 });
+  link.register(leaving.port, "old");
+  link.expect(1000);
+  const reading = link.read(READ, 1000);
+  setTimeout(() => link.register(agent.port, "new"), 20);
+  assert.ok((await reading).getReader);
+  assert.deepEqual(leaving.seen.map((m) => m.type), ["ping"]);
+  assert.equal(agent.seen[0].type, "read");
+  leaving.close();
+  agent.close();
+});
+
+test("a navigation's page on its way: a live agent in another tab answers the ping and stays", async () => {
+  const other = fakeAgent((m, port) => m.type === "ping" && port.postMessage({ type: "pong", id: m.id }));
+  const link = new AgentLink({ pingMs: 100 });
+  link.register(other.port, "tab-b");
+  link.expect(1000);
+  await link.live();
+  assert.deepEqual(other.seen.map((m) => m.type), ["ping"]);
+  assert.equal(await link.live(), other.port); // fresh again: no second ping
+  assert.equal(other.seen.length, 1);
+  other.close();
+});

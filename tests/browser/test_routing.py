@@ -123,16 +123,18 @@ async def test_manifest_and_worker_script_pass_through(
         assert (seen.status, seen.sha256) == (200, sha256((site_root / path).read_bytes()))
 
 
-async def test_runtime_scripts_come_from_the_origin_while_it_answers(
+async def test_runtime_scripts_are_this_builds(
     visitors: Visitors, origin: Origin, site_root: Path
 ) -> None:
-    """The worker answers them network first (a kept copy is for when the origin is down)."""
+    """agent.js: this build's copy, revalidated (the worker kept it when the page imported it);
+    install.js: the copy the worker kept when it installed, answered by the browser itself
+    (routes.js) without asking the origin again."""
     page = await arrive(await visitors.new("A"), origin.url)
-    for path in ("planktos/install.js", "planktos/agent.js"):
+    for path, asked in (("planktos/install.js", []), ("planktos/agent.js", ["/planktos/agent.js"])):
         before = len(origin.settle())
         seen = await fetch_seen(page, origin.url + path)
         assert (seen.status, seen.sha256) == (200, sha256((site_root / path).read_bytes()))
-        assert [e.path for e in origin.settle()[before:] if e.path == "/" + path] == ["/" + path]
+        assert [e.path for e in origin.settle()[before:] if e.path == "/" + path] == asked
 
 
 async def test_explicit_web_seed_requests_pass_through(

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from playwright.async_api import Page
+
 from tests.browser.browsers import Visitors
 from tests.browser.origin import Origin, attribute, describe, file_bytes
 from tests.browser.probes import (
@@ -78,6 +80,11 @@ async def test_one_page_downloads_only_the_pieces_of_its_files(
     assert total <= bound, describe(hits)
 
 
+async def stored_pieces(page: Page, infohash: str) -> set[int]:
+    """The piece indexes in the store; a write in progress (OPFS `<n>.crswap`) is not one."""
+    return {int(n) for n in await opfs_list(page, STORE, "p", infohash) if n.isdigit()}
+
+
 async def test_video_seek_fetches_the_pieces_at_the_new_position(
     visitors: Visitors, origin: Origin, site_root: Path
 ) -> None:
@@ -100,10 +107,10 @@ async def test_video_seek_fetches_the_pieces_at_the_new_position(
     last = (size - 1) // pl
     mark = len(origin.settle())
     # The first load's read-ahead may still be writing pieces: wait until the store settles.
-    before_seek = {int(n) for n in await opfs_list(page, STORE, "p", infohash)}
+    before_seek = await stored_pieces(page, infohash)
     for _ in range(20):
         await asyncio.sleep(0.25)
-        now = {int(n) for n in await opfs_list(page, STORE, "p", infohash)}
+        now = await stored_pieces(page, infohash)
         if now == before_seek:
             break
         before_seek = now
@@ -121,7 +128,7 @@ async def test_video_seek_fetches_the_pieces_at_the_new_position(
         arg=target,
     )
     await until_stored(page, [STORE, "p", infohash], [str(at)])
-    stored = {int(n) for n in await opfs_list(page, STORE, "p", infohash)}
+    stored = await stored_pieces(page, infohash)
     hits = attribute(origin.settle()[mark:], built)
     after_seek = file_bytes(hits)[LONG_VIDEO]
     # Bytes came for the new position, a few pieces of it, never the gap before it.
