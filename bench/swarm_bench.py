@@ -364,6 +364,10 @@ def visitor_report(v: Visitor, counters: dict[str, Any]) -> dict[str, Any]:
         "uploaded": agent["bytesUploaded"],
         "first_page_bytes_before_control": v.before_control.bytes(),
         "pieces_rejected": agent["piecesRejected"] + worker["rejected"]["count"],
+        # Requests the worker passed to the network after an error of its own, and those it
+        # failed (bad bytes even from the origin): each should be 0.
+        "worker_fallbacks": worker["requests"]["fallback"],
+        "worker_failed": worker["requests"]["failed"],
     }
 
 
