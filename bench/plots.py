@@ -98,14 +98,28 @@ def plot_swarm(result: dict[str, Any], path: Path) -> None:
         )
         ax.set_title(title, fontsize=10)
         ax.set_ylabel("MB")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=7, frameon=False)
-    fig.suptitle(
+    title = (
         f"Bytes by source: swarm of {result.get('visitors', '?')} browsers on "
-        f"{result.get('site', '?')}",
-        fontsize=10,
+        f"{result.get('site', '?')}"
     )
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    _finish(fig, axes[0][0], title, path, legend_fontsize=7, bottom=0.07)
+
+
+def _finish(
+    fig: Any, ax: Any, title: str, path: Path, *, legend_fontsize: int, bottom: float
+) -> None:
+    """One legend under the panels (from ``ax``), the title, then save and close."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(
+        handles,
+        labels,
+        loc="lower center",
+        ncol=len(labels),
+        fontsize=legend_fontsize,
+        frameon=False,
+    )
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     fig.savefig(path)
     plt.close(fig)
 
@@ -126,20 +140,16 @@ def plot_tracker_redis(result: dict[str, Any], path: Path) -> None:
         for i, setup in enumerate(setups):
             by_count = {r["connections"]: r for r in rows if r["setup"] == setup}
             xs = [c + (i - (len(setups) - 1) / 2) * width for c in range(len(counts))]
-            ys = [by_count[n][field] or 0 if n in by_count else 0 for n in counts]
+            ys = [by_count.get(n, {}).get(field) or 0 for n in counts]
             ax.bar(xs, ys, width, label=setup, color=colors[i % len(colors)])
         ax.set_xticks(range(len(counts)), [f"{n:,} sockets" for n in counts])
         ax.set_title(label, fontsize=10)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
-    fig.suptitle(
-        f"Tracker scale-out through Redis, {result['environment']['cores']} cores shared by "
-        f"load, trackers and Redis ({result['environment']['date']})",
-        fontsize=10,
+    env = result["environment"]
+    title = (
+        f"Tracker scale-out through Redis, {env['cores']} cores shared by "
+        f"load, trackers and Redis ({env['date']})"
     )
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    fig.savefig(path)
-    plt.close(fig)
+    _finish(fig, axes[0], title, path, legend_fontsize=8, bottom=0.06)
 
 
 PLOTS: dict[str, Callable[[dict[str, Any], Path], None]] = {
