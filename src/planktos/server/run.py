@@ -69,7 +69,7 @@ def run_app(
     The stop signals only set an event that the main task waits on, so that shutdown starts
     from one known place. Raised as KeyboardInterrupt from inside the loop instead, a signal
     could land in a transport callback, where uvloop reports it as a transport error and
-    swallows it: the process then never stopped. A second signal during shutdown kills it.
+    swallows it: the process then never stopped. A second SIGTERM during shutdown kills it.
     """
 
     async def main() -> None:
