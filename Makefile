@@ -6,14 +6,40 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LINT_PATHS := src tests bench
 
-.PHONY: demo test lint bench bench-deps setup system-deps clean runtime
+.PHONY: demo test test-latest lint lock bench bench-deps setup system-deps clean runtime
 
-$(STAMP): pyproject.toml
+# The exact versions (with hashes) that `make test` and CI use: requirements/dev.txt, written by
+# `make lock` with uv from pyproject.toml's ranges (README, "Dependencies"). hatchling is in the
+# lock too, so the editable install builds without fetching anything unpinned.
+LOCK := requirements/dev.txt
+PIP := $(PY) -m pip -q --disable-pip-version-check
+UV_VERSION := 0.13.8
+TOOLS := .venv-tools
+
+$(STAMP): $(LOCK) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PIP) install --require-hashes --no-deps -r $(LOCK)
+	$(PIP) install --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# Refresh the lock on purpose: the newest versions pyproject.toml allows, today.
+lock:
+	test -x $(TOOLS)/bin/uv || { $(PYTHON) -m venv $(TOOLS) && \
+		$(TOOLS)/bin/pip install -q --disable-pip-version-check uv==$(UV_VERSION); }
+	$(TOOLS)/bin/uv pip compile --quiet --upgrade --generate-hashes --python-version 3.11 \
+		--extra dev pyproject.toml requirements/build.in -o $(LOCK)
+
+# The ranges users get: the whole suite on the newest versions pyproject.toml allows (not part
+# of `make test`; run it before refreshing the lock, so the lock never goes stale unseen).
+test-latest:
+	rm -rf .venv-latest
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/pip install -q --disable-pip-version-check --upgrade -e '.[dev]'
+	.venv-latest/bin/pip freeze --exclude-editable | sed 's/^/  /'
+	touch .venv-latest/.installed
+	$(MAKE) test VENV=.venv-latest
 
 # Debian packages the tests use: aria2c (a regular BitTorrent client), Chromium, Redis (tracker
 # scale-out), unshare + ip to run the suite in a network namespace holding only loopback
@@ -52,4 +78,4 @@ bench: setup bench-deps runtime
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-latest $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

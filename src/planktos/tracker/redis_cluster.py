@@ -212,7 +212,7 @@ class RedisCluster:
         self._pubsub = self._client = None
         with contextlib.suppress(*_FAILURES):
             if pubsub is not None:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # untyped before redis 8
         with contextlib.suppress(*_FAILURES):
             if client is not None:
                 await client.aclose()
