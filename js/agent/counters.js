@@ -1,8 +1,7 @@
 // What the agent did, for reporting (bench/, tests, a future stats page). One object, mutated
 // in place: read it with `(await import("<base>planktos/agent.js")).counters`.
 export const counters = {
-  bytesFromPeers: 0, // piece bytes received over WebRTC
-  bytesFromWebSeed: 0, // piece bytes received from the web seed (HTTP, through WebTorrent)
+  bytesFromPeers: 0, // piece bytes received over WebRTC, before verification
   bytesUploaded: 0, // piece bytes sent to peers
   piecesRejected: 0, // pieces that failed SHA-1 verification in WebTorrent
   peersConnected: 0, // WebRTC wires open now

@@ -1,11 +1,12 @@
 // The in-page agent (docs/runtime.md): one WebTorrent client per browser profile that fetches
-// pieces for the service worker from peers and the web seed, and seeds the store.
+// pieces for the service worker from peers, tells it what its peers hold, and seeds the store.
 // Loaded by install.js (at once on a controlled page, else after `load` when idle); importing
 // it starts it.
 
 import { hasIndexedDb } from "../common/idb-dir.js";
 import { createClient } from "./client.js";
 import { counters } from "./counters.js";
+import { reportHaves } from "./haves.js";
 import { whenLeader } from "./leader.js";
 import { setCurrentInfohashes } from "./opfs.js";
 import { answer } from "./read.js";
@@ -47,7 +48,10 @@ async function lead(base) {
   const client = createClient(settings.runtime);
   const policy = enforceUploadPolicy(client, settings.runtime);
   const torrents = new Torrents(client, settings, base);
-  linkToServiceWorker((msg, port) => answer(torrents, port, msg));
+  // A new worker knows nothing of what the peers hold: tell it all again.
+  let haves = null;
+  const post = linkToServiceWorker((msg, port) => answer(torrents, port, msg), () => haves?.again());
+  haves = reportHaves(client, post);
   if (policy.uploading()) await seedStored(torrents, Number(settings.runtime.max_seeded) || 50);
   return true;
 }

@@ -1,6 +1,7 @@
 // Answers the service worker's `read` (docs/runtime.md, "SW ↔ agent"): a ReadableStream of
 // exactly bytes [start, end] (inclusive) of file `index` of a torrent, fetched by WebTorrent
-// from peers and the web seed, only the pieces that cover them.
+// from peers, only the pieces that cover them; and its `join`: add the torrent, so that its
+// swarm's peers connect and report what they hold (haves.js).
 
 import { counters } from "./counters.js";
 import { exactStream } from "./exact-stream.js";
@@ -12,7 +13,6 @@ const isCount = (n) => Number.isSafeInteger(n) && n >= 0;
 export function readProblem(msg) {
   if (!INFOHASH.test(msg?.infohash ?? "")) return "bad infohash";
   if (typeof msg.torrent !== "string" || !msg.torrent) return "bad torrent";
-  if (msg.webseed != null && typeof msg.webseed !== "string") return "bad webseed";
   if (!isCount(msg.index)) return "bad index";
   if (!isCount(msg.start) || !isCount(msg.end) || msg.start > msg.end) return "bad range";
   return null;
@@ -29,7 +29,7 @@ export async function read(torrents, msg) {
   const first = Math.floor((file.offset + msg.start) / torrent.pieceLength);
   const last = Math.floor((file.offset + msg.end) / torrent.pieceLength);
   await torrents.syncStored(torrent, first, last);
-  const done = torrents.readWith(torrent, msg.webseed, first, last);
+  const done = torrents.readWith(torrent);
   // The file iterator selects just the pieces covering [start, end], and deselects them when
   // it is returned (end of stream, or the service worker cancelling it). Selecting the whole
   // file instead would fetch all of a video for one seek.
@@ -41,6 +41,10 @@ export async function read(torrents, msg) {
 export async function answer(torrents, port, msg) {
   if (msg?.type === "ping") {
     port.postMessage({ type: "pong", id: msg.id });
+    return;
+  }
+  if (msg?.type === "join") {
+    if (!readProblem({ ...msg, index: 0, start: 0, end: 0 })) torrents.get(msg.infohash, msg.torrent).catch(() => {});
     return;
   }
   if (msg?.type !== "read") return;

@@ -2,21 +2,24 @@
 // counter deltas since the previous report, so the server only ever adds. Pure: importable in
 // Node.
 //
-// Sources: the service worker counts what it took from the store and the origin without the
-// agent ({type: "stats"}, js/sw/counters.js); the agent counts what WebTorrent received from
-// peers and from the web seed (the origin too). The SW's `bytes.agent` is left out: those are
-// the agent's bytes, already counted by source.
+// Sources: the service worker counts the verified bytes it took from the store, from peers
+// (through the agent) and from the origin ({type: "stats"}, js/sw/counters.js): only bytes
+// that matched their SHA-256 count as peer bytes. The agent counts what it uploaded and the
+// pieces WebTorrent rejected.
 
 /** Cumulative counters of the service worker that a report draws on. */
 export function swTotals(sw) {
-  return { store: count(sw?.bytes?.store), origin: count(sw?.bytes?.origin), rejected: count(sw?.rejected?.count) };
+  return {
+    store: count(sw?.bytes?.store),
+    peers: count(sw?.bytes?.peer),
+    origin: count(sw?.bytes?.origin),
+    rejected: count(sw?.rejected?.count),
+  };
 }
 
 /** Cumulative counters of the agent (js/agent/counters.js) that a report draws on. */
 export function agentTotals(agent) {
   return {
-    peers: count(agent?.bytesFromPeers),
-    origin: count(agent?.bytesFromWebSeed),
     uploaded: count(agent?.bytesUploaded),
     rejected: count(agent?.piecesRejected),
   };
@@ -36,8 +39,8 @@ export function delta(now, since) {
 export function reportOf(sw, agent, peersConnected) {
   return {
     store: sw.store,
-    peers: agent.peers,
-    origin: sw.origin + agent.origin,
+    peers: sw.peers,
+    origin: sw.origin,
     uploaded: agent.uploaded,
     rejected: sw.rejected + agent.rejected,
     peers_connected: Math.min(count(peersConnected), 1000),

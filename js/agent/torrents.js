@@ -8,8 +8,7 @@ import { dir, readFile, storedPieces, touch, writeFile } from "./opfs.js";
 import { bitfieldOf } from "./pieces.js";
 import { OpfsStore } from "./store.js";
 import { TrackerGate } from "./trackers.js";
-import { torrentUrl, trackerUrls, webSeedUrl } from "./urls.js";
-import { trackWires, watchRead } from "./webseed.js";
+import { torrentUrl, trackerUrls } from "./urls.js";
 
 export class Torrents {
   constructor(client, settings, base) {
@@ -19,9 +18,6 @@ export class Torrents {
     this.adding = new Map(); // infohash → Promise<Torrent>
     this.lastUse = new Map(); // infohash → ms
     this.busy = new Map(); // infohash → open reads
-    this.addedAt = new Map(); // infohash → ms
-    this.swarmSize = new Map(); // infohash → peers the tracker last counted, us included
-    this.webSeeds = new Map(); // infohash → web seed URL in use
     // Only trackers that answer a probe (trackers.js): a WebSocket to one that is down is
     // logged as a console error. One that comes back joins every torrent.
     this.trackers = new TrackerGate(trackerUrls(settings.trackers, base), {
@@ -52,11 +48,11 @@ export class Torrents {
       parsed = await parseTorrent(`magnet:?xt=urn:btih:${infohash}`);
     }
     if (parsed.infoHash !== infohash) throw new Error("torrent does not match its infohash");
-    // The manifest's trackers that answer; the web seed is added per read (see `useWebSeed`).
+    // The manifest's trackers that answer. No web seed: the agent serves bytes from peers
+    // only, and the service worker takes the origin's itself (docs/runtime.md).
     parsed.announce = await this.trackers.usable();
     parsed.urlList = [];
     const stored = await storedPieces(infohash);
-    this.addedAt.set(infohash, Date.now());
     const torrent = this.client.add(parsed, {
       store: OpfsStore,
       deselect: true,
@@ -65,7 +61,6 @@ export class Torrents {
       // lookup each (≈ 80 ms for the 90 pieces of the demo's image shard, before any peer).
       bitfield: parsed.pieces ? bitfieldOf(stored, parsed.pieces.length) : undefined,
     });
-    trackWires(torrent);
     if (!parsed.info) {
       torrent.once("metadata", () => {
         dir(["t"], true)
@@ -79,34 +74,20 @@ export class Torrents {
       torrent.once("error", reject);
     });
     torrent.on("error", () => {});
-    this._watchTracker(torrent, parsed.announce.length > 0);
+    this._watchTracker(torrent);
     torrent.once("close", () => this.adding.delete(infohash));
     this._bound();
     return torrent;
   }
 
-  /**
-   * The tracker's counts tell a lone visitor not to wait for peers (webseed.js). Without a
-   * reachable tracker no peer can be found: the visitor is alone.
-   */
-  _watchTracker(torrent, tracked) {
-    const infohash = torrent.infoHash;
-    if (!tracked) this.swarmSize.set(infohash, 1);
-    const client = trackerClient(torrent);
-    client?.on?.("update", (data) => {
-      const n = Number(data?.complete ?? 0) + Number(data?.incomplete ?? 0);
-      if (Number.isFinite(n)) this.swarmSize.set(infohash, n);
-    });
-    whenTrackerLost(client, (url) => this._lost(url));
+  /** Drop a tracker from every torrent when its connection closes (`_lost`). */
+  _watchTracker(torrent) {
+    whenTrackerLost(trackerClient(torrent), (url) => this._lost(url));
   }
 
   /** Give every torrent the trackers `urls` (one that was down answers again, or one left). */
   _useTrackers(urls) {
-    for (const torrent of this.client.torrents) {
-      this.swarmSize.delete(torrent.infoHash);
-      if (!setTrackers(torrent, urls, () => this._watchTracker(torrent, true))) continue;
-      if (!urls.length) this.swarmSize.set(torrent.infoHash, 1); // no tracker: alone
-    }
+    for (const torrent of this.client.torrents) setTrackers(torrent, urls, () => this._watchTracker(torrent));
   }
 
   /**
@@ -132,35 +113,11 @@ export class Torrents {
     return bytes;
   }
 
-  /**
-   * Let a read of pieces [first, last] fall back on the shard's web seed when peers cannot
-   * deliver (webseed.js); the web seed leaves the torrent when its last read ends. Returns a
-   * function to call when the read ends.
-   */
-  readWith(torrent, webseed, first, last) {
+  /** Mark a read of a torrent as open until the returned function is called. */
+  readWith(torrent) {
     const infohash = torrent.infoHash;
     this.reading(infohash, true);
-    const url = webseed ? webSeedUrl(webseed, this.base) : null;
-    const stop = url
-      ? watchRead(torrent, () => this._swarm(infohash), first, last, () => {
-          if (this.webSeeds.has(infohash) || torrent.destroyed) return;
-          this.webSeeds.set(infohash, url);
-          torrent.addWebSeed(url);
-        })
-      : () => {};
-    return () => {
-      stop();
-      this.reading(infohash, false);
-      const inUse = this.webSeeds.get(infohash);
-      if (!this.busy.has(infohash) && inUse) {
-        this.webSeeds.delete(infohash);
-        if (!torrent.destroyed) torrent.removePeer(inUse);
-      }
-    };
-  }
-
-  _swarm(infohash) {
-    return { addedAt: this.addedAt.get(infohash) ?? 0, alone: this.swarmSize.get(infohash) <= 1 };
+    return () => this.reading(infohash, false);
   }
 
   /**

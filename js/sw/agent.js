@@ -9,16 +9,25 @@
 // a port whose page is gone (`clientExists` says so: a tab navigated or closed) is dropped at
 // once, so that browsing in one tab does not pay the ping's 500 ms on every page.
 //
-// Browsing in one tab, each page runs its own agent (the previous one died with its page).
-// install.js on a controlled page sends `{type: "summon"}` with a MessagePort and starts its
-// agent after `load`, or at once when the worker posts `{type: "start"}` on that port: a read
-// that finds no agent asks every page that offered (a page whose files are all in the store
-// never pays for starting WebTorrent while it loads). A navigation answered with a page that
-// loads install.js makes the link `expect()` a port: a read finding none waits for one within
-// its own deadline; `{type: "no-agent"}` from a page (install.js where no agent can run, or an
-// agent that will not lead) ends the wait.
+//   SW → agent  {type: "join", infohash, torrent}       (no answer: join the shard's swarm)
+//   agent → SW  {type: "peers", infohash, have}          (unasked, whenever it changes: the
+//               pieces that the agent's connected peers hold, a bitfield as a Uint8Array,
+//               piece 0 in the high bit of byte 0, as in BitTorrent)
+//
+// A read goes to the agent only when a connected peer holds its pieces (`holds`); the link
+// never waits for an agent to come (docs/runtime.md, "Choosing a source"). A file the worker
+// takes from the origin makes the agent join that shard's swarm (`join`), so that the next
+// read of it can find peers. Browsing in one tab, each page runs its own agent (the previous
+// one died with its page): install.js on a controlled page sends `{type: "summon"}` with a
+// MessagePort and starts its agent after `load`, or at once when the worker posts
+// `{type: "start"}` on that port, which it does when a read wants peers and no agent is
+// there. A navigation answered with a page that loads install.js makes the link `replacing()`
+// its port: what the leaving page's agent reported no longer counts.
 
 export class AgentUnavailable extends Error {}
+
+/** Shards whose swarms a new agent is told to join: the ones the worker read last. */
+const JOINS_KEPT = 16;
 
 export class AgentLink {
   constructor({ pingMs = 500, freshMs = 2000, now = Date.now, clientExists = async () => true } = {}) {
@@ -32,15 +41,18 @@ export class AgentLink {
     this.seq = 0;
     this.pending = new Map(); // id -> {resolve, reject, port}
     this.pinging = null;
-    this.expectUntil = 0; // a page that starts an agent is loading until then
-    this.arrivals = new Set(); // resolvers of reads waiting for a port
     this.summoners = []; // ports of pages that start their agent when asked (the newest last)
+    this.wanted = false; // a read wanted peers while no agent was there
+    this.haves = new Map(); // infohash -> bitfield (Uint8Array) of what the agent's peers hold
+    this.watchers = new Set(); // callbacks run on every "peers" report
+    this.joined = new Map(); // infohash -> join message, the latest last (told to a new agent)
+    this.confirmed = true; // false from replacing() until the port answers again
   }
 
-  /** A page offers to start its agent when asked; asked at once if a read is waiting. */
+  /** A page offers to start its agent when asked; asked at once if a read wanted peers. */
   offer(port) {
     this.summoners = [...this.summoners.slice(-3), port];
-    if (this.arrivals.size) this.summon();
+    if (this.wanted) this.summon();
   }
 
   /** Ask the pages that offered to start their agent (each at most once). */
@@ -53,41 +65,97 @@ export class AgentLink {
         // a page that went away
       }
     }
+    if (this.summoners.length) this.wanted = false;
     this.summoners = [];
   }
 
   /**
-   * A page that will start an agent is on its way: reads wait up to `ms` for its port. The
-   * current port may be the page it replaces, which the browser can still list as a client
-   * for a few ms while it unloads: the next read pings it first.
+   * A page that starts its own agent may replace the current one: the browser can still list
+   * the leaving page as a client for a few ms while it unloads. What the port's agent reported
+   * counts again only once it answers a ping (an agent in another tab that stays), or a new
+   * agent registers.
    */
-  expect(ms) {
-    this.expectUntil = Math.max(this.expectUntil, this.now() + ms);
+  replacing() {
     this.heard = 0;
+    this.confirmed = false;
   }
 
-  /** No agent is coming (the page said so): waiting reads go on at once. */
+  /** No agent is coming (the page said so). */
   noAgent() {
-    this.expectUntil = 0;
-    this.arrived();
+    this.wanted = false;
   }
 
-  arrived() {
-    for (const resolve of this.arrivals) resolve();
-    this.arrivals.clear();
+  forget() {
+    this.haves.clear();
+    this.notify();
   }
 
-  /** Resolves when a port registers, or after `ms`. */
-  arrival(ms) {
+  notify() {
+    for (const watcher of [...this.watchers]) watcher();
+  }
+
+  /** Whether a connected peer of the agent holds every piece first..last of `infohash`. */
+  holds(infohash, first, last) {
+    const bits = this.port && this.confirmed ? this.haves.get(infohash) : undefined;
+    if (!bits) return false;
+    for (let i = first; i <= last; i++) {
+      if (!(bits[i >> 3] & (0x80 >> (i & 7)))) return false;
+    }
+    return true;
+  }
+
+  /** Resolves true as soon as `holds(infohash, first, last)`, false after `ms`. */
+  whenHolds(infohash, first, last, ms) {
+    if (this.holds(infohash, first, last)) return Promise.resolve(true);
+    if (ms <= 0) return Promise.resolve(false);
     return new Promise((resolve) => {
-      const done = () => {
+      const done = (held) => {
         clearTimeout(timer);
-        this.arrivals.delete(done);
-        resolve();
+        this.watchers.delete(check);
+        resolve(held);
       };
-      const timer = setTimeout(done, ms);
-      this.arrivals.add(done);
+      const check = () => this.holds(infohash, first, last) && done(true);
+      const timer = setTimeout(() => done(false), ms);
+      this.watchers.add(check);
     });
+  }
+
+  /**
+   * The agent should join this shard's swarm (`request`: an agent read request): told now
+   * when an agent is there, else to the next one, which is asked to start.
+   */
+  join({ infohash, torrent }) {
+    const msg = { type: "join", infohash, torrent };
+    this.joined.delete(infohash);
+    this.joined.set(infohash, msg);
+    for (const key of this.joined.keys()) if (this.joined.size > JOINS_KEPT) this.joined.delete(key);
+    if (this.port && this.confirmed) {
+      this.post(this.port, msg);
+      return;
+    }
+    this.wanted = true;
+    this.summon();
+    if (this.port) this.live().catch(() => {}); // an agent that stays confirms itself
+  }
+
+  /** What the agent's peers hold, for the stats message: infohash -> pieces held. */
+  holdings() {
+    const out = {};
+    if (!this.port || !this.confirmed) return out;
+    for (const [infohash, bits] of this.haves) {
+      let n = 0;
+      for (const byte of bits) for (let b = byte; b; b &= b - 1) n += 1;
+      out[infohash] = n;
+    }
+    return out;
+  }
+
+  post(port, msg) {
+    try {
+      port.postMessage(msg);
+    } catch {
+      // a page that went away: the next read finds out
+    }
   }
 
   /** Use this port from now on (a new leader tab, or a reloaded one). */
@@ -97,13 +165,28 @@ export class AgentLink {
     this.clientId = clientId;
     this.heard = this.now();
     port.onmessage = (event) => this.receive(port, event.data); // setting it starts the port
-    this.expectUntil = 0;
-    this.arrived();
+    this.wanted = false;
+    this.confirmed = true;
+    this.forget();
+    for (const msg of this.joined.values()) this.post(port, msg);
   }
 
   receive(port, msg) {
-    if (port === this.port) this.heard = this.now();
+    if (port === this.port) {
+      this.heard = this.now();
+      if (!this.confirmed) {
+        this.confirmed = true;
+        this.notify();
+      }
+    }
     if (!msg || typeof msg !== "object") return;
+    if (msg.type === "peers") {
+      if (port === this.port && typeof msg.infohash === "string" && msg.have instanceof Uint8Array) {
+        this.haves.set(msg.infohash, msg.have);
+        this.notify();
+      }
+      return;
+    }
     const waiter = this.pending.get(msg.id);
     if (!waiter || waiter.port !== port) {
       if (msg.type === "stream") msg.stream?.cancel?.().catch(() => {}); // too late: nobody waits
@@ -139,6 +222,7 @@ export class AgentLink {
 
   drop(port) {
     this.port = null;
+    this.forget();
     for (const [id, w] of this.pending) {
       if (w.port === port) {
         this.pending.delete(id);
@@ -168,17 +252,14 @@ export class AgentLink {
     });
   }
 
-  /** A stream of file bytes start..end (inclusive) from the agent; rejects within timeoutMs. */
+  /**
+   * A stream of file bytes start..end (inclusive) from the agent; rejects within timeoutMs.
+   * Never waits for an agent to come: without one it rejects at once.
+   */
   async read(request, timeoutMs) {
     const started = this.now();
-    const left = () => timeoutMs - (this.now() - started);
-    let port = await this.live();
-    if (!port) this.summon();
-    if (!port && this.expectUntil > this.now() && left() > 0) {
-      await this.arrival(Math.min(left(), this.expectUntil - this.now()));
-      port = await this.live();
-    }
+    const port = await this.live();
     if (!port) throw new AgentUnavailable("none");
-    return this.ask(port, { type: "read", ...request }, Math.max(1, left()));
+    return this.ask(port, { type: "read", ...request }, Math.max(1, timeoutMs - (this.now() - started)));
   }
 }

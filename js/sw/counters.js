@@ -2,8 +2,8 @@
 
 export function newCounters() {
   return {
-    bytes: { store: 0, agent: 0, origin: 0 }, // verified bytes taken from each source
-    rejected: { count: 0, bytes: 0, store: 0, agent: 0, origin: 0 }, // bytes that failed SHA-256
+    bytes: { store: 0, peer: 0, origin: 0 }, // verified bytes taken from each source (peer: the agent's peers)
+    rejected: { count: 0, bytes: 0, store: 0, peer: 0, origin: 0 }, // bytes that failed SHA-256
     served: 0, // body bytes handed to pages
     requests: { handled: 0, fallback: 0, failed: 0 }, // answered by us / passed to fetch() after an error / network error
   };

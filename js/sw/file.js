@@ -44,9 +44,15 @@ export function agentRequest(file, start, end) {
   return {
     infohash: file.shard.infohash,
     torrent: file.shard.torrent,
-    webseed: file.shard.webseed,
     index: file.entry.index,
     start,
     end,
   };
+}
+
+/** Torrent pieces holding bytes start..end (inclusive) of `file`. */
+export function piecesOfRange(file, start, end) {
+  const pl = file.shard.piece_length;
+  const at = file.entry.offset ?? 0;
+  return { first: Math.floor((at + start) / pl), last: Math.floor((at + end) / pl) };
 }

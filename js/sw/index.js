@@ -7,6 +7,7 @@ import { fileInfo, IntegrityError } from "./file.js";
 import { respondFile } from "./handler.js";
 import { deleteIdbStore, storageRoot } from "../common/idb-dir.js";
 import { CACHE, clearCaches, ManifestSource } from "./manifest.js";
+import { Meters } from "./meter.js";
 import { isRuntimeScript, manifestKey, scopedPath } from "./routing.js";
 import { addNetworkRoutes } from "./routes.js";
 import { keepScript, runtimeScript } from "./scripts.js";
@@ -20,6 +21,7 @@ const scope = self.registration.scope;
 const counters = newCounters();
 const store = new Store(storageRoot); // OPFS, else IndexedDB
 const agent = new AgentLink({ clientExists: async (id) => Boolean(await self.clients.get(id)) });
+const meters = new Meters(); // how fast the origin and the peers have been (meter.js)
 const snapshots = new Snapshots();
 const manifests = new ManifestSource(scope, snapshots);
 const navigating = new Map(); // resulting client id -> promise of its manifest
@@ -80,7 +82,7 @@ self.addEventListener("message", (event) => {
     else if (data?.type === "no-agent") agent.noAgent();
     else if (data?.type === "summon" && event.ports?.[0]) agent.offer(event.ports[0]);
     else if (data?.type === "stats") {
-      const answer = () => reply({ type: "stats", build: BUILD, ...counters });
+      const answer = () => reply({ type: "stats", build: BUILD, ...counters, holding: agent.holdings() });
       event.waitUntil(statsSaved.then(answer).catch(ignore));
     }
     else if (data?.type === "probe" && typeof data.url === "string") {
@@ -149,9 +151,9 @@ function onNavigation(event, rel) {
       const m = await pinned;
       return m && !m.uninstalled ? found(m, rel) : null;
     },
-    // Browsing in one tab: this page starts its own agent at once (install.js); its
-    // subresources wait for it rather than take the origin's bytes.
-    (bytes, file) => loadsInstallScript(bytes) && agent.expect(file.deadline),
+    // Browsing in one tab: this page brings its own agent (install.js), which replaces the
+    // leaving page's.
+    (bytes) => loadsInstallScript(bytes) && agent.replacing(),
   );
 }
 
@@ -222,8 +224,8 @@ function respond(event, lookup, onBytes = null) {
           return fetch(event.request);
         }
         const file = fileInfo(hit.manifest, hit.key, scope);
-        const ctx = { store, agent, counters, keep: () => snapshots.inUse(), background, done: finish };
-        if (onBytes) ctx.onBytes = (bytes) => onBytes(bytes, file);
+        const ctx = { store, agent, meters, counters, keep: () => snapshots.inUse(), background, done: finish };
+        if (onBytes) ctx.onBytes = onBytes;
         const response = await respondFile(ctx, event.request, file);
         counters.requests.handled += 1;
         return response;

@@ -1,7 +1,10 @@
 // The pieces of a large file (one with `chunks`, alone in its shard, chunk i = piece i), in
 // order, each checked against its chunk's SHA-256: from the store, else from one stream per
-// run of missing pieces (the agent first, the origin when the agent is absent, late, stalls
-// or sends a bad piece). Pieces taken from the origin are written to the store.
+// run of missing pieces, from peers when peers.js says so (a connected peer holds them), else
+// from the origin; the origin also serves the rest of a run that peers were late with,
+// stalled or got wrong. Each run decides anew, so a video starts from the origin and goes on
+// from peers once the agent's peers hold what comes next. Pieces taken from the origin are
+// written to the store.
 //
 // A run is one window: the agent selects every piece of a read at once (and fetches them in
 // any order), so `Range: bytes=0-` on a video must not become a read of the whole file. A
@@ -21,8 +24,9 @@ export function windowPieces(readBytes, previous, pieceLength) {
 }
 
 import { took, rejected } from "./counters.js";
-import { agentRequest, IntegrityError } from "./file.js";
+import { IntegrityError } from "./file.js";
 import { originStream } from "./origin.js";
+import { measured, peerReader } from "./peers.js";
 import { pieceBounds } from "./pieces.js";
 import { ChunkReader } from "./reader.js";
 import { matchesSha256 } from "./verify.js";
@@ -35,8 +39,7 @@ export class PieceFeed {
     this.i = first;
     this.last = last;
     this.stored = null; // Set of stored piece indexes, listed once
-    this.remote = null; // {source, reader, last}
-    this.agentFailed = false;
+    this.remote = null; // {source, reader, last, asked, bytes}
     this.first = first;
     this.window = 0; // pieces in the last remote read
   }
@@ -62,16 +65,20 @@ export class PieceFeed {
       try {
         piece = await remote.reader.take(this.size(i));
       } catch (err) {
-        if (remote.source !== "agent") throw err;
+        if (remote.source !== "peer") throw err;
       }
       if (piece && (await this.check(piece, i, remote.source))) {
         if (remote.source === "origin") ctx.background(ctx.store.writePiece(infohash, i, piece, ctx.keep));
-        if (i === remote.last) this.closeRemote();
+        if (i === remote.last) {
+          const meter = remote.source === "peer" ? ctx.meters.peers : ctx.meters.origin;
+          measured(meter, remote.reader, remote.bytes, remote.asked);
+          this.closeRemote();
+        }
         return this.advance(piece, remote.source);
       }
       this.closeRemote();
-      if (remote.source !== "agent") throw new IntegrityError(file.key);
-      this.agentFailed = true; // late, stalled or corrupt: the origin serves the rest
+      if (remote.source !== "peer") throw new IntegrityError(file.key);
+      ctx.meters.peerFailed(); // late, stalled or corrupt: the origin serves the rest
     }
   }
 
@@ -104,18 +111,12 @@ export class PieceFeed {
     while (j < this.last && j < most && !this.stored.has(j + 1)) j++;
     const start = i * pl;
     const end = Math.min((j + 1) * pl, file.entry.length) - 1;
-    if (!this.agentFailed) {
-      const started = Date.now();
-      try {
-        const stream = await ctx.agent.read(agentRequest(file, start, end), file.deadline);
-        const firstMs = Math.max(1, file.deadline - (Date.now() - started));
-        return { source: "agent", last: j, reader: new ChunkReader(stream, { stallMs: file.deadline, firstMs }) };
-      } catch {
-        this.agentFailed = true;
-      }
-    }
+    const bytes = end - start + 1;
+    const peers = await peerReader(ctx, file, start, end);
+    if (peers) return { source: "peer", last: j, bytes, ...peers };
+    const asked = Date.now();
     const stream = await originStream(file.url, start, end, file.entry.length);
-    return { source: "origin", last: j, reader: new ChunkReader(stream) };
+    return { source: "origin", last: j, bytes, asked, reader: new ChunkReader(stream) };
   }
 
   closeRemote() {

@@ -16,6 +16,7 @@ export class ChunkReader {
     this.buffered = [];
     this.size = 0;
     this.done = false;
+    this.firstAt = null; // Date.now() when the first bytes came
   }
 
   /** The next `n` bytes; throws ShortReadError if the stream ends first, StallError on a stall. */
@@ -26,6 +27,7 @@ export class ChunkReader {
       if (done) this.done = true;
       else if (value?.byteLength) {
         const bytes = value instanceof Uint8Array ? value : new Uint8Array(value);
+        this.firstAt ??= Date.now();
         this.buffered.push(bytes);
         this.size += bytes.byteLength;
       }

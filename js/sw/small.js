@@ -1,12 +1,13 @@
-// The bytes of a small file (no `chunks`): store (f/<sha256>, then its pieces), agent,
-// origin, each checked against the file's SHA-256 before use.
+// The bytes of a small file (no `chunks`): store (f/<sha256>, then its pieces), peers (when
+// peers.js says so), origin, each checked against the file's SHA-256 before use.
 
 import { storeFilePieces } from "./assemble.js";
 import { took, rejected } from "./counters.js";
-import { agentRequest, IntegrityError } from "./file.js";
+import { IntegrityError } from "./file.js";
 import { originStream } from "./origin.js";
+import { measured, peerReader } from "./peers.js";
 import { filePieces, pieceBounds } from "./pieces.js";
-import { readExactly } from "./reader.js";
+import { ChunkReader } from "./reader.js";
 import { matchesSha256 } from "./verify.js";
 
 // Small files this worker verified lately, by SHA-256 (most recent last), up to MEMORY_BYTES:
@@ -51,14 +52,14 @@ async function find(ctx, file) {
     return { bytes: fromPieces, source: "store" };
   }
 
-  const fromAgent = await readFromAgent(ctx, file);
-  if (fromAgent && (await check(ctx, fromAgent, entry, "agent"))) {
-    keepFile(ctx, entry, fromAgent);
-    return { bytes: fromAgent, source: "agent" };
+  const fromPeers = await readFromPeers(ctx, file);
+  if (fromPeers && (await check(ctx, fromPeers, entry, "peer"))) {
+    keepFile(ctx, entry, fromPeers);
+    return { bytes: fromPeers, source: "peer" };
   }
+  if (fromPeers) ctx.meters.peerFailed();
 
-  const stream = await originStream(file.url, 0, entry.length - 1, entry.length);
-  const fromOrigin = await readExactly(stream, entry.length);
+  const fromOrigin = await readFromOrigin(ctx, file);
   if (!(await check(ctx, fromOrigin, entry, "origin"))) {
     throw new IntegrityError(file.key);
   }
@@ -100,14 +101,31 @@ async function readFromPieces(ctx, file) {
   return out;
 }
 
-async function readFromAgent(ctx, file) {
-  const { entry } = file;
-  const started = Date.now();
+async function readFromPeers(ctx, file) {
+  const { length } = file.entry;
+  const peers = await peerReader(ctx, file, 0, length - 1);
+  if (!peers) return null;
   try {
-    const stream = await ctx.agent.read(agentRequest(file, 0, entry.length - 1), file.deadline);
-    const firstMs = Math.max(1, file.deadline - (Date.now() - started));
-    return await readExactly(stream, entry.length, { stallMs: file.deadline, firstMs });
+    const bytes = await peers.reader.take(length);
+    measured(ctx.meters.peers, peers.reader, length, peers.asked);
+    return bytes;
   } catch {
-    return null; // no agent, no answer in time, an error, a short stream: the origin it is
+    ctx.meters.peerFailed();
+    return null; // late, stalled, short: the origin it is
+  } finally {
+    peers.reader.cancel();
+  }
+}
+
+async function readFromOrigin(ctx, file) {
+  const { length } = file.entry;
+  const asked = Date.now();
+  const reader = new ChunkReader(await originStream(file.url, 0, length - 1, length));
+  try {
+    const bytes = await reader.take(length);
+    measured(ctx.meters.origin, reader, length, asked);
+    return bytes;
+  } finally {
+    reader.cancel();
   }
 }

@@ -3,18 +3,19 @@ import { test } from "node:test";
 import { agentTotals, delta, hasNews, randomId, reportBody, reportOf, swTotals } from "../agent/stats-report.js";
 import { Reporter } from "../agent/stats-reporter.js";
 
-const sw = (store, origin, rejected = 0, agent = 0) => ({
+const sw = (store, origin, rejected = 0, peer = 0) => ({
   type: "stats",
-  bytes: { store, agent, origin },
-  rejected: { count: rejected, bytes: 0, store: 0, agent: 0, origin: 0 },
+  bytes: { store, peer, origin },
+  rejected: { count: rejected, bytes: 0, store: 0, peer: 0, origin: 0 },
 });
-const agent = () => ({ bytesFromPeers: 0, bytesFromWebSeed: 0, bytesUploaded: 0, piecesRejected: 0, peersConnected: 0 });
+const agent = () => ({ bytesFromPeers: 0, bytesUploaded: 0, piecesRejected: 0, peersConnected: 0 });
 
 test("totals take only the counters a report needs, and nothing that is not a count", () => {
-  assert.deepEqual(swTotals(sw(5, 7, 2, 999)), { store: 5, origin: 7, rejected: 2 });
-  assert.deepEqual(swTotals(null), { store: 0, origin: 0, rejected: 0 });
-  const a = { ...agent(), bytesFromPeers: 10.7, bytesFromWebSeed: -3, bytesUploaded: NaN, piecesRejected: "4" };
-  assert.deepEqual(agentTotals(a), { peers: 10, origin: 0, uploaded: 0, rejected: 0 });
+  assert.deepEqual(swTotals(sw(5, 7, 2, 999.5)), { store: 5, peers: 999, origin: 7, rejected: 2 });
+  assert.deepEqual(swTotals(null), { store: 0, peers: 0, origin: 0, rejected: 0 });
+  // The agent's own byte counts are raw (before verification): never reported as peer bytes.
+  const a = { ...agent(), bytesFromPeers: 10, bytesUploaded: 6.5, piecesRejected: "4" };
+  assert.deepEqual(agentTotals(a), { uploaded: 6, rejected: 0 });
 });
 
 test("deltas subtract the baseline; a counter below it restarted and counts whole", () => {
@@ -22,9 +23,9 @@ test("deltas subtract the baseline; a counter below it restarted and counts whol
   assert.deepEqual(delta({ a: 10 }, undefined), { a: 10 });
 });
 
-test("a report adds the web seed to the origin, the SW's rejections to the agent's", () => {
-  const r = reportOf({ store: 1, origin: 2, rejected: 3 }, { peers: 4, origin: 5, uploaded: 6, rejected: 7 }, 3000);
-  assert.deepEqual(r, { store: 1, peers: 4, origin: 7, uploaded: 6, rejected: 10, peers_connected: 1000 });
+test("a report takes bytes by source from the SW (verified), uploads from the agent, rejections from both", () => {
+  const r = reportOf({ store: 1, peers: 4, origin: 2, rejected: 3 }, { uploaded: 6, rejected: 7 }, 3000);
+  assert.deepEqual(r, { store: 1, peers: 4, origin: 2, uploaded: 6, rejected: 10, peers_connected: 1000 });
   assert.equal(hasNews(r), true);
   assert.equal(hasNews({ ...reportOf(swTotals({}), agentTotals({}), 5) }), false);
   const body = JSON.parse(reportBody("x".repeat(22), r));
@@ -60,19 +61,17 @@ test("nothing is sent when nothing is new; the id is kept from the first report 
   assert.equal(h.sent.length, 0);
   const id = h.storage().id;
   assert.match(id, /^[A-Za-z0-9_-]{22}$/);
-  h.counters.bytesFromPeers = 100;
+  h.counters.bytesUploaded = 100;
   assert.equal(h.reporter.flush(), true);
   assert.equal(h.sent[0].id, id);
 });
 
 test("each report carries what is new since the previous one", async () => {
-  const h = harness({ swAnswers: [sw(10, 20, 1), sw(15, 20, 1), sw(15, 20, 1)] });
-  h.counters.bytesFromPeers = 300;
+  const h = harness({ swAnswers: [sw(10, 20, 1, 300), sw(15, 27, 1, 300), sw(15, 27, 1, 300)] });
   h.counters.bytesUploaded = 50;
   h.counters.peersConnected = 2;
   await h.reporter.tick();
   assert.deepEqual(h.sent.at(-1), { v: 1, id: h.sent[0].id, store: 10, peers: 300, origin: 20, uploaded: 50, rejected: 1, peers_connected: 2 });
-  h.counters.bytesFromWebSeed = 7;
   await h.reporter.tick();
   assert.deepEqual(h.sent.at(-1), { ...h.sent[0], store: 5, peers: 0, origin: 7, uploaded: 0, rejected: 0 });
   assert.equal(await h.reporter.tick(), false, "the third tick has nothing new");
@@ -80,8 +79,7 @@ test("each report carries what is new since the previous one", async () => {
 });
 
 test("a refused beacon keeps its counts for the next report", async () => {
-  const h = harness({ swAnswers: [sw(10, 0)], accept: false });
-  h.counters.bytesFromPeers = 5;
+  const h = harness({ swAnswers: [sw(10, 0, 0, 5)], accept: false });
   assert.equal(await h.reporter.tick(), false);
   assert.equal(h.storage()?.sw, undefined);
   const again = new Reporter({ ...h.reporter, send: (b) => h.sent.push(JSON.parse(b)) > 0 });
@@ -92,15 +90,14 @@ test("a refused beacon keeps its counts for the next report", async () => {
 });
 
 test("the next leader tab goes on from the SW counts the previous one reported", async () => {
-  const first = harness({ swAnswers: [sw(100, 40)] });
-  first.counters.bytesFromPeers = 10;
+  const first = harness({ swAnswers: [sw(100, 40, 0, 10)] });
   await first.reporter.tick();
   // A new page: fresh agent counters, same profile storage, the SW counted on meanwhile.
   const sent = [];
   let stored = first.storage();
   const next = new Reporter({
     counters: agent(),
-    askSw: async () => sw(130, 45),
+    askSw: async () => sw(130, 45, 0, 10),
     send: (b) => sent.push(JSON.parse(b)) > 0,
     storage: { get: () => stored, set: (s) => (stored = s) },
   });
@@ -110,11 +107,11 @@ test("the next leader tab goes on from the SW counts the previous one reported",
 });
 
 test("page hide reports synchronously with the SW counts last known", async () => {
-  const h = harness({ swAnswers: [sw(10, 0)] });
+  const h = harness({ swAnswers: [sw(10, 0, 0, 1)] });
   await h.reporter.refresh();
-  h.counters.bytesFromPeers = 1;
+  h.counters.bytesUploaded = 1;
   assert.equal(h.reporter.flush(), true);
-  assert.deepEqual([h.sent[0].store, h.sent[0].peers], [10, 1]);
+  assert.deepEqual([h.sent[0].store, h.sent[0].peers, h.sent[0].uploaded], [10, 1, 1]);
 });
 
 test("a SW whose counters restarted (storage cleared) reports them whole", async () => {

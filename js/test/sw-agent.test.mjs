@@ -25,7 +25,7 @@ const bytesStream = (n) =>
     },
   });
 
-const READ = { infohash: "1".repeat(40), torrent: "t", webseed: "w", index: 2, start: 0, end: 9 };
+const READ = { infohash: "1".repeat(40), torrent: "t", index: 2, start: 0, end: 9 };
 
 test("a read gets the agent's stream; the message carries the request and an id", async () => {
   const agent = fakeAgent((m, port) => {
@@ -111,83 +111,111 @@ const streamingAgent = () =>
     port.postMessage({ type: "stream", id: m.id, stream }, [stream]);
   });
 
-test("an expected agent: a read waits for its port, within the read's deadline", async () => {
-  const agent = streamingAgent();
+const HASH = "1".repeat(40);
+const bits = (...pieces) => {
+  const out = new Uint8Array(2);
+  for (const i of pieces) out[i >> 3] |= 0x80 >> (i & 7);
+  return out;
+};
+/** Until `seen` (a fake agent's messages) holds `n` messages: ports deliver asynchronously. */
+async function heard(seen, n = 1) {
+  for (let i = 0; i < 200 && seen.length < n; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  return seen;
+}
+
+test("holds: only pieces the current agent's peers reported, all of them", async () => {
+  const agent = fakeAgent(() => {});
   const link = new AgentLink();
-  link.expect(1000);
-  const reading = link.read(READ, 1000);
-  setTimeout(() => link.register(agent.port), 50);
-  const { value } = await (await reading).getReader().read();
-  assert.equal(value.byteLength, 10);
+  assert.equal(link.holds(HASH, 0, 0), false);
+  link.register(agent.port);
+  const other = new MessageChannel();
+  other.port1.unref?.();
+  other.port2.unref?.();
+  link.receive(other.port1, { type: "peers", infohash: HASH, have: bits(0, 1, 2) }); // not the current port
+  assert.equal(link.holds(HASH, 0, 0), false);
+  link.receive(agent.port, { type: "peers", infohash: HASH, have: bits(0, 1, 2, 9) });
+  assert.equal(link.holds(HASH, 0, 2), true);
+  assert.equal(link.holds(HASH, 2, 3), false);
+  assert.equal(link.holds(HASH, 9, 9), true);
+  assert.equal(link.holds("2".repeat(40), 0, 0), false);
+  link.receive(agent.port, { type: "peers", infohash: HASH, have: "nonsense" });
+  assert.equal(link.holds(HASH, 0, 2), true);
+  link.drop(agent.port);
+  assert.equal(link.holds(HASH, 0, 0), false);
+  other.port1.close();
+  other.port2.close();
   agent.close();
 });
 
-test("an expected agent that never comes: the read rejects by its deadline", async () => {
+test("whenHolds: true as soon as a report covers the pieces, false after the wait", async () => {
+  const agent = fakeAgent(() => {});
   const link = new AgentLink();
-  link.expect(5000);
+  link.register(agent.port);
   const t = Date.now();
-  await assert.rejects(link.read(READ, 100), AgentUnavailable);
-  assert.ok(Date.now() - t < 1000);
+  assert.equal(await link.whenHolds(HASH, 0, 1, 30), false);
+  assert.ok(Date.now() - t >= 25);
+  assert.equal(await link.whenHolds(HASH, 0, 1, 0), false);
+  const waiting = link.whenHolds(HASH, 0, 1, 5000);
+  link.receive(agent.port, { type: "peers", infohash: HASH, have: bits(0) });
+  link.receive(agent.port, { type: "peers", infohash: HASH, have: bits(0, 1) });
+  assert.equal(await waiting, true);
+  assert.equal(link.watchers.size, 0);
+  agent.close();
 });
 
-test("no-agent ends the wait at once", async () => {
+test("join: told to the agent at once; with none, the pages that offered are asked to start one, which is told on arrival", async () => {
   const link = new AgentLink();
-  link.expect(5000);
-  const t = Date.now();
-  const reading = link.read(READ, 5000);
-  setTimeout(() => link.noAgent(), 20);
-  await assert.rejects(reading, AgentUnavailable);
-  assert.ok(Date.now() - t < 1000);
-});
-
-test("a read with no agent asks the pages that offered to start one, once", async () => {
-  const offers = [fakeAgent(() => {}), fakeAgent(() => {})];
-  const link = new AgentLink();
-  for (const o of offers) link.offer(o.port);
-  await assert.rejects(link.read(READ, 10), AgentUnavailable);
-  await new Promise((resolve) => setTimeout(resolve, 20));
-  assert.deepEqual(
-    offers.map((o) => o.seen),
-    [[{ type: "start" }], [{ type: "start" }]],
-  );
-  assert.deepEqual(link.summoners, []);
-  offers.forEach((o) => o.close());
-});
-
-test("a page offering while a read waits is asked at once", async () => {
-  const agent = streamingAgent();
-  const page = fakeAgent((m) => m.type === "start" && link.register(agent.port));
-  const link = new AgentLink();
-  link.expect(1000);
-  const reading = link.read(READ, 1000);
-  setTimeout(() => link.offer(page.port), 20);
-  assert.ok((await reading).getReader);
+  const page = fakeAgent(() => {});
+  link.offer(page.port);
+  link.join({ ...READ, infohash: HASH });
+  assert.deepEqual(await heard(page.seen), [{ type: "start" }]);
+  const agent = fakeAgent(() => {});
+  link.register(agent.port);
+  assert.deepEqual(await heard(agent.seen), [{ type: "join", infohash: HASH, torrent: "t" }]);
+  link.join({ ...READ, infohash: "2".repeat(40) });
+  assert.deepEqual((await heard(agent.seen, 2)).at(-1), { type: "join", infohash: "2".repeat(40), torrent: "t" });
   page.close();
   agent.close();
 });
 
-test("a navigation's page on its way: the next read pings the port it may replace, and takes the new agent's", { timeout: 5000 }, async () => {
-  // The replaced page is still listed as a client while it unloads; its agent answers nothing.
-  const leaving = fakeAgent(() => {});
-  const agent = streamingAgent();
-  const link = new AgentLink({ pingMs: 100 });
-  link.register(leaving.port, "old");
-  link.expect(1000);
-  const reading = link.read(READ, 1000);
-  setTimeout(() => link.register(agent.port, "new"), 20);
-  assert.ok((await reading).getReader);
-  assert.deepEqual(leaving.seen.map((m) => m.type), ["ping"]);
-  assert.equal(agent.seen[0].type, "read");
-  leaving.close();
-  agent.close();
+test("a page offering after a read wanted peers is asked at once", async () => {
+  const link = new AgentLink();
+  link.join(READ);
+  const page = fakeAgent(() => {});
+  link.offer(page.port);
+  assert.deepEqual(await heard(page.seen), [{ type: "start" }]);
+  page.close();
 });
 
-test("a navigation's page on its way: a live agent in another tab answers the ping and stays", async () => {
+test("replacing: what the leaving page's agent reported no longer counts, a join summons the new page's, and the next read pings", { timeout: 5000 }, async () => {
+  const leaving = fakeAgent(() => {});
+  const link = new AgentLink({ pingMs: 100 });
+  link.register(leaving.port, "old");
+  link.receive(leaving.port, { type: "peers", infohash: HASH, have: bits(0) });
+  assert.equal(link.holds(HASH, 0, 0), true);
+  assert.deepEqual(link.holdings(), { [HASH]: 1 });
+  link.replacing();
+  assert.equal(link.holds(HASH, 0, 0), false);
+  assert.deepEqual(link.holdings(), {});
+  const page = fakeAgent(() => {});
+  link.offer(page.port);
+  link.join({ ...READ, infohash: HASH });
+  assert.deepEqual(await heard(page.seen), [{ type: "start" }]);
+  await assert.rejects(link.read(READ, 1000), AgentUnavailable); // the leaving agent is silent
+  assert.deepEqual(leaving.seen.map((m) => m.type), ["ping"]); // one ping: the join's and the read's
+  page.close();
+  leaving.close();
+});
+
+test("replacing: a live agent in another tab answers the ping, stays, and what it reported counts again", async () => {
   const other = fakeAgent((m, port) => m.type === "ping" && port.postMessage({ type: "pong", id: m.id }));
   const link = new AgentLink({ pingMs: 100 });
   link.register(other.port, "tab-b");
-  link.expect(1000);
+  link.receive(other.port, { type: "peers", infohash: HASH, have: bits(0) });
+  link.replacing();
+  assert.equal(link.holds(HASH, 0, 0), false);
   await link.live();
+  assert.equal(link.holds(HASH, 0, 0), true);
   assert.deepEqual(other.seen.map((m) => m.type), ["ping"]);
   assert.equal(await link.live(), other.port); // fresh again: no second ping
   assert.equal(other.seen.length, 1);

@@ -42,12 +42,11 @@ test("an empty file needs no shard; others do", () => {
   assert.throws(() => fileInfo(manifest, "bad-sha", SCOPE), TypeError);
 });
 
-test("agent reads carry the manifest's torrent and webseed as they are", () => {
+test("agent reads carry the manifest's torrent as it is, and no web seed (the agent reads from peers only)", () => {
   const f = fileInfo(manifest, "a%20b.css", SCOPE);
   assert.deepEqual(agentRequest(f, 0, 19), {
     infohash: "1".repeat(40),
     torrent: "planktos/t/1.torrent",
-    webseed: "planktos/w/1/",
     index: 3,
     start: 0,
     end: 19,

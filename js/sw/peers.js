@@ -1,0 +1,40 @@
+// Whether a read goes to peers, and the agent's stream when it does (docs/runtime.md,
+// "Choosing a source"). Peers only when a connected peer of the agent holds the pieces, or
+// comes to hold them within the wait the meters allow (the origin measurably slower); never
+// waiting for an agent, a tracker or WebRTC to start.
+
+import { agentRequest, piecesOfRange } from "./file.js";
+import { ChunkReader } from "./reader.js";
+
+/**
+ * {reader, asked} for bytes start..end of `file` from peers, or null: take the origin now.
+ * The reader fails when the first bytes are late (a few times the peers' usual first-byte
+ * time) or the stream stalls for the deadline; the caller then calls `peerFailed(ctx)`.
+ */
+export async function peerReader(ctx, file, start, end) {
+  const { agent, meters } = ctx;
+  const request = agentRequest(file, start, end);
+  const { infohash } = request;
+  const { first, last } = piecesOfRange(file, start, end);
+  if (!agent.holds(infohash, first, last)) {
+    agent.join(request);
+    const wait = meters.peerWaitMs(end - start + 1, file.deadline);
+    if (!(await agent.whenHolds(infohash, first, last, wait))) return null;
+  }
+  const asked = Date.now();
+  const firstByteMs = meters.peerFirstByteMs(file.deadline);
+  try {
+    const stream = await agent.read(request, firstByteMs);
+    const firstMs = Math.max(1, firstByteMs - (Date.now() - asked));
+    return { reader: new ChunkReader(stream, { stallMs: file.deadline, firstMs }), asked };
+  } catch {
+    meters.peerFailed();
+    return null;
+  }
+}
+
+/** Tell `meter` how a read of `bytes` that started at `asked` went, once `reader` has them all. */
+export function measured(meter, reader, bytes, asked) {
+  const now = Date.now();
+  meter.record(bytes, (reader.firstAt ?? now) - asked, now - asked);
+}
