@@ -349,7 +349,9 @@ async def until_swarm(server: Server, size: int, timeout: float = 20) -> bool:
 
 def visitor_report(v: Visitor, counters: dict[str, Any]) -> dict[str, Any]:
     agent, worker = counters["agent"], counters["worker"]
-    downloaded = worker["bytes"]["origin"] + agent["bytesFromWebSeed"] + agent["bytesFromPeers"]
+    # The agent takes no web seed since it reads from peers only (docs/runtime.md).
+    from_web_seed = agent.get("bytesFromWebSeed", 0)
+    downloaded = worker["bytes"]["origin"] + from_web_seed + agent["bytesFromPeers"]
     streamed = max(0, worker["served"] - v.small_answers)
     viewed = v.controlled.bytes() + min(v.streamed.bytes(), streamed)
     return {
@@ -359,7 +361,7 @@ def visitor_report(v: Visitor, counters: dict[str, Any]) -> dict[str, Any]:
         "downloaded_bytes": downloaded,
         "downloaded_per_viewed": round(downloaded / viewed, 3) if viewed else None,
         "from_peers": agent["bytesFromPeers"],
-        "from_web_seed": agent["bytesFromWebSeed"],
+        "from_web_seed": from_web_seed,
         "from_origin_by_worker": worker["bytes"]["origin"],
         "uploaded": agent["bytesUploaded"],
         "first_page_bytes_before_control": v.before_control.bytes(),

@@ -16,6 +16,16 @@ export function unionOf(bitfields, bytes) {
   return out;
 }
 
+/**
+ * A wire's `peerPieces` as bitfield bytes: a peer that sent "have all" (BEP 6) has a stand-in
+ * whose `get` is always true and whose buffer is empty.
+ */
+export function bitsOf(peerPieces, bytes) {
+  if (!peerPieces) return undefined;
+  if (!peerPieces.buffer?.length && peerPieces.get(0)) return new Uint8Array(bytes).fill(0xff);
+  return peerPieces.buffer;
+}
+
 /** Report the peers' pieces of every torrent of `client` through `post(msg)`. */
 export function reportHaves(client, post) {
   const pending = new Set();
@@ -24,7 +34,7 @@ export function reportHaves(client, post) {
     if (torrent.destroyed || !torrent.pieces?.length) return;
     const bytes = Math.ceil(torrent.pieces.length / 8);
     const peers = torrent.wires.filter((w) => w.type !== "webSeed" && !w.destroyed);
-    post({ type: "peers", infohash: torrent.infoHash, have: unionOf(peers.map((w) => w.peerPieces?.buffer), bytes) });
+    post({ type: "peers", infohash: torrent.infoHash, have: unionOf(peers.map((w) => bitsOf(w.peerPieces, bytes)), bytes) });
   };
   const soon = (torrent) => {
     if (pending.has(torrent)) return;
@@ -34,7 +44,7 @@ export function reportHaves(client, post) {
   const watch = (torrent) => {
     torrent.on("wire", (wire) => {
       soon(torrent);
-      for (const event of ["bitfield", "have", "close"]) wire.on(event, () => soon(torrent));
+      for (const event of ["bitfield", "have", "have-all", "have-none", "close"]) wire.on(event, () => soon(torrent));
     });
     if (torrent.ready) soon(torrent);
     else torrent.once("ready", () => soon(torrent));

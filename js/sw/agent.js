@@ -9,7 +9,11 @@
 // a port whose page is gone (`clientExists` says so: a tab navigated or closed) is dropped at
 // once, so that browsing in one tab does not pay the ping's 500 ms on every page.
 //
-//   SW → agent  {type: "join", infohash, torrent}       (no answer: join the shard's swarm)
+//   SW → agent  {type: "join", infohash, torrent [, webseed, first, last]}  (no answer: join the
+//               shard's swarm; with pieces, complete them: those a file the worker took from
+//               the origin shares with its neighbours, so that the visitor can seed them)
+//   SW → agent  {type: "stored", infohash}               (no answer: the worker wrote pieces of
+//               this shard to the store; the agent announces them to its peers)
 //   agent → SW  {type: "peers", infohash, have}          (unasked, whenever it changes: the
 //               pieces that the agent's connected peers hold, a bitfield as a Uint8Array,
 //               piece 0 in the high bit of byte 0, as in BitTorrent)
@@ -28,6 +32,8 @@ export class AgentUnavailable extends Error {}
 
 /** Shards whose swarms a new agent is told to join: the ones the worker read last. */
 const JOINS_KEPT = 16;
+/** Completions told to every new agent: the latest ones. */
+const COMPLETIONS_KEPT = 32;
 
 export class AgentLink {
   constructor({ pingMs = 500, freshMs = 2000, now = Date.now, clientExists = async () => true } = {}) {
@@ -47,6 +53,18 @@ export class AgentLink {
     this.watchers = new Set(); // callbacks run on every "peers" report
     this.joined = new Map(); // infohash -> join message, the latest last (told to a new agent)
     this.confirmed = true; // false from replacing() until the port answers again
+    this.completions = []; // join messages with pieces not yet told to an agent
+    this.storing = new Set(); // infohashes of "stored" messages about to go
+  }
+
+  /** The worker wrote pieces of `infohash` to the store: tell the agent, once per 200 ms. */
+  stored(infohash) {
+    if (this.storing.has(infohash)) return;
+    this.storing.add(infohash);
+    setTimeout(() => {
+      this.storing.delete(infohash);
+      if (this.port && this.confirmed) this.post(this.port, { type: "stored", infohash });
+    }, 200);
   }
 
   /** A page offers to start its agent when asked; asked at once if a read wanted peers. */
@@ -138,16 +156,21 @@ export class AgentLink {
     if (this.port) this.live().catch(() => {}); // an agent that stays confirms itself
   }
 
-  /** What the agent's peers hold, for the stats message: infohash -> pieces held. */
+  /**
+   * The agent should complete pieces first..last of a shard (`request`: an agent read
+   * request, `webseed`: the shard's): told now when an agent is there, and to the next ones.
+   */
+  complete({ infohash, torrent }, webseed, first, last) {
+    const msg = { type: "join", infohash, torrent, webseed, first, last };
+    // Kept for every next agent too: the page's agent may die (a navigation) before it is
+    // done, and completing pieces already stored costs an agent nothing.
+    this.completions = [...this.completions.slice(1 - COMPLETIONS_KEPT), msg];
+    if (this.port && this.confirmed) this.post(this.port, msg);
+  }
+
+  /** What the agent's peers hold, for the stats message: infohash -> bitfield bytes. */
   holdings() {
-    const out = {};
-    if (!this.port || !this.confirmed) return out;
-    for (const [infohash, bits] of this.haves) {
-      let n = 0;
-      for (const byte of bits) for (let b = byte; b; b &= b - 1) n += 1;
-      out[infohash] = n;
-    }
-    return out;
+    return this.port && this.confirmed ? Object.fromEntries([...this.haves].map(([k, bits]) => [k, [...bits]])) : {};
   }
 
   post(port, msg) {
@@ -169,6 +192,7 @@ export class AgentLink {
     this.confirmed = true;
     this.forget();
     for (const msg of this.joined.values()) this.post(port, msg);
+    for (const msg of this.completions) this.post(port, msg);
   }
 
   receive(port, msg) {

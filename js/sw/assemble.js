@@ -73,4 +73,5 @@ export async function storeFilePieces(ctx, file, bytes) {
     if (complete && !(await ctx.store.writePiece(shard.infohash, i, piece, ctx.keep))) return;
   }
   assembled.add(done);
+  ctx.agent.stored(shard.infohash);
 }

@@ -68,7 +68,9 @@ export class PieceFeed {
         if (remote.source !== "peer") throw err;
       }
       if (piece && (await this.check(piece, i, remote.source))) {
-        if (remote.source === "origin") ctx.background(ctx.store.writePiece(infohash, i, piece, ctx.keep));
+        if (remote.source === "origin") {
+          ctx.background(ctx.store.writePiece(infohash, i, piece, ctx.keep).then(() => ctx.agent.stored(infohash)));
+        }
         if (i === remote.last) {
           const meter = remote.source === "peer" ? ctx.meters.peers : ctx.meters.origin;
           measured(meter, remote.reader, remote.bytes, remote.asked);
@@ -115,7 +117,15 @@ export class PieceFeed {
     const peers = await peerReader(ctx, file, start, end);
     if (peers) return { source: "peer", last: j, bytes, ...peers };
     const asked = Date.now();
-    const stream = await originStream(file.url, start, end, file.entry.length);
+    let stream;
+    try {
+      stream = await originStream(file.url, start, end, file.entry.length);
+    } catch (err) {
+      // The origin is down or failing: peers are what is left, worth the whole deadline.
+      const late = await peerReader(ctx, file, start, end, file.deadline);
+      if (late) return { source: "peer", last: j, bytes, ...late };
+      throw err;
+    }
     return { source: "origin", last: j, bytes, asked, reader: new ChunkReader(stream) };
   }
 

@@ -8,17 +8,19 @@ import { ChunkReader } from "./reader.js";
 
 /**
  * {reader, asked} for bytes start..end of `file` from peers, or null: take the origin now.
+ * `waitMs`: how long to wait for a peer that holds them (default: what the meters allow; the
+ * deadline when the origin has just failed).
  * The reader fails when the first bytes are late (a few times the peers' usual first-byte
  * time) or the stream stalls for the deadline; the caller then calls `peerFailed(ctx)`.
  */
-export async function peerReader(ctx, file, start, end) {
+export async function peerReader(ctx, file, start, end, waitMs = null) {
   const { agent, meters } = ctx;
   const request = agentRequest(file, start, end);
   const { infohash } = request;
   const { first, last } = piecesOfRange(file, start, end);
   if (!agent.holds(infohash, first, last)) {
     agent.join(request);
-    const wait = meters.peerWaitMs(end - start + 1, file.deadline);
+    const wait = waitMs ?? meters.peerWaitMs(end - start + 1, file.deadline);
     if (!(await agent.whenHolds(infohash, first, last, wait))) return null;
   }
   const asked = Date.now();

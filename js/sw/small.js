@@ -3,7 +3,7 @@
 
 import { storeFilePieces } from "./assemble.js";
 import { took, rejected } from "./counters.js";
-import { IntegrityError } from "./file.js";
+import { agentRequest, IntegrityError } from "./file.js";
 import { originStream } from "./origin.js";
 import { measured, peerReader } from "./peers.js";
 import { filePieces, pieceBounds } from "./pieces.js";
@@ -59,14 +59,42 @@ async function find(ctx, file) {
   }
   if (fromPeers) ctx.meters.peerFailed();
 
-  const fromOrigin = await readFromOrigin(ctx, file);
+  let fromOrigin;
+  try {
+    fromOrigin = await readFromOrigin(ctx, file);
+  } catch (err) {
+    // The origin is down or failing: peers are what is left, worth the whole deadline.
+    const late = await readFromPeers(ctx, file, file.deadline);
+    if (late && (await check(ctx, late, entry, "peer"))) {
+      keepFile(ctx, entry, late);
+      return { bytes: late, source: "peer" };
+    }
+    throw err;
+  }
   if (!(await check(ctx, fromOrigin, entry, "origin"))) {
     throw new IntegrityError(file.key);
   }
   // Pieces after the file's own f/ write (writes are queued in order): of two neighbours
   // fetched at once, the later one's assembly finds the other in f/.
   ctx.background(keepFile(ctx, entry, fromOrigin).then(() => storeFilePieces(ctx, file, fromOrigin)));
+  completeSharedPieces(ctx, file);
   return { bytes: fromOrigin, source: "origin" };
+}
+
+/**
+ * Ask the agent to complete the pieces this file shares with its neighbours: the worker
+ * stores only pieces made of files it verified, and a visitor seeds whole pieces.
+ */
+function completeSharedPieces(ctx, file) {
+  const { entry, shard } = file;
+  const pl = shard.piece_length;
+  const end = entry.offset + entry.length;
+  const { first, last } = filePieces(entry.offset, entry.length, pl);
+  const request = agentRequest(file, 0, entry.length - 1);
+  if (entry.offset % pl) ctx.agent.complete(request, shard.webseed, first, first);
+  if (end % pl && end < shard.length && (last > first || entry.offset % pl === 0)) {
+    ctx.agent.complete(request, shard.webseed, last, last);
+  }
 }
 
 async function check(ctx, bytes, entry, source) {
@@ -101,9 +129,9 @@ async function readFromPieces(ctx, file) {
   return out;
 }
 
-async function readFromPeers(ctx, file) {
+async function readFromPeers(ctx, file, waitMs = null) {
   const { length } = file.entry;
-  const peers = await peerReader(ctx, file, 0, length - 1);
+  const peers = await peerReader(ctx, file, 0, length - 1, waitMs);
   if (!peers) return null;
   try {
     const bytes = await peers.reader.take(length);

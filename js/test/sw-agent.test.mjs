@@ -193,7 +193,7 @@ test("replacing: what the leaving page's agent reported no longer counts, a join
   link.register(leaving.port, "old");
   link.receive(leaving.port, { type: "peers", infohash: HASH, have: bits(0) });
   assert.equal(link.holds(HASH, 0, 0), true);
-  assert.deepEqual(link.holdings(), { [HASH]: 1 });
+  assert.deepEqual(link.holdings(), { [HASH]: [0x80, 0] });
   link.replacing();
   assert.equal(link.holds(HASH, 0, 0), false);
   assert.deepEqual(link.holdings(), {});

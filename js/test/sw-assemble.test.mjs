@@ -20,7 +20,8 @@ async function site() {
   }
   const manifest = { shards: { g: { infohash: IH, piece_length: 16, length: 35 } }, files };
   const store = new Store(async () => new FakeRoot().root);
-  const ctx = { store, keep: () => ({}) };
+  const told = [];
+  const ctx = { store, keep: () => ({}), agent: { stored: (infohash) => told.push(infohash) }, told };
   const fileOf = (name) => ({ entry: files[name], shard: manifest.shards.g, manifest });
   return { data, manifest, store, ctx, fileOf };
 }
@@ -54,6 +55,7 @@ test("a piece is written once every file in it is verified", async () => {
   assert.deepEqual([...(await store.pieceIndexes(IH))].sort(), [0, 1, 2]);
   assert.deepEqual(await store.readPiece(IH, 1), whole(data).subarray(16, 32));
   assert.deepEqual(await store.readPiece(IH, 2), whole(data).subarray(32, 35));
+  assert.deepEqual(ctx.told, [IH, IH]); // the agent announces what the worker stored
 });
 
 test("a neighbour whose stored bytes do not verify leaves the piece alone", async () => {

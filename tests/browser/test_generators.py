@@ -18,7 +18,7 @@ async def visit(visitors: Visitors, origin: Origin, home: str, nested: str, imag
     await until_controlled(page)
     seen = await fetch_seen(page, origin.url + image)
     assert seen.from_sw and (seen.status, seen.sha256) == (200, sha256(LOGO))
-    assert seen.headers["x-planktos-source"] in ("store", "agent", "origin")
+    assert seen.headers["x-planktos-source"] in ("store", "peer", "origin")
     second = await visitor.context.new_page()
     response = await second.goto(origin.url + nested)
     assert response is not None and response.ok and response.from_service_worker

@@ -1,7 +1,8 @@
-"""Where bytes come from: the store first, then the agent (peers, web seed), then the origin.
+"""Where bytes come from: the store first, then peers when the agent's peers hold the pieces,
+else the origin at once (docs/runtime.md, "Choosing a source").
 
 The worker names the source of each answer in ``X-Planktos-Source``; the access log shows
-what the origin really sent.
+what the origin really sent. Here every visitor is alone (peer-to-peer is in test_p2p.py).
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ FILES = site_files()
 PAGE_FILES = (PAGE_A.key, *PAGE_A.files)
 
 
-async def test_files_come_through_the_agent_while_one_runs(
+async def test_alone_with_an_agent_running_files_come_from_the_origin_at_once(
     visitors: Visitors, origin: Origin, built: Built
 ) -> None:
+    """No peer holds anything: the worker does not wait for one, and asks the origin for the
+    files at their own URLs (never the web seed, never twice)."""
     visitor = await visitors.new("A")
     await arrive(visitor, origin.url)  # this tab runs the agent
     before = len(origin.settle())
@@ -38,11 +41,13 @@ async def test_files_come_through_the_agent_while_one_runs(
     await page.goto(origin.url + PAGE_A.url)
     await until_page_complete(page, PAGE_A)
     assert await page_state(page, PAGE_A) == expected_state(PAGE_A)
-    assert sources.of(origin.url, PAGE_FILES) == dict.fromkeys(PAGE_FILES, "agent")
+    assert sources.of(origin.url, PAGE_FILES) == dict.fromkeys(PAGE_FILES, "origin")
     hits = attribute(origin.settle()[before:], built)
+    assert not file_bytes(hits, (Kind.WEBSEED,)), describe(hits)
     direct = file_bytes(hits, (Kind.CONTENT,))
-    assert not direct, "files fetched from the origin, not the web seed:\n" + describe(hits)
-    assert set(file_bytes(hits)) >= set(PAGE_FILES), describe(hits)
+    assert {k: direct[k] for k in PAGE_FILES} == {k: len(FILES[k]) for k in PAGE_FILES}, describe(
+        hits
+    )
 
 
 async def test_second_visit_is_served_from_the_store(
@@ -69,7 +74,7 @@ async def test_navigation_with_no_tab_open_works(
     visitors: Visitors, origin: Origin, built: Built
 ) -> None:
     """No agent alive and the worker stopped: it starts for the navigation and asks the origin
-    for the page; the page starts its own agent, which the page's files wait for."""
+    for the page and its files at once; it waits for no agent."""
     visitor = await visitors.new("A")
     landing = await arrive(visitor, origin.url)
     blank = await visitor.context.new_page()  # about:blank: no page of the site is open
@@ -81,17 +86,13 @@ async def test_navigation_with_no_tab_open_works(
     assert response is not None and response.from_service_worker
     await until_page_complete(blank, PAGE_A)
     assert await page_state(blank, PAGE_A) == expected_state(PAGE_A)
-    assert sources.of(origin.url, PAGE_FILES) == {
-        PAGE_A.key: "origin",
-        **dict.fromkeys(PAGE_A.files, "agent"),
-    }
+    assert sources.of(origin.url, PAGE_FILES) == dict.fromkeys(PAGE_FILES, "origin")
     hits = attribute(origin.settle()[before:], built)
-    # The page's files through its agent's web seed (the visitor is alone), not at their URL.
     # The HTML may come twice: a navigation that has to start the worker makes Chromium
     # (ServiceWorkerAutoPreload) ask the network for it meanwhile.
     direct = file_bytes(hits, (Kind.CONTENT,))
-    assert {k: direct[k] for k in PAGE_A.files} == dict.fromkeys(PAGE_A.files, 0), describe(hits)
-    assert set(file_bytes(hits, (Kind.WEBSEED,))) >= set(PAGE_A.files), describe(hits)
+    assert {k: direct[k] for k in PAGE_A.files} == {k: len(FILES[k]) for k in PAGE_A.files}
+    assert not file_bytes(hits, (Kind.WEBSEED,)), describe(hits)
     assert direct[PAGE_A.key] in (len(FILES[PAGE_A.key]), 2 * len(FILES[PAGE_A.key]))
 
 
@@ -132,4 +133,4 @@ async def test_agent_moves_to_the_next_tab_when_the_leader_closes(
     await sw_stats(follower)  # after the new leader's port in the worker's queue
     seen = await fetch_seen(follower, origin.url + LATE)
     assert seen.from_sw and seen.sha256 == sha256(FILES[LATE])
-    assert seen.headers["x-planktos-source"] == "agent"
+    assert seen.headers["x-planktos-source"] == "origin"  # alone: no peer holds it

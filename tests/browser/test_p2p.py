@@ -3,9 +3,13 @@ pieces over WebRTC through the tracker of ``planktos serve``, and the origin's a
 shows who did not need it.
 
 Each visitor browses in ONE tab, as people do: every page it navigates to runs its own agent
-(the WebTorrent client; the previous page's died with it), which the service worker waits for
-before it would ask the origin (docs/runtime.md). The tab stays on its last page, whose agent
-keeps seeding for the visitors who come next.
+(the WebTorrent client; the previous page's died with it). The service worker never waits
+for that agent: a read goes to peers when the agent's connected peers hold its pieces, else
+to the origin at once, and the agent then joins that shard's swarm (docs/runtime.md,
+"Choosing a source"). So a page's first files come from the origin, and what the page asks
+for once its agent's peers hold it comes from them: the tests below wait for that moment
+(``until_held``, a condition, not a time) and then ask for files. The tab stays on its last
+page, whose agent keeps seeding for the visitors who come next.
 """
 
 from __future__ import annotations
@@ -21,22 +25,25 @@ import pytest
 from playwright.async_api import Page
 
 from tests.browser.browsers import Visitor, Visitors
-from tests.browser.origin import Hit, Kind, Origin, attribute, describe, file_bytes
+from tests.browser.origin import Hit, Origin, attribute, describe, file_bytes
 from tests.browser.probes import (
     Sources,
     agent_counters,
     arrive,
     expected_state,
     page_state,
+    sha256,
+    sw_stats,
     until_agent,
     until_page_complete,
 )
-from tests.browser.sites import PAGE_A, PAGES, Built
+from tests.browser.sites import PAGE_A, PAGE_B, PAGES, Built, site_files
 from tests.browser.sites import Page as SitePage
 
 pytestmark = pytest.mark.p2p
 
 WEBTORRENT = Path(__file__).resolve().parents[2] / "node_modules/webtorrent/dist/webtorrent.min.js"
+FILES = site_files()
 SUBRESOURCES = tuple(f for page in PAGES for f in page.files)
 PAGE_KEYS = tuple(k for page in PAGES for k in (page.key, *page.files))
 
@@ -77,6 +84,48 @@ def infohashes(built: Built, keys: Iterable[str]) -> set[str]:
     return {built.shard(k)["infohash"] for k in keys}
 
 
+async def until_held(page: Page, built: Built, keys: Iterable[str], timeout: float = 30) -> None:
+    """Wait until the service worker says its agent's connected peers hold every piece of
+    the files ``keys`` (its stats' ``holding``)."""
+    wanted: dict[str, set[int]] = {}
+    for key in keys:
+        shard, entry = built.shard(key), built.entry(key)
+        pl, at = shard["piece_length"], entry.get("offset", 0)
+        pieces = range(at // pl, (at + entry["length"] - 1) // pl + 1)
+        wanted.setdefault(shard["infohash"], set()).update(pieces)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        holding = (await sw_stats(page))["holding"]  # infohash -> bitfield bytes
+        if all(all(held(holding.get(ih, []), i) for i in ps) for ih, ps in wanted.items()):
+            return
+        assert asyncio.get_running_loop().time() < deadline, (holding, wanted)
+        await asyncio.sleep(0.1)
+
+
+def held(bitfield: list[int], piece: int) -> bool:
+    """Whether a BitTorrent bitfield (piece 0 in the high bit of byte 0) has ``piece``."""
+    return piece >> 3 < len(bitfield) and bool(bitfield[piece >> 3] & (0x80 >> (piece & 7)))
+
+
+FETCH_JS = """async (url) => {
+  const r = await fetch(url);
+  const digest = await crypto.subtle.digest("SHA-256", await r.arrayBuffer());
+  return [r.headers.get("x-planktos-source"),
+          [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("")];
+}"""
+
+
+async def fetch_in_page(page: Page, base: str, keys: Iterable[str]) -> dict[str, str]:
+    """Fetch each of ``keys`` from ``page`` (a subresource of it, through the worker); check
+    its bytes; return the worker's source of each."""
+    sources = {}
+    for key in keys:
+        source, digest = await page.evaluate(FETCH_JS, base + key)
+        assert digest == sha256(FILES[key]), key
+        sources[key] = source
+    return sources
+
+
 async def until_peers(origin: Origin, swarms: set[str], count: int, timeout: float = 20) -> None:
     """Wait until the tracker counts exactly ``count`` peers in each of ``swarms``."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -95,49 +144,49 @@ def origin_bytes(hits: list[Hit], keys: Iterable[str]) -> dict[str, int]:
     return {k: sent[k] for k in keys}
 
 
-async def test_second_visitor_takes_the_files_from_the_first(
+async def test_files_the_agents_peers_hold_come_from_them_not_the_origin(
     visitors: Visitors, origin: Origin, built: Built
 ) -> None:
     first = await browse(await visitors.new("A"), origin, PAGES)
     await until_peers(origin, infohashes(built, PAGE_KEYS), 1)
-    before = len(origin.settle())
     visitor_b = await visitors.new("B")
-    sources = Sources(visitor_b.context)
-    second = await browse(visitor_b, origin, PAGES)
+    # B's page a takes its files from wherever is ready (the origin, before its agent is up)
+    # and its agent joins their swarms, which also hold page b's files.
+    second = await browse(visitor_b, origin, [PAGE_A])
+    wanted = PAGE_B.files
+    swarms = infohashes(built, wanted)
+    assert swarms <= infohashes(built, PAGE_A.files), "page a's swarms hold page b's files"
+    await until_held(second.page, built, wanted)
+    before = len(origin.settle())
+    got = await fetch_in_page(second.page, origin.url, wanted)
     hits = attribute(origin.settle()[before:], built)
-    # B's origin traffic: its first page (before the worker took control), the runtime, the
-    # manifest and torrents; not one byte of the pages' files.
-    assert origin_bytes(hits, PAGE_KEYS) == dict.fromkeys(PAGE_KEYS, 0), describe(hits)
-    allowed = {Kind.RUNTIME, Kind.MANIFEST, Kind.TORRENT, Kind.TRACKER, Kind.STATS}
-    other = [h for h in hits if h.kind not in allowed and h.entry.path != "/"]
-    assert other == [], describe(other)
-    # Through B's agent, or from B's store for a file whose pieces B took for another one.
-    assert set(sources.of(origin.url, PAGE_KEYS).values()) <= {"agent", "store"}
-    took = await second.counters()
-    assert took["bytesFromPeers"] >= sum(len((built.root / k).read_bytes()) for k in PAGE_KEYS)
-    assert took["bytesFromWebSeed"] == 0
-    assert (await first.counters())["bytesUploaded"] >= took["bytesFromPeers"]
+    assert got == dict.fromkeys(wanted, "peer"), got
+    assert origin_bytes(hits, wanted) == dict.fromkeys(wanted, 0), describe(hits)
+    took = (await sw_stats(second.page))["bytes"]["peer"]
+    assert took >= sum(len(FILES[k]) for k in wanted)
+    assert (await first.counters())["bytesUploaded"] >= took
 
 
 async def test_third_visitor_gets_everything_from_the_second_once_the_first_left(
     visitors: Visitors, origin: Origin, built: Built
 ) -> None:
-    swarms = infohashes(built, PAGE_KEYS)
     visitor_a = await visitors.new("A")
     await browse(visitor_a, origin, PAGES)
-    await until_peers(origin, swarms, 1)
-    await browse(await visitors.new("B"), origin, PAGES)
-    await until_peers(origin, swarms, 2)
+    await until_peers(origin, infohashes(built, PAGE_KEYS), 1)
+    second = await browse(await visitors.new("B"), origin, PAGES)
     await visitor_a.close()
+    wanted = PAGE_B.files
+    swarms = infohashes(built, wanted)
+    # B's last page (b) seeds what B stored, its own files among them.
     await until_peers(origin, swarms, 1)
+    third = await browse(await visitors.new("C"), origin, [PAGE_A])
+    await until_held(third.page, built, wanted)
     before = len(origin.settle())
-    visitor_c = await visitors.new("C")
-    sources = Sources(visitor_c.context)
-    third = await browse(visitor_c, origin, PAGES)
+    got = await fetch_in_page(third.page, origin.url, wanted)
     hits = attribute(origin.settle()[before:], built)
-    assert origin_bytes(hits, PAGE_KEYS) == dict.fromkeys(PAGE_KEYS, 0), describe(hits)
-    assert set(sources.of(origin.url, PAGE_KEYS).values()) <= {"agent", "store"}
-    assert (await third.counters())["bytesFromWebSeed"] == 0
+    assert got == dict.fromkeys(wanted, "peer"), got
+    assert origin_bytes(hits, wanted) == dict.fromkeys(wanted, 0), describe(hits)
+    assert (await second.counters())["bytesUploaded"] > 0
 
 
 SEEDER_HTML = """<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
@@ -178,7 +227,8 @@ async def test_corrupt_peer_cannot_corrupt_the_page(
     (site_root / "seeder").mkdir()
     (site_root / "seeder/index.html").write_text(SEEDER_HTML, encoding="utf-8")
     shutil.copy(WEBTORRENT, site_root / "seeder/webtorrent.min.js")
-    keys = (PAGE_A.key, *PAGE_A.files)
+    # The seeder claims every piece of the swarms of both pages' files.
+    keys = (*PAGE_A.files, *PAGE_B.files)
     swarms = infohashes(built, keys)
     seeder = await (await visitors.new("M")).open(origin.url + "seeder/")
     await seeder.wait_for_function("typeof window.seedGarbage === 'function'")
@@ -190,9 +240,15 @@ async def test_corrupt_peer_cannot_corrupt_the_page(
     await until_peers(origin, swarms, 1)
 
     victim = await browse(await visitors.new("V"), origin, [PAGE_A])
+    await until_held(victim.page, built, PAGE_B.files)  # the liar claims everything
+    # Page b's files from the peer that holds them all: its bytes fail verification, and
+    # the right ones come from the origin (fetch_in_page checks every byte).
+    got = await fetch_in_page(victim.page, origin.url, PAGE_B.files)
+    assert set(got.values()) == {"origin"}, got
     assert await seeder.evaluate("window.uploaded()") > 0  # garbage did reach the victim
     counters = await victim.counters()
     assert counters["piecesRejected"] >= 1, counters
+    assert (await sw_stats(victim.page))["bytes"]["peer"] == 0
 
 
 async def test_origin_down_missing_files_come_from_a_peer(
@@ -214,9 +270,10 @@ async def test_origin_down_missing_files_come_from_a_peer(
     tab = await browse(visitor_b, origin, [page_b])
     origin.stop()
     sources = Sources(visitor_b.context)
+    # The origin fails at once: the worker waits for peers up to the deadline instead.
     await tab.goto(page_a)
-    assert set(sources.of(origin.url, a_keys).values()) <= {"store", "agent"}
-    assert (await tab.counters())["bytesFromPeers"] > 0
+    assert set(sources.of(origin.url, a_keys).values()) <= {"store", "peer"}
+    assert (await sw_stats(tab.page))["bytes"]["peer"] > 0
 
 
 # A connection with Save-Data on, as Chromium reports it on a phone; desktop Chromium has no
@@ -239,6 +296,8 @@ async def test_visitor_saving_data_uploads_nothing(
     # visitor does not seed what it stored before).
     await until_peers(origin, infohashes(built, PAGES[-1].files), 1)
     second = await browse(await visitors.new("B"), origin, PAGES)
+    await until_agent(second.page)
     assert (await first.counters())["bytesUploaded"] == 0
-    took = await second.counters()
-    assert took["bytesFromPeers"] == 0 and took["bytesFromWebSeed"] > 0
+    assert (await second.counters())["bytesFromPeers"] == 0
+    worker = await sw_stats(second.page)
+    assert worker["bytes"]["peer"] == 0 and worker["bytes"]["origin"] > 0

@@ -40,7 +40,7 @@ async def test_manifest_file_is_answered_by_the_service_worker(
     seen = await fetch_seen(page, origin.url + PAGE_A.css)
     assert seen.from_sw
     assert (seen.status, seen.sha256) == (200, sha256(FILES[PAGE_A.css]))
-    assert seen.headers["x-planktos-source"] in ("store", "agent", "origin")
+    assert seen.headers["x-planktos-source"] in ("store", "peer", "origin")
 
 
 async def test_directory_url_is_answered_with_its_index_html(

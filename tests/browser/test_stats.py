@@ -56,13 +56,14 @@ def beacons(origin: Origin) -> int:
 
 
 async def counted(leader: Page, base: str) -> dict[str, int]:
-    """What a report must add up to: the SW's counters and the leader agent's, by source."""
+    """What a report must add up to: the SW's verified bytes by source, the leader agent's
+    uploads, and both's rejections."""
     sw = await sw_stats(leader)
     agent = await agent_counters(leader, base)
     return {
         "store": sw["bytes"]["store"],
-        "peers": agent["bytesFromPeers"],
-        "origin": sw["bytes"]["origin"] + agent["bytesFromWebSeed"],
+        "peers": sw["bytes"]["peer"],
+        "origin": sw["bytes"]["origin"],
         "uploaded": agent["bytesUploaded"],
         "rejected": sw["rejected"]["count"] + agent["piecesRejected"],
     }

@@ -102,7 +102,7 @@ async def test_next_navigation_uses_the_new_build_and_fetches_only_what_changed(
     assert state == {**expected_state(PAGE_A), "css": f'"{token("css/a.css, second build")}"'}
     unchanged = (PAGE_A.key, PAGE_A.js, PAGE_A.img)
     assert sources.of(origin.url, unchanged) == dict.fromkeys(unchanged, "store")
-    assert sources.of(origin.url, [PAGE_A.css])[PAGE_A.css] in ("agent", "origin")
+    assert sources.of(origin.url, [PAGE_A.css])[PAGE_A.css] in ("peer", "origin")
     hits = attribute(origin.settle()[before:], rebuilt)
     sent = file_bytes(hits)
     assert {k: sent[k] for k in unchanged} == dict.fromkeys(unchanged, 0), describe(hits)

@@ -93,7 +93,7 @@ async def test_every_stored_copy_tampered_the_right_bytes_still_arrive(
     before = (await sw_stats(page))["rejected"]
     seen = await fetch_seen(page, origin.url + PAGE_A.js)
     assert seen.from_sw and (seen.status, seen.sha256) == (200, sha256(FILES[PAGE_A.js]))
-    assert seen.headers["x-planktos-source"] in ("agent", "origin")
+    assert seen.headers["x-planktos-source"] in ("peer", "origin")
     after = (await sw_stats(page))["rejected"]
     assert after["count"] >= before["count"] + 2  # the file, then the file cut from its pieces
     reloaded = await page.reload()
