@@ -63,7 +63,7 @@ async def counted(leader: Page, base: str) -> dict[str, int]:
     return {
         "store": sw["bytes"]["store"],
         "peers": sw["bytes"]["peer"],
-        "origin": sw["bytes"]["origin"],
+        "origin": sw["bytes"]["origin"] + agent["bytesFromWebSeed"],
         "uploaded": agent["bytesUploaded"],
         "rejected": sw["rejected"]["count"] + agent["piecesRejected"],
     }
