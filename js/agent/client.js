@@ -32,8 +32,7 @@ function countTorrent(torrent) {
 function countWire(wire) {
   const fromWebSeed = wire.type === "webSeed";
   wire.on("download", (n) => {
-    if (fromWebSeed) counters.bytesFromWebSeed += n;
-    else counters.bytesFromPeers += n;
+    if (!fromWebSeed) counters.bytesFromPeers += n;
   });
   wire.on("upload", (n) => {
     counters.bytesUploaded += n;

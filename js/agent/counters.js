@@ -2,7 +2,6 @@
 // in place: read it with `(await import("<base>planktos/agent.js")).counters`.
 export const counters = {
   bytesFromPeers: 0, // piece bytes received over WebRTC, before verification
-  bytesFromWebSeed: 0, // piece bytes from the web seed (completing boundary pieces: complete.js)
   bytesUploaded: 0, // piece bytes sent to peers
   piecesRejected: 0, // pieces that failed SHA-1 verification in WebTorrent
   peersConnected: 0, // WebRTC wires open now

@@ -1,8 +1,8 @@
 // Answers the service worker's `read` (docs/runtime.md, "SW ↔ agent"): a ReadableStream of
 // exactly bytes [start, end] (inclusive) of file `index` of a torrent, fetched by WebTorrent
 // from peers, only the pieces that cover them; and its `join`: add the torrent, so that its
-// swarm's peers connect and report what they hold (haves.js), and complete the pieces
-// `first`..`last` around a file the worker took from the origin (complete.js).
+// swarm's peers connect and report what they hold (haves.js); and its `stored`: announce the
+// pieces the worker wrote.
 
 import { counters } from "./counters.js";
 import { exactStream } from "./exact-stream.js";
@@ -45,11 +45,7 @@ export async function answer(torrents, port, msg) {
     return;
   }
   if (msg?.type === "join") {
-    if (readProblem({ ...msg, index: 0, start: 0, end: 0 })) return;
-    const { first, last, webseed } = msg;
-    const complete = isCount(first) && isCount(last) && first <= last && (webseed == null || typeof webseed === "string");
-    const joining = complete ? torrents.complete(msg) : torrents.get(msg.infohash, msg.torrent);
-    joining.catch(() => {});
+    if (!readProblem({ ...msg, index: 0, start: 0, end: 0 })) torrents.get(msg.infohash, msg.torrent).catch(() => {});
     return;
   }
   if (msg?.type === "stored") {

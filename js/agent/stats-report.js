@@ -4,9 +4,8 @@
 //
 // Sources: the service worker counts the verified bytes it took from the store, from peers
 // (through the agent) and from the origin ({type: "stats"}, js/sw/counters.js): only bytes
-// that matched their SHA-256 count as peer bytes. The agent counts what it uploaded, what it
-// took from the web seed (the origin too: boundary pieces, complete.js) and the pieces
-// WebTorrent rejected.
+// that matched their SHA-256 count as peer bytes. The agent counts what it uploaded and the
+// pieces WebTorrent rejected.
 
 /** Cumulative counters of the service worker that a report draws on. */
 export function swTotals(sw) {
@@ -21,7 +20,6 @@ export function swTotals(sw) {
 /** Cumulative counters of the agent (js/agent/counters.js) that a report draws on. */
 export function agentTotals(agent) {
   return {
-    origin: count(agent?.bytesFromWebSeed),
     uploaded: count(agent?.bytesUploaded),
     rejected: count(agent?.piecesRejected),
   };
@@ -42,7 +40,7 @@ export function reportOf(sw, agent, peersConnected) {
   return {
     store: sw.store,
     peers: sw.peers,
-    origin: sw.origin + agent.origin,
+    origin: sw.origin,
     uploaded: agent.uploaded,
     rejected: sw.rejected + agent.rejected,
     peers_connected: Math.min(count(peersConnected), 1000),

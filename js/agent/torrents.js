@@ -8,8 +8,7 @@ import { dir, readFile, storedPieces, touch, writeFile } from "./opfs.js";
 import { bitfieldOf } from "./pieces.js";
 import { OpfsStore } from "./store.js";
 import { TrackerGate } from "./trackers.js";
-import { completePieces } from "./complete.js";
-import { torrentUrl, trackerUrls, webSeedUrl } from "./urls.js";
+import { torrentUrl, trackerUrls } from "./urls.js";
 
 export class Torrents {
   constructor(client, settings, base) {
@@ -18,7 +17,6 @@ export class Torrents {
     this.base = base;
     this.adding = new Map(); // infohash → Promise<Torrent>
     this.lastUse = new Map(); // infohash → ms
-    this.webSeeds = new Map(); // infohash → web seed URL attached (completions only)
     this.busy = new Map(); // infohash → open reads
     // Only trackers that answer a probe (trackers.js): a WebSocket to one that is down is
     // logged as a console error. One that comes back joins every torrent.
@@ -119,39 +117,7 @@ export class Torrents {
   readWith(torrent) {
     const infohash = torrent.infoHash;
     this.reading(infohash, true);
-    this._webSeed(torrent, null, false); // a read's bytes come from peers only
     return () => this.reading(infohash, false);
-  }
-
-  /**
-   * Complete pieces first..last of a shard (complete.js): from peers, else from its web seed
-   * (`webseed`: the manifest's field) while no read is open on it.
-   */
-  async complete({ infohash, torrent: ref, webseed, first, last }) {
-    const torrent = await this.get(infohash, ref);
-    await this.syncStored(torrent, first, last);
-    completePieces(torrent, first, last, {
-      webSeed: (on) => this._webSeed(torrent, webseed, on),
-      busy: () => this.busy.has(infohash),
-    });
-  }
-
-  /** Attach (on) or detach the shard's web seed; returns whether it is attached. */
-  _webSeed(torrent, webseed, on) {
-    const infohash = torrent.infoHash;
-    const attached = this.webSeeds.get(infohash);
-    if (torrent.destroyed) return false;
-    if (!on) {
-      if (attached) torrent.removePeer(attached);
-      this.webSeeds.delete(infohash);
-      return false;
-    }
-    if (attached) return true;
-    if (!webseed) return false;
-    const url = webSeedUrl(webseed, this.base);
-    this.webSeeds.set(infohash, url);
-    torrent.addWebSeed(url);
-    return true;
   }
 
   /**

@@ -25,21 +25,6 @@ export function trackerUrls(trackers, base) {
   return [...out];
 }
 
-/**
- * The web seed URL to give WebTorrent for a shard's manifest `webseed` (BEP 19).
- *
- * A single-file shard's web seed is the file itself, a manifest path: the query parameter
- * `planktos-webseed=1` makes the service worker let WebTorrent's requests through instead of
- * answering them from the agent (a loop). A multi-file shard's web seed is a directory to
- * which WebTorrent appends `<torrent name>/<path>`, so it cannot carry a query; those paths
- * (`planktos/w/...`) are no manifest key and pass through the service worker anyway.
- */
-export function webSeedUrl(webseed, base) {
-  const url = new URL(webseed, base);
-  if (!url.pathname.endsWith("/")) url.searchParams.set("planktos-webseed", "1");
-  return url.href;
-}
-
 /** The absolute URL of a shard's .torrent. */
 export const torrentUrl = (torrent, base) => new URL(torrent, base).href;
 

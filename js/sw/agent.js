@@ -9,9 +9,7 @@
 // a port whose page is gone (`clientExists` says so: a tab navigated or closed) is dropped at
 // once, so that browsing in one tab does not pay the ping's 500 ms on every page.
 //
-//   SW → agent  {type: "join", infohash, torrent [, webseed, first, last]}  (no answer: join the
-//               shard's swarm; with pieces, complete them: those a file the worker took from
-//               the origin shares with its neighbours, so that the visitor can seed them)
+//   SW → agent  {type: "join", infohash, torrent}       (no answer: join the shard's swarm)
 //   SW → agent  {type: "stored", infohash}               (no answer: the worker wrote pieces of
 //               this shard to the store; the agent announces them to its peers)
 //   agent → SW  {type: "peers", infohash, have}          (unasked, whenever it changes: the
@@ -32,8 +30,6 @@ export class AgentUnavailable extends Error {}
 
 /** Shards whose swarms a new agent is told to join: the ones the worker read last. */
 const JOINS_KEPT = 16;
-/** Completions told to every new agent: the latest ones. */
-const COMPLETIONS_KEPT = 32;
 
 export class AgentLink {
   constructor({ pingMs = 500, freshMs = 2000, now = Date.now, clientExists = async () => true } = {}) {
@@ -53,7 +49,6 @@ export class AgentLink {
     this.watchers = new Set(); // callbacks run on every "peers" report
     this.joined = new Map(); // infohash -> join message, the latest last (told to a new agent)
     this.confirmed = true; // false from replacing() until the port answers again
-    this.completions = []; // join messages with pieces not yet told to an agent
     this.storing = new Set(); // infohashes of "stored" messages about to go
   }
 
@@ -96,11 +91,6 @@ export class AgentLink {
   replacing() {
     this.heard = 0;
     this.confirmed = false;
-  }
-
-  /** No agent is coming (the page said so). */
-  noAgent() {
-    this.wanted = false;
   }
 
   forget() {
@@ -156,18 +146,6 @@ export class AgentLink {
     if (this.port) this.live().catch(() => {}); // an agent that stays confirms itself
   }
 
-  /**
-   * The agent should complete pieces first..last of a shard (`request`: an agent read
-   * request, `webseed`: the shard's): told now when an agent is there, and to the next ones.
-   */
-  complete({ infohash, torrent }, webseed, first, last) {
-    const msg = { type: "join", infohash, torrent, webseed, first, last };
-    // Kept for every next agent too: the page's agent may die (a navigation) before it is
-    // done, and completing pieces already stored costs an agent nothing.
-    this.completions = [...this.completions.slice(1 - COMPLETIONS_KEPT), msg];
-    if (this.port && this.confirmed) this.post(this.port, msg);
-  }
-
   /** What the agent's peers hold, for the stats message: infohash -> bitfield bytes. */
   holdings() {
     return this.port && this.confirmed ? Object.fromEntries([...this.haves].map(([k, bits]) => [k, [...bits]])) : {};
@@ -192,7 +170,6 @@ export class AgentLink {
     this.confirmed = true;
     this.forget();
     for (const msg of this.joined.values()) this.post(port, msg);
-    for (const msg of this.completions) this.post(port, msg);
   }
 
   receive(port, msg) {

@@ -10,14 +10,14 @@ import { matchesSha256 } from "./verify.js";
 const byShard = new WeakMap(); // manifest -> Map(shard id -> entries sorted by offset)
 const assembled = new Set(); // "<infohash>/<file index>" done by this worker: not again on each hit
 
-/** The entries of a shard's files, ordered by offset. Pure. */
+/** The entries of a shard's files (each with its `key`), ordered by offset. Pure. */
 export function filesOfShard(manifest, shardId) {
   let table = byShard.get(manifest);
   if (!table) {
     table = new Map();
-    for (const entry of Object.values(manifest.files)) {
+    for (const [key, entry] of Object.entries(manifest.files)) {
       if (!table.has(entry.shard)) table.set(entry.shard, []);
-      table.get(entry.shard).push(entry);
+      table.get(entry.shard).push({ ...entry, key });
     }
     for (const list of table.values()) list.sort((a, b) => a.offset - b.offset || a.index - b.index);
     byShard.set(manifest, table);
@@ -41,11 +41,43 @@ export function overlapping(entries, start, end) {
   return out;
 }
 
+/**
+ * Fetch whole (`fetchFile(entry)`: verified bytes or null) and keep in f/ the neighbours that
+ * share `file`'s first and last pieces and are not stored, at most two pieces' worth of bytes,
+ * then write the pieces they complete: a visitor seeds whole pieces only, and a small file's
+ * boundary pieces are otherwise never whole in its store (DESIGN.md, invariant 4: a piece of
+ * overhead per file).
+ */
+export async function fetchNeighbours(ctx, file, bytes, fetchFile) {
+  const { entry, shard, manifest } = file;
+  const pl = shard.piece_length;
+  const { first, last } = filePieces(entry.offset, entry.length, pl);
+  const stored = await ctx.store.pieceIndexes(shard.infohash);
+  const neighbours = new Map();
+  for (const i of [first, last]) {
+    if (stored.has(i)) continue;
+    const b = pieceBounds(i, pl, shard.length);
+    for (const f of overlapping(filesOfShard(manifest, entry.shard), b.start, b.end)) {
+      if (f.sha256 && f.sha256 !== entry.sha256) neighbours.set(f.sha256, f);
+    }
+  }
+  let budget = 2 * pl;
+  for (const f of neighbours.values()) {
+    if ((budget -= f.length) < 0) return;
+    const known = await ctx.store.readFile(f.sha256);
+    if (known?.byteLength === f.length) continue; // checked when assembled
+    const got = await fetchFile(f);
+    if (!got) return;
+    await ctx.store.writeFile(f.sha256, got, ctx.keep);
+  }
+  await storeFilePieces(ctx, file, bytes, true);
+}
+
 /** Write the missing pieces covering `file` that verified files fill completely. */
-export async function storeFilePieces(ctx, file, bytes) {
+export async function storeFilePieces(ctx, file, bytes, again = false) {
   const { entry, shard, manifest } = file;
   const done = `${shard?.infohash}/${entry.index}`;
-  if (entry.length === 0 || assembled.has(done)) return;
+  if (entry.length === 0 || (assembled.has(done) && !again)) return;
   const pl = shard.piece_length;
   const { first, last } = filePieces(entry.offset, entry.length, pl);
   const stored = await ctx.store.pieceIndexes(shard.infohash);

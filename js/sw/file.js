@@ -56,3 +56,19 @@ export function piecesOfRange(file, start, end) {
   const at = file.entry.offset ?? 0;
   return { first: Math.floor((at + start) / pl), last: Math.floor((at + end) / pl) };
 }
+
+/**
+ * The URL of a file of a multi-file shard in its web seed tree (`planktos/w/…`, kept for the
+ * build's lifetime and the next), or null: the bytes of a pinned build after its file changed
+ * at its own URL. Segments as `planktos build` names them (src/planktos/urls.py seed_segment).
+ */
+export function seedTreeUrl(file, scope) {
+  const { webseed } = file.shard;
+  if (!webseed?.endsWith("/")) return null;
+  const seg = (s) =>
+    /^[A-Za-z0-9._-]+$/.test(s) && s !== "." && s !== ".."
+      ? s
+      : encodeURIComponent(s).replace(/[!'()*~]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase()).replace(/%/g, "~");
+  const path = decodeURIComponent(file.key).split("/").map(seg).join("/");
+  return new URL(`${webseed}${file.entry.shard}/${path}`, scope).href;
+}

@@ -79,7 +79,6 @@ self.addEventListener("message", (event) => {
   const reply = (msg) => (event.ports?.[0] ?? event.source)?.postMessage(msg);
   try {
     if (data?.type === "agent" && event.ports?.[0]) agent.register(event.ports[0], event.source?.id ?? null);
-    else if (data?.type === "no-agent") agent.noAgent();
     else if (data?.type === "summon" && event.ports?.[0]) agent.offer(event.ports[0]);
     else if (data?.type === "stats") {
       const answer = () => reply({ type: "stats", build: BUILD, ...counters, holding: agent.holdings() });
@@ -224,7 +223,7 @@ function respond(event, lookup, onBytes = null) {
           return fetch(event.request);
         }
         const file = fileInfo(hit.manifest, hit.key, scope);
-        const ctx = { store, agent, meters, counters, keep: () => snapshots.inUse(), background, done: finish };
+        const ctx = { store, agent, meters, counters, scope, keep: () => snapshots.inUse(), background, done: finish };
         if (onBytes) ctx.onBytes = onBytes;
         const response = await respondFile(ctx, event.request, file);
         counters.requests.handled += 1;

@@ -1,13 +1,13 @@
 // The bytes of a small file (no `chunks`): store (f/<sha256>, then its pieces), peers (when
 // peers.js says so), origin, each checked against the file's SHA-256 before use.
 
-import { storeFilePieces } from "./assemble.js";
+import { fetchNeighbours, storeFilePieces } from "./assemble.js";
 import { took, rejected } from "./counters.js";
-import { agentRequest, IntegrityError } from "./file.js";
+import { IntegrityError, seedTreeUrl } from "./file.js";
 import { originStream } from "./origin.js";
 import { measured, peerReader } from "./peers.js";
 import { filePieces, pieceBounds } from "./pieces.js";
-import { ChunkReader } from "./reader.js";
+import { ChunkReader, ShortReadError } from "./reader.js";
 import { matchesSha256 } from "./verify.js";
 
 // Small files this worker verified lately, by SHA-256 (most recent last), up to MEMORY_BYTES:
@@ -59,42 +59,39 @@ async function find(ctx, file) {
   }
   if (fromPeers) ctx.meters.peerFailed();
 
-  let fromOrigin;
+  let fromOrigin = null;
   try {
     fromOrigin = await readFromOrigin(ctx, file);
   } catch (err) {
-    // The origin is down or failing: peers are what is left, worth the whole deadline.
-    const late = await readFromPeers(ctx, file, file.deadline);
-    if (late && (await check(ctx, late, entry, "peer"))) {
-      keepFile(ctx, entry, late);
-      return { bytes: late, source: "peer" };
+    if (!(err instanceof ShortReadError)) {
+      // The origin is down or failing: peers are what is left, worth the whole deadline.
+      const late = await readFromPeers(ctx, file, file.deadline);
+      if (late && (await check(ctx, late, entry, "peer"))) {
+        keepFile(ctx, entry, late);
+        return { bytes: late, source: "peer" };
+      }
+      throw err;
     }
-    throw err;
   }
-  if (!(await check(ctx, fromOrigin, entry, "origin"))) {
-    throw new IntegrityError(file.key);
+  if (!fromOrigin || !(await check(ctx, fromOrigin, entry, "origin"))) {
+    // Changed at its URL since this page's build: its build's web seed tree still has it.
+    const seed = seedTreeUrl(file, ctx.scope);
+    fromOrigin = seed && (await readFromOrigin(ctx, { ...file, url: seed }).catch(() => null));
+    if (!fromOrigin || !(await check(ctx, fromOrigin, entry, "origin"))) throw new IntegrityError(file.key);
   }
   // Pieces after the file's own f/ write (writes are queued in order): of two neighbours
   // fetched at once, the later one's assembly finds the other in f/.
-  ctx.background(keepFile(ctx, entry, fromOrigin).then(() => storeFilePieces(ctx, file, fromOrigin)));
-  completeSharedPieces(ctx, file);
+  // Then the small neighbours sharing its boundary pieces, so that those can be seeded too.
+  const neighbour = async (f) => {
+    const got = await readFromOrigin(ctx, { url: new URL(f.key, ctx.scope).href, entry: f }).catch(() => null);
+    return got && (await check(ctx, got, f, "origin")) ? got : null;
+  };
+  ctx.background(
+    keepFile(ctx, entry, fromOrigin)
+      .then(() => storeFilePieces(ctx, file, fromOrigin))
+      .then(() => fetchNeighbours(ctx, file, fromOrigin, neighbour)),
+  );
   return { bytes: fromOrigin, source: "origin" };
-}
-
-/**
- * Ask the agent to complete the pieces this file shares with its neighbours: the worker
- * stores only pieces made of files it verified, and a visitor seeds whole pieces.
- */
-function completeSharedPieces(ctx, file) {
-  const { entry, shard } = file;
-  const pl = shard.piece_length;
-  const end = entry.offset + entry.length;
-  const { first, last } = filePieces(entry.offset, entry.length, pl);
-  const request = agentRequest(file, 0, entry.length - 1);
-  if (entry.offset % pl) ctx.agent.complete(request, shard.webseed, first, first);
-  if (end % pl && end < shard.length && (last > first || entry.offset % pl === 0)) {
-    ctx.agent.complete(request, shard.webseed, last, last);
-  }
 }
 
 async function check(ctx, bytes, entry, source) {

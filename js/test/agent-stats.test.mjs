@@ -8,14 +8,14 @@ const sw = (store, origin, rejected = 0, peer = 0) => ({
   bytes: { store, peer, origin },
   rejected: { count: rejected, bytes: 0, store: 0, peer: 0, origin: 0 },
 });
-const agent = () => ({ bytesFromPeers: 0, bytesFromWebSeed: 0, bytesUploaded: 0, piecesRejected: 0, peersConnected: 0 });
+const agent = () => ({ bytesFromPeers: 0, bytesUploaded: 0, piecesRejected: 0, peersConnected: 0 });
 
 test("totals take only the counters a report needs, and nothing that is not a count", () => {
   assert.deepEqual(swTotals(sw(5, 7, 2, 999.5)), { store: 5, peers: 999, origin: 7, rejected: 2 });
   assert.deepEqual(swTotals(null), { store: 0, peers: 0, origin: 0, rejected: 0 });
   // The agent's own byte counts are raw (before verification): never reported as peer bytes.
-  const a = { ...agent(), bytesFromPeers: 10, bytesFromWebSeed: 3, bytesUploaded: 6.5, piecesRejected: "4" };
-  assert.deepEqual(agentTotals(a), { origin: 3, uploaded: 6, rejected: 0 });
+  const a = { ...agent(), bytesFromPeers: 10, bytesUploaded: 6.5, piecesRejected: "4" };
+  assert.deepEqual(agentTotals(a), { uploaded: 6, rejected: 0 });
 });
 
 test("deltas subtract the baseline; a counter below it restarted and counts whole", () => {
@@ -23,9 +23,9 @@ test("deltas subtract the baseline; a counter below it restarted and counts whol
   assert.deepEqual(delta({ a: 10 }, undefined), { a: 10 });
 });
 
-test("a report takes bytes by source from the SW (verified), adds the agent's web seed to the origin, rejections from both", () => {
-  const r = reportOf({ store: 1, peers: 4, origin: 2, rejected: 3 }, { origin: 5, uploaded: 6, rejected: 7 }, 3000);
-  assert.deepEqual(r, { store: 1, peers: 4, origin: 7, uploaded: 6, rejected: 10, peers_connected: 1000 });
+test("a report takes bytes by source from the SW (verified), uploads from the agent, rejections from both", () => {
+  const r = reportOf({ store: 1, peers: 4, origin: 2, rejected: 3 }, { uploaded: 6, rejected: 7 }, 3000);
+  assert.deepEqual(r, { store: 1, peers: 4, origin: 2, uploaded: 6, rejected: 10, peers_connected: 1000 });
   assert.equal(hasNews(r), true);
   assert.equal(hasNews({ ...reportOf(swTotals({}), agentTotals({}), 5) }), false);
   const body = JSON.parse(reportBody("x".repeat(22), r));

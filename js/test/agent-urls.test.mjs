@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { baseOf, manifestUrl, torrentUrl, trackerUrls, webSeedUrl } from "../agent/urls.js";
+import { baseOf, manifestUrl, torrentUrl, trackerUrls } from "../agent/urls.js";
 
 test("the base is the directory above planktos/", () => {
   assert.equal(baseOf("https://example.org/planktos/agent.js"), "https://example.org/");
@@ -27,11 +27,4 @@ test("trackers: ws URLs kept, others dropped, duplicates once", () => {
 
 test("torrent URLs resolve against the base", () => {
   assert.equal(torrentUrl("planktos/t/ab.torrent", "http://h:1/x/"), "http://h:1/x/planktos/t/ab.torrent");
-});
-
-test("single-file web seeds carry the pass-through query, directories do not", () => {
-  const base = "https://example.org/docs/";
-  assert.equal(webSeedUrl("video.mp4", base), "https://example.org/docs/video.mp4?planktos-webseed=1");
-  assert.equal(webSeedUrl("a%20b/caf%C3%A9.mp4", base), "https://example.org/docs/a%20b/caf%C3%A9.mp4?planktos-webseed=1");
-  assert.equal(webSeedUrl("planktos/w/ab12/", base), "https://example.org/docs/planktos/w/ab12/");
 });

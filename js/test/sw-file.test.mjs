@@ -52,3 +52,15 @@ test("agent reads carry the manifest's torrent as it is, and no web seed (the ag
     end: 19,
   });
 });
+
+test("a file's URL in its shard's web seed tree, segments named as planktos build names them", async () => {
+  const { seedTreeUrl } = await import("../sw/file.js");
+  const file = (key, webseed) => ({ key, entry: { shard: "g-1" }, shard: { webseed } });
+  assert.equal(seedTreeUrl(file("a/b.css", "planktos/w/1/"), SCOPE), new URL("planktos/w/1/g-1/a/b.css", SCOPE).href);
+  assert.equal(
+    seedTreeUrl(file("files/100%25%20caf%C3%A9%20%231.txt", "planktos/w/1/"), SCOPE),
+    new URL("planktos/w/1/g-1/files/100~25~20caf~C3~A9~20~231.txt", SCOPE).href,
+  );
+  assert.equal(seedTreeUrl(file("x/it's~(1)!.txt", "planktos/w/1/"), SCOPE), new URL("planktos/w/1/g-1/x/it~27s~7E~281~29~21.txt", SCOPE).href);
+  assert.equal(seedTreeUrl(file("video.mp4", "video.mp4"), SCOPE), null);
+});

@@ -18,6 +18,7 @@ import struct
 import subprocess
 import sys
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -249,6 +250,11 @@ class Built:
     def entry(self, key: str) -> dict[str, Any]:
         """The manifest entry of a file, by its unencoded relative path."""
         return dict(self.manifest["files"][quote(key, safe="/")])
+
+    def boundary(self, keys: Iterable[str]) -> int:
+        """The most the web seed may send for ``keys`` once they are stored: the two pieces
+        each may share with its neighbours, which the agent completes to seed them."""
+        return sum(2 * self.shard(k)["piece_length"] for k in keys)
 
     def shard(self, key: str) -> dict[str, Any]:
         return dict(self.manifest["shards"][self.entry(key)["shard"]])

@@ -29,9 +29,8 @@ PAGE_FILES = (PAGE_A.key, *PAGE_A.files)
 
 
 def boundary(built: Built) -> int:
-    """The most the web seed may send for page a: the two pieces each file may share with its
-    neighbours, which the agent completes to seed them (docs/runtime.md)."""
-    return sum(2 * built.shard(k)["piece_length"] for k in PAGE_FILES)
+    """The most the web seed may send for page a (``Built.boundary``)."""
+    return built.boundary(PAGE_FILES)
 
 
 async def test_alone_with_an_agent_running_files_come_from_the_origin_at_once(
@@ -73,7 +72,8 @@ async def test_second_visit_is_served_from_the_store(
     assert await page_state(again, PAGE_A) == expected_state(PAGE_A)
     assert sources.of(origin.url, PAGE_FILES) == dict.fromkeys(PAGE_FILES, "store")
     hits = attribute(origin.settle()[before:], built)
-    assert not file_bytes(hits), describe(hits)
+    assert not file_bytes(hits, (Kind.CONTENT,)), describe(hits)
+    assert sum(file_bytes(hits, (Kind.WEBSEED,)).values()) <= boundary(built), describe(hits)
 
 
 async def test_navigation_with_no_tab_open_works(

@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from tests.browser.browsers import ErrorLog, Visitors
-from tests.browser.origin import Kind, Origin, attribute, describe
+from tests.browser.origin import Origin, attribute, describe
 from tests.browser.probes import (
     arrive,
     expected_state,
@@ -152,28 +152,18 @@ async def test_explicit_web_seed_requests_pass_through(
     assert (multi.status, multi.sha256) == (200, sha256(FILES[PAGE_A.css]))
 
 
-async def test_agents_own_web_seed_requests_pass_through(
+async def test_web_seed_requests_pass_through(
     visitors: Visitors, origin: Origin, built: Built
 ) -> None:
+    """Web seed URLs (a tree under planktos/w/, a single file with ?planktos-webseed=1) are
+    for other BitTorrent clients and libtorrent mirrors: the worker lets them through."""
     visitor = await visitors.new("A")
-    await arrive(visitor, origin.url)
-    seeds: list[tuple[str, bool]] = []
-    visitor.context.on(
-        "response",
-        lambda r: (
-            seeds.append((r.url, r.from_service_worker))
-            if "/planktos/w/" in r.url or "planktos-webseed" in r.url
-            else None
-        ),
-    )
-    page = await visitor.context.new_page()
-    await page.goto(origin.url + PAGE_A.url)
-    await until_page_complete(page, PAGE_A)
-    assert await page_state(page, PAGE_A) == expected_state(PAGE_A)
-    hits = attribute(origin.settle(), built)
-    assert seeds, "the agent used no web seed:\n" + describe(hits)
-    assert [url for url, from_sw in seeds if from_sw] == []
-    assert any(h.kind is Kind.WEBSEED for h in hits)
+    page = await arrive(visitor, origin.url)
+    await until_controlled(page)
+    tree = next(p for p, key in built.web_seed_paths().items() if key == PAGE_A.js)
+    for url in (origin.url + tree.removeprefix("/"), origin.url + VIDEO + "?planktos-webseed=1"):
+        seen = await fetch_seen(page, url)
+        assert not seen.from_sw and seen.status == 200, url
 
 
 async def test_site_under_a_sub_path(visitors: Visitors, tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ async def counted(leader: Page, base: str) -> dict[str, int]:
     return {
         "store": sw["bytes"]["store"],
         "peers": sw["bytes"]["peer"],
-        "origin": sw["bytes"]["origin"] + agent["bytesFromWebSeed"],
+        "origin": sw["bytes"]["origin"],
         "uploaded": agent["bytesUploaded"],
         "rejected": sw["rejected"]["count"] + agent["piecesRejected"],
     }

@@ -9,17 +9,13 @@ the store in OPFS, and in IndexedDB with OPFS made unavailable (``store_kind``, 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from playwright.async_api import Page
 
 from tests.browser.browsers import Visitors
-from tests.browser.origin import Kind, Origin, attribute, describe, file_bytes
+from tests.browser.origin import Origin
 from tests.browser.probes import (
     STORE,
-    Sources,
-    agent_counters,
     arrive,
     expected_state,
     fetch_seen,
@@ -31,7 +27,7 @@ from tests.browser.probes import (
     until_page_complete,
     until_stored,
 )
-from tests.browser.sites import PAGE_A, VIDEO, Built, replace_file, site_files
+from tests.browser.sites import PAGE_A, VIDEO, Built, site_files
 
 FILES = site_files()
 
@@ -122,24 +118,3 @@ async def test_tampered_stored_piece_of_a_large_file_is_rejected(
     after = (await sw_stats(page))["rejected"]
     assert after["count"] >= before["count"] + 1  # + 1 more if the agent read it from disk
     assert after["store"] == before["store"] + pl
-
-
-async def test_corrupt_web_seed_never_reaches_the_page(
-    visitors: Visitors, origin: Origin, built: Built, site_root: Path
-) -> None:
-    """The web seed's copy of a script is wrong (same size): the page runs the right one."""
-    seed = next(p for p, key in built.web_seed_paths().items() if key == PAGE_A.js)
-    replace_file(site_root / seed.removeprefix("/"), bytes(len(FILES[PAGE_A.js])))
-    visitor = await visitors.new("A")
-    landing = await arrive(visitor, origin.url)
-    before = len(origin.settle())
-    sources = Sources(visitor.context)
-    page = await visitor.context.new_page()
-    await page.goto(origin.url + PAGE_A.url)
-    await until_page_complete(page, PAGE_A)
-    assert await page_state(page, PAGE_A) == expected_state(PAGE_A)
-    assert sources.of(origin.url, [PAGE_A.js]) == {PAGE_A.js: "origin"}
-    hits = attribute(origin.settle()[before:], built)
-    assert file_bytes(hits, (Kind.WEBSEED,))[PAGE_A.js] > 0, describe(hits)  # it was tried
-    assert file_bytes(hits, (Kind.CONTENT,))[PAGE_A.js] == len(FILES[PAGE_A.js])
-    assert (await agent_counters(landing, origin.url))["piecesRejected"] >= 1
