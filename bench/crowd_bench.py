@@ -156,6 +156,22 @@ AGENT_COUNTERS = """async () => {
     return m && m.counters ? JSON.parse(JSON.stringify(m.counters)) : null;
   } catch (err) { return null; }
 }"""
+# Where a page's time went (ms since its navigation started): the HTML's first byte, and when
+# the runtime's first pieces arrived (the agent's script, the manifest, the first torrent).
+MARKS = """() => {
+  const n = performance.getEntriesByType("navigation")[0];
+  const r = performance.getEntriesByType("resource");
+  const end = (re) => {
+    const e = r.filter((x) => re.test(x.name));
+    return e.length ? Math.round(Math.min(...e.map((x) => x.responseEnd))) : null;
+  };
+  return {
+    html_first_byte: n ? Math.round(n.responseStart - n.startTime) : null,
+    agent_js: end(/\\/planktos\\/agent[^/]*\\.js/),
+    manifest: end(/\\/planktos\\/manifest/),
+    first_torrent: end(/\\.torrent(\\?|$)/),
+  };
+}"""
 WORKER_STATS = """() => new Promise((resolve) => {
   const c = navigator.serviceWorker && navigator.serviceWorker.controller;
   if (!c) { resolve(null); return; }
@@ -328,6 +344,7 @@ class Visit:
     name: str
     times: dict[str, float | None] = field(default_factory=dict)
     video: dict[str, Any] = field(default_factory=dict)
+    marks: dict[str, Any] = field(default_factory=dict)  # per page: where its time went
     agent: Counter[str] = field(default_factory=Counter)  # summed over the pages left
     worker: dict[str, Any] | None = None
     by_source: Counter[str] = field(default_factory=Counter)  # X-Planktos-Source → bytes
@@ -339,6 +356,7 @@ class Visit:
             "name": self.name,
             "times_ms": self.times,
             "video": self.video,
+            "marks_ms": self.marks,
             "from_peers": self.agent.get("bytesFromPeers", 0),
             "agent": dict(self.agent),
             "worker": self.worker,
@@ -418,7 +436,20 @@ async def visitor(
     context.on("response", on_response)
     context.on("console", on_console)
     context.on("weberror", on_weberror)
-    page = visit.page = await context.new_page()
+    visit.page = await context.new_page()
+    await run_steps(visit, visit.page, origin, steps, play_s, planktos)
+    return visit
+
+
+async def run_steps(
+    visit: Visit,
+    page: Page,
+    origin: str,
+    steps: list[tuple[str, str]],
+    play_s: float,
+    planktos: bool,
+) -> None:
+    """Do ``steps`` in ``page``, noting into ``visit`` the times, marks and errors."""
     for kind, path in steps:
         key = path or "/"
         try:
@@ -432,10 +463,10 @@ async def visitor(
                 visit.times["first frame"] = frame
             else:
                 visit.times[key] = await step_page(page, origin + path)
+            visit.marks[key] = await page.evaluate(MARKS)
         except Exception as err:  # a slow or broken step is a result, not a crash
             visit.errors.append(f"{key}: {type(err).__name__}: {str(err).splitlines()[0]}")
             visit.times.setdefault(key, None)
-    return visit
 
 
 async def agent_counters(page: Page) -> Counter[str]:
@@ -503,6 +534,7 @@ async def crowd_round(
     start_line = len(settled(server))
     wire = class_bytes(s.classes[mode]) if s.classes else 0
     origin_cpu = process_cpu_seconds(server.proc.pid)
+    busy = proc_stat_times()[0]
     start = time.monotonic()
 
     async def arrive(i: int) -> Visit:
@@ -515,6 +547,7 @@ async def crowd_round(
         for v in visits:
             await finish(v, planktos)
         visitors_cpu = browser_cpu_seconds()
+        busy = proc_stat_times()[0] - busy
     finally:
         await browser.close()
     lines = settled(server)[start_line:]
@@ -529,6 +562,9 @@ async def crowd_round(
         "visitors_cpu_s": round(visitors_cpu, 2),
         "origin_cpu_s": round(process_cpu_seconds(server.proc.pid) - origin_cpu, 2),
         "machine": saturation(s.cpu.window(start, end)),
+        # CPU-seconds the whole machine spent meanwhile: the rest was other work (and this
+        # script's own Python).
+        "machine_busy_cpu_s": round(busy / os.sysconf("SC_CLK_TCK"), 1),
         "swarm_empty_after": left,
         "visitors": [v.report() for v in visits],
     }
@@ -604,23 +640,7 @@ async def quiet_round(s: Setup, mode: str, play_s: float) -> dict[str, Any]:
         assert first.page is not None
         # The repeat visit: the same pages again in the same tab (profile, cache, store warm).
         repeat = Visit("repeat")
-        for kind, path in steps:
-            key = path or "/"
-            try:
-                if kind == "gallery":
-                    repeat.times[key] = await step_gallery(first.page, server.url + path)
-                elif kind == "video":
-                    repeat.times[key], repeat.video = await step_video(
-                        first.page, server.url + path, play_s
-                    )
-                    repeat.times["first frame"] = repeat.video.get(
-                        "firstFrame", repeat.video.get("playing")
-                    )
-                else:
-                    repeat.times[key] = await step_page(first.page, server.url + path)
-            except Exception as err:
-                repeat.errors.append(f"{key}: {type(err).__name__}: {str(err).splitlines()[0]}")
-                repeat.times.setdefault(key, None)
+        await run_steps(repeat, first.page, server.url, steps, play_s, planktos)
         await finish(first, planktos)
     finally:
         await browser.close()
@@ -857,14 +877,15 @@ def markdown(r: dict[str, Any]) -> str:
             f"{c['planktos']['failed_steps']} | |",
             "",
             "| round | mode | seconds | origin bytes | from peers | visitors' CPU-s | "
-            "machine ≥ 95 % busy |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
+            "machine's busy CPU-s | machine ≥ 95 % busy |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for i, run_ in enumerate(r["crowd"]["runs"]):
             rows.append(
                 f"| {i // 2 + 1} | {run_['mode']} | {run_['seconds']} | "
                 f"{run_['origin_bytes']['total']:,} | {run_['from_peers']:,} | "
-                f"{run_['visitors_cpu_s']} | {pct(run_['machine']['saturated_share'])} |"
+                f"{run_['visitors_cpu_s']} | {run_.get('machine_busy_cpu_s')} | "
+                f"{pct(run_['machine']['saturated_share'])} |"
             )
         rows.append("")
         targets += [
@@ -997,9 +1018,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     q = args.quick
     args.visitors = args.visitors or (2 if q else 6)
-    args.gap = args.gap if args.gap is not None else (2.0 if q else 4.0)
+    args.gap = args.gap if args.gap is not None else (1.0 if q else 4.0)
     args.rounds = args.rounds or (1 if q else 2)
-    args.play = args.play if args.play is not None else (2.0 if q else 10.0)
+    args.play = args.play if args.play is not None else (1.0 if q else 10.0)
     args.cases = (args.cases or ("crowd,quiet" if q else "crowd,quiet,docs")).split(",")
     if not only_loopback():
         print(

@@ -194,7 +194,15 @@ def plot_crowd(result: dict[str, Any], path: Path) -> None:
                 [("per visitor", _mb(per["plain"]), _mb(per["planktos"]))],
             )
         )
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), dpi=110, squeeze=False)
+    widths = [max(2, len(bars)) for _, bars in panels]
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(1.1 * sum(widths) + 1, 4),
+        dpi=110,
+        squeeze=False,
+        gridspec_kw={"width_ratios": widths},
+    )
     for ax, (title, bars) in zip(axes[0], panels, strict=True):
         xs = range(len(bars))
         for offset, index, label, color in (
