@@ -33,9 +33,9 @@ Cases:
   ratios.
 - **docs**: Debian's Python documentation (``python3-doc``), copied and built with
   ``planktos build --inject``; no cap; V visitors, one every ``--docs-gap`` seconds, each
-  reading the home page and two of a fixed set of popular pages (so that visitors overlap)
-  and staying on the last one. Origin bytes (everything) per visitor, PLAIN against
-  PLANKTOS.
+  reading the home page and two of a fixed set of popular pages (so that visitors overlap),
+  ``--docs-dwell`` seconds on each, and staying on the last one. Origin bytes (everything)
+  per visitor, PLAIN against PLANKTOS.
 
 Run it in a network namespace holding only loopback, as root (``tc`` and WebRTC):
 ``scripts/in-netns .venv/bin/python bench/crowd_bench.py``. ``--quick``: 2 visitors, one
@@ -414,9 +414,11 @@ async def visitor(
     steps: list[tuple[str, str]],
     play_s: float,
     planktos: bool,
+    dwell_s: float = 0,
 ) -> Visit:
     """One visitor (a context of ``browser``) doing ``steps`` — (kind, URL path) with kind
-    page, gallery or video — in one tab, which stays on the last page."""
+    page, gallery or video — in one tab, which stays on the last page; ``dwell_s``: seconds
+    spent reading each page before the next."""
     visit = Visit(name)
     context = await browser.new_context(permissions=["camera", "microphone"])
     await context.add_init_script(PLAY_JS)
@@ -437,7 +439,7 @@ async def visitor(
     context.on("console", on_console)
     context.on("weberror", on_weberror)
     visit.page = await context.new_page()
-    await run_steps(visit, visit.page, origin, steps, play_s, planktos)
+    await run_steps(visit, visit.page, origin, steps, play_s, planktos, dwell_s)
     return visit
 
 
@@ -448,6 +450,7 @@ async def run_steps(
     steps: list[tuple[str, str]],
     play_s: float,
     planktos: bool,
+    dwell_s: float = 0,
 ) -> None:
     """Do ``steps`` in ``page``, noting into ``visit`` the times, marks and errors."""
     for kind, path in steps:
@@ -464,6 +467,7 @@ async def run_steps(
             else:
                 visit.times[key] = await step_page(page, origin + path)
             visit.marks[key] = await page.evaluate(MARKS)
+            await asyncio.sleep(dwell_s)
         except Exception as err:  # a slow or broken step is a result, not a crash
             visit.errors.append(f"{key}: {type(err).__name__}: {str(err).splitlines()[0]}")
             visit.times.setdefault(key, None)
@@ -492,19 +496,38 @@ async def launch(pw: Playwright) -> Browser:
 
 
 def log_bytes(lines: list[str]) -> dict[str, int]:
-    """Body bytes the origin sent by kind, from access log lines (the stats probe excluded)."""
-    out = Counter({"total": 0, "runtime_and_metadata": 0, "web_seed": 0})
+    """Body bytes the origin sent by kind, from access log lines (the stats probe excluded):
+    the site's files at their URLs, the web seed, and Planktos's own files (its scripts, the
+    manifest, torrents, anything else under /planktos/), which ``runtime_and_metadata`` sums.
+    """
+    out = dict.fromkeys(
+        ("total", "site_files", "web_seed", "runtime_and_metadata", "scripts", "manifest",
+         "torrents", "other_planktos"),
+        0,
+    )  # fmt: skip
     for line in lines:
         match = re.search(r'"GET (\S+) [^"]*" \d{3} (\d+|-)$', line)
         if not match or match[2] == "-":
             continue
         target, size = match[1], int(match[2])
+        path = target.split("?", 1)[0]
         out["total"] += size
-        if target.startswith("/planktos/w/") or "planktos-webseed" in target:
-            out["web_seed"] += size
-        elif target.startswith("/planktos"):
+        if path.startswith("/planktos/w/") or "planktos-webseed" in target:
+            kind = "web_seed"
+        elif not path.startswith("/planktos"):
+            kind = "site_files"
+        elif path.endswith(".torrent"):
+            kind = "torrents"
+        elif "/manifest" in path:
+            kind = "manifest"
+        elif re.search(r"\.js(\.br|\.gz)?$", path):
+            kind = "scripts"
+        else:
+            kind = "other_planktos"
+        out[kind] += size
+        if kind not in ("web_seed", "site_files"):
             out["runtime_and_metadata"] += size
-    return dict(out)
+    return out
 
 
 # --- the cases ----------------------------------------------------------------------------------
@@ -593,6 +616,10 @@ def summarize_crowd(runs: list[dict[str, Any]], measures: list[str]) -> dict[str
             },
             "origin_bytes": median([r["origin_bytes"]["total"] for r in mine]),
             "origin_wire_bytes": median([r["origin_wire_bytes"] for r in mine]),
+            "origin_bytes_by_kind": {
+                k: median([r["origin_bytes"].get(k) for r in mine])
+                for k in ("site_files", "web_seed", "scripts", "manifest", "torrents")
+            },
             "from_peers": median([r["from_peers"] for r in mine]),
             "visitors_cpu_s_per_visit": median([r["visitors_cpu_s"] / n for r in mine]),
             "saturated_share": median([x for x in shares if x is not None]),
@@ -710,10 +737,11 @@ def docs_steps(i: int, index: str) -> list[tuple[str, str]]:
 
 
 async def docs_visitor(
-    browser: Browser, i: int, server: Server, gap: float, planktos: bool
+    browser: Browser, i: int, server: Server, args: argparse.Namespace, planktos: bool
 ) -> Visit:
-    await asyncio.sleep(i * gap)
-    return await visitor(browser, f"d{i + 1}", server.url, docs_steps(i, "index.html"), 0, planktos)
+    await asyncio.sleep(i * args.docs_gap)
+    steps = docs_steps(i, "index.html")
+    return await visitor(browser, f"d{i + 1}", server.url, steps, 0, planktos, args.docs_dwell)
 
 
 async def docs_case(s: Setup, args: argparse.Namespace) -> dict[str, Any]:
@@ -730,7 +758,7 @@ async def docs_case(s: Setup, args: argparse.Namespace) -> dict[str, Any]:
             try:
                 visits = await asyncio.gather(
                     *(
-                        docs_visitor(browser, i, server, args.docs_gap, planktos)
+                        docs_visitor(browser, i, server, args, planktos)
                         for i in range(args.docs_visitors)
                     )
                 )
@@ -888,6 +916,12 @@ def markdown(r: dict[str, Any]) -> str:
             f"{c['planktos']['origin_wire_bytes']:,.0f} | "
             f"{fmt_x(ratio(c['planktos']['origin_wire_bytes'], c['plain']['origin_wire_bytes']))}"
             " |",
+            "| of which site files / web seed / scripts / manifest / torrents | "
+            + " | ".join(
+                " / ".join(f"{x or 0:,.0f}" for x in c[m]["origin_bytes_by_kind"].values())
+                for m in MODES
+            )
+            + " | |",
             f"| bytes from peers | {c['plain']['from_peers']:,.0f} | "
             f"{c['planktos']['from_peers']:,.0f} | |",
             f"| visitors' CPU-seconds per visit | {c['plain']['visitors_cpu_s_per_visit']} | "
@@ -997,7 +1031,7 @@ def markdown(r: dict[str, Any]) -> str:
         per = d["origin_bytes_per_visitor"]
         rows += [
             f"### Docs site: {shown(Path(a['docs']))}, {a['docs_visitors']} visitors "
-            f"{a['docs_gap']} s apart, 3 pages each, no cap",
+            f"{a['docs_gap']} s apart, 3 pages each ({a.get('docs_dwell', 0)} s on each), no cap",
             "",
             "Each visitor reads index.html and two of: "
             + ", ".join(r["docs"]["pages"])
@@ -1011,10 +1045,13 @@ def markdown(r: dict[str, Any]) -> str:
         for run_ in r["docs"]["runs"]:
             if run_["mode"] == "planktos":
                 ob = run_["origin_bytes"]
+                n = len(run_["visitors"])
                 rows.append(
-                    f"| PLANKTOS run: runtime and metadata / web seed / from peers | | "
-                    f"{ob.get('runtime_and_metadata', 0):,} / {ob.get('web_seed', 0):,} / "
-                    f"{run_['from_peers']:,} | |"
+                    "| PLANKTOS run, per visitor: scripts / manifest / torrents / web seed / "
+                    f"site files / from peers | | {ob.get('scripts', 0) // n:,} / "
+                    f"{ob.get('manifest', 0) // n:,} / {ob.get('torrents', 0) // n:,} / "
+                    f"{ob.get('web_seed', 0) // n:,} / {ob.get('site_files', 0) // n:,} / "
+                    f"{run_['from_peers'] // n:,} | |"
                 )
         rows.append("")
         targets.append(("docs: origin bytes", "≤ 0.7x", fmt_x(d["ratio"]), target(d["ratio"], 0.7)))
@@ -1052,6 +1089,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs-visitors", type=int, default=10)
     parser.add_argument("--docs-gap", type=float, default=2.0)
     parser.add_argument("--docs-rounds", type=int, default=1)
+    parser.add_argument("--docs-dwell", type=float, default=3.0, help="seconds on each page")
     parser.add_argument("--site", type=Path, default=DEMO_SITE, help="the crowd's site")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where crowd.* go")
     args = parser.parse_args(argv)
