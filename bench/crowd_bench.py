@@ -593,9 +593,9 @@ async def crowd_round(
     }
 
 
-def median(values: list[float | None]) -> float | None:
+def median(values: list[float | None], digits: int = 1) -> float | None:
     got = [v for v in values if v is not None]
-    return round(statistics.median(got), 1) if got else None
+    return round(statistics.median(got), digits) if got else None
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -622,7 +622,7 @@ def summarize_crowd(runs: list[dict[str, Any]], measures: list[str]) -> dict[str
             },
             "from_peers": median([r["from_peers"] for r in mine]),
             "visitors_cpu_s_per_visit": median([r["visitors_cpu_s"] / n for r in mine]),
-            "saturated_share": median([x for x in shares if x is not None]),
+            "saturated_share": median(shares, 3),
             "failed_steps": sum(
                 t is None for r in mine for v in r["visitors"] for t in v["times_ms"].values()
             ),
@@ -660,8 +660,12 @@ async def crowd_case(s: Setup, args: argparse.Namespace) -> dict[str, Any]:
         for mode in order(r):
             print(f"crowd: round {r + 1}, {mode}", flush=True)
             runs.append(await crowd_round(s, mode, args.visitors, args.gap, args.play, steps))
+    return {"runs": runs, **summarize_crowd_case(runs)}
+
+
+def summarize_crowd_case(runs: list[dict[str, Any]]) -> dict[str, Any]:
     measures = ["gallery.html", "video.html", "first frame"]
-    return {"runs": runs, "summary": summarize_crowd(runs, measures), "measures": measures}
+    return {"summary": summarize_crowd(runs, measures), "measures": measures}
 
 
 async def quiet_round(s: Setup, mode: str, play_s: float) -> dict[str, Any]:
@@ -706,6 +710,10 @@ async def quiet_case(s: Setup, args: argparse.Namespace) -> dict[str, Any]:
         for mode in order(r):
             print(f"quiet: round {r + 1}, {mode}", flush=True)
             runs.append(await quiet_round(s, mode, min(args.play, 3.0)))
+    return {"runs": runs, **summarize_quiet(runs)}
+
+
+def summarize_quiet(runs: list[dict[str, Any]]) -> dict[str, Any]:
     measures = ["/", "gallery.html", "video.html", "first frame"]
     summary: dict[str, Any] = {}
     for visit in ("first", "repeat"):
@@ -724,12 +732,12 @@ async def quiet_case(s: Setup, args: argparse.Namespace) -> dict[str, Any]:
             "median_ratio": round(statistics.median(got), 3) if got else None,
         }
     shares = {
-        mode: median([r["machine"]["saturated_share"] for r in runs if r["mode"] == mode])
+        mode: median([r["machine"]["saturated_share"] for r in runs if r["mode"] == mode], 3)
         for mode in MODES
     }
     summary["saturated_share"] = shares
     summary["page_load_ratios_valid"] = all((x or 0) <= INVALID_SHARE for x in shares.values())
-    return {"runs": runs, "summary": summary, "measures": measures}
+    return {"summary": summary, "measures": measures}
 
 
 def docs_steps(i: int, index: str) -> list[tuple[str, str]]:
@@ -781,13 +789,15 @@ async def docs_case(s: Setup, args: argparse.Namespace) -> dict[str, Any]:
                     "visitors": [v.report() for v in visits],
                 }
             )
+    return {"runs": runs, "pages": POPULAR, **summarize_docs(runs)}
+
+
+def summarize_docs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     per = {
         mode: median([r["origin_bytes_per_visitor"] for r in runs if r["mode"] == mode])
         for mode in MODES
     }
     return {
-        "runs": runs,
-        "pages": POPULAR,
         "summary": {
             "origin_bytes_per_visitor": per,
             "ratio": ratio(per["planktos"], per["plain"]),
@@ -1092,7 +1102,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs-dwell", type=float, default=3.0, help="seconds on each page")
     parser.add_argument("--site", type=Path, default=DEMO_SITE, help="the crowd's site")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where crowd.* go")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        help="measure nothing: summarize the raw runs of this crowd.json again and rewrite "
+        "crowd.json, crowd.md and crowd.png in --out",
+    )
     args = parser.parse_args(argv)
+    if args.from_json:
+        result = json.loads(args.from_json.read_text())
+        for case, summarize in SUMMARIES.items():
+            if case in result:
+                result[case].update(summarize(result[case]["runs"]))
+        write(result, args.out)
+        return 0
     q = args.quick
     args.visitors = args.visitors or (2 if q else 6)
     args.gap = args.gap if args.gap is not None else (1.0 if q else 4.0)
@@ -1117,14 +1140,21 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("PLANKTOS_CACHE_DIR", str(Path(tmp) / "cache"))
         result = asyncio.run(run(args, Path(tmp)))
     result["python"] = platform.python_version()
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "crowd.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "crowd.md").write_text(markdown(result))
+    write(result, args.out)
+    return 0
+
+
+SUMMARIES = {"crowd": summarize_crowd_case, "quiet": summarize_quiet, "docs": summarize_docs}
+
+
+def write(result: dict[str, Any], out: Path) -> None:
     from plots import plot_crowd
 
-    plot_crowd(result, args.out / "crowd.png")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "crowd.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "crowd.md").write_text(markdown(result))
+    plot_crowd(result, out / "crowd.png")
     print(markdown(result))
-    return 0
 
 
 if __name__ == "__main__":
