@@ -1,9 +1,9 @@
 """PNG plots of the benchmarks' JSON results (matplotlib, Agg backend: no display needed).
 
-``python bench/plots.py build|swarm|tracker_redis [--results DIR]`` redraws
-``DIR/<name>.png`` from ``DIR/<name>.json``; ``build_bench.py`` and ``tracker_redis_bench.py``
-draw their own, and ``run.py`` draws the swarm plot after ``swarm_bench.py`` (which writes
-only JSON and Markdown).
+``python bench/plots.py build|crowd|swarm|tracker_redis [--results DIR]`` redraws
+``DIR/<name>.png`` from ``DIR/<name>.json``; ``build_bench.py``, ``crowd_bench.py`` and
+``tracker_redis_bench.py`` draw their own, and ``run.py`` draws the swarm plot after
+``swarm_bench.py`` (which writes only JSON and Markdown).
 """
 
 from __future__ import annotations
@@ -152,8 +152,78 @@ def plot_tracker_redis(result: dict[str, Any], path: Path) -> None:
     _finish(fig, axes[0], title, path, legend_fontsize=8, bottom=0.06)
 
 
+def plot_crowd(result: dict[str, Any], path: Path) -> None:
+    """PLAIN against PLANKTOS, one pair of bars per measure: the crowd's load times, origin
+    bytes and CPU; the quiet origin's load times; the docs site's origin bytes per visitor."""
+    panels: list[tuple[str, list[tuple[str, float | None, float | None]]]] = []
+    if "crowd" in result:
+        c = result["crowd"]["summary"]
+        pk = c["planktos"]
+        mark = "" if c.get("page_load_ratios_valid", True) else " (CPU-bound)"
+        panels.append(
+            (
+                f"crowd: median ms{mark}",
+                [(m, c["plain"]["times_ms"][m], c["planktos"]["times_ms"][m])
+                 for m in result["crowd"]["measures"]],
+            )
+        )  # fmt: skip
+        panels.append(
+            (
+                "crowd: origin MB, peers MB, CPU-s per visit",
+                [
+                    ("origin MB", _mb(c["plain"]["origin_bytes"]), _mb(pk["origin_bytes"])),
+                    ("from peers MB", _mb(c["plain"]["from_peers"]), _mb(pk["from_peers"])),
+                    ("CPU-s/visit", c["plain"]["visitors_cpu_s_per_visit"],
+                     c["planktos"]["visitors_cpu_s_per_visit"]),
+                ],
+            )
+        )  # fmt: skip
+    if "quiet" in result:
+        q = result["quiet"]["summary"]
+        bars = []
+        for visit in ("first", "repeat"):
+            for m in ("gallery.html", "video.html", "first frame"):
+                t = q[visit]["times_ms"]
+                bars.append((f"{visit}: {m}", t["plain"].get(m), t["planktos"].get(m)))
+        panels.append(("quiet origin: median ms", bars))
+    if "docs" in result:
+        per = result["docs"]["summary"]["origin_bytes_per_visitor"]
+        panels.append(
+            (
+                "docs: origin MB per visitor",
+                [("per visitor", _mb(per["plain"]), _mb(per["planktos"]))],
+            )
+        )
+    widths = [max(2, len(bars)) for _, bars in panels]
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(1.1 * sum(widths) + 1, 4),
+        dpi=110,
+        squeeze=False,
+        gridspec_kw={"width_ratios": widths},
+    )
+    for ax, (title, bars) in zip(axes[0], panels, strict=True):
+        xs = range(len(bars))
+        for offset, index, label, color in (
+            (-0.2, 1, "PLAIN", "#9aa5b1"),
+            (0.2, 2, "PLANKTOS", "#2b7bba"),
+        ):
+            values = [float(b[index] or 0) for b in bars]
+            ax.bar([x + offset for x in xs], values, 0.4, label=label, color=color)
+        ax.set_xticks(list(xs), [b[0] for b in bars], rotation=30, ha="right", fontsize=7)
+        ax.set_title(title, fontsize=9)
+    title = f"Crowd benchmark, {result.get('date', '')}: PLAIN vs PLANKTOS (medians)"
+    _finish(fig, axes[0][0], title, path, legend_fontsize=8, bottom=0.06)
+
+
+def _mb(value: float | None) -> float | None:
+    return None if value is None else value / 1e6
+
+
 PLOTS: dict[str, Callable[[dict[str, Any], Path], None]] = {
     "build": plot_build,
+    "crowd": plot_crowd,
     "swarm": plot_swarm,
     "tracker_redis": plot_tracker_redis,
 }
