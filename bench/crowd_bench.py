@@ -20,9 +20,10 @@ Cases:
   start to the first ``requestVideoFrameCallback``; ``playing`` where that never fires).
   Per round: bytes the origin sent (the access log's body bytes, everything: pages, runtime,
   manifest, torrents, web seed ranges; and the HTB class's counter, headers and tracker
-  WebSocket included), bytes from peers (the agents' ``bytesFromPeers``, read from each page
-  before it is left, docs/runtime.md "Counters"), the visitors' CPU-seconds (utime + stime of
-  the browser's processes, reaped children included, from /proc), and the machine's CPU
+  WebSocket included), bytes from peers (verified: the worker's ``bytes.peer`` at the end of
+  the visit, docs/runtime.md "Counters"; the agents' raw ``bytesFromPeers`` too), the
+  visitors' CPU-seconds (utime + stime of the browser's processes, reaped children included,
+  from /proc), and the machine's CPU
   (/proc/stat sampled every second: share of seconds at least 95 % busy; the machine is
   shared, so other work counts too). Page-load ratios from a mode whose seconds were
   saturated more than half of the time are marked as not valid.
@@ -351,13 +352,20 @@ class Visit:
     errors: list[str] = field(default_factory=list)
     page: Page | None = None
 
+    def peer_bytes(self) -> int:
+        """Verified bytes from peers: the worker's count (``bytes.peer``; ``agent`` before the
+        runtime said ``peer``), else the agents' raw count."""
+        got = (self.worker or {}).get("bytes") or {}
+        return int(got.get("peer", got.get("agent", self.agent.get("bytesFromPeers", 0))))
+
     def report(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "times_ms": self.times,
             "video": self.video,
             "marks_ms": self.marks,
-            "from_peers": self.agent.get("bytesFromPeers", 0),
+            "from_peers": self.peer_bytes(),
+            "from_peers_unverified": self.agent.get("bytesFromPeers", 0),
             "agent": dict(self.agent),
             "worker": self.worker,
             "served_by_source": dict(self.by_source),
@@ -581,7 +589,7 @@ async def crowd_round(
         "origin_bytes": log_bytes(lines),
         "origin_wire_bytes": class_bytes(s.classes[mode]) - wire if s.classes else None,
         "origin_requests": len(lines),
-        "from_peers": sum(v.agent.get("bytesFromPeers", 0) for v in visits),
+        "from_peers": sum(v.peer_bytes() for v in visits),
         "visitors_cpu_s": round(visitors_cpu, 2),
         "origin_cpu_s": round(process_cpu_seconds(server.proc.pid) - origin_cpu, 2),
         "machine": saturation(s.cpu.window(start, end)),
@@ -784,7 +792,7 @@ async def docs_case(s: Setup, args: argparse.Namespace) -> dict[str, Any]:
                     "mode": mode,
                     "origin_bytes": spent,
                     "origin_bytes_per_visitor": round(spent["total"] / args.docs_visitors),
-                    "from_peers": sum(v.agent.get("bytesFromPeers", 0) for v in visits),
+                    "from_peers": sum(v.peer_bytes() for v in visits),
                     "machine": saturation(s.cpu.window(start, end)),
                     "visitors": [v.report() for v in visits],
                 }
