@@ -42,7 +42,7 @@ async function lead(base) {
   const settings = await loadSettings(base);
   if (!settings || settings.uninstalled) return false;
   counters.leader = true;
-  startReporting(base, settings.runtime, counters);
+  const reporter = startReporting(base, settings.runtime, counters);
   setCurrentInfohashes(Object.keys(settings.shards));
   navigator.storage.persist?.().catch(() => {});
   const client = createClient(settings.runtime);
@@ -50,7 +50,8 @@ async function lead(base) {
   const torrents = new Torrents(client, settings, base);
   // A new worker knows nothing of what the peers hold: tell it all again.
   let haves = null;
-  const post = linkToServiceWorker((msg, port) => answer(torrents, port, msg), () => haves?.again());
+  const onMessage = (msg, port) => (msg?.type === "stats" ? reporter?.take(msg) : answer(torrents, port, msg));
+  const post = linkToServiceWorker(onMessage, () => haves?.again());
   haves = reportHaves(client, post);
   if (policy.uploading()) await seedStored(torrents, Number(settings.runtime.max_seeded) || 50);
   return true;

@@ -2,6 +2,8 @@
 // does something their public API cannot:
 // - mark pieces the service worker wrote as verified without re-hashing the whole torrent
 //   (`torrent.rescanFiles()` reads and hashes every piece and resets pieces in flight);
+// - read a piece's SHA-1 from the torrent's metadata, to check a piece the service worker
+//   assembled before keeping it (`_hashes`);
 // - give a torrent other trackers (WebTorrent has no call to add or remove one);
 // - learn that a tracker's WebSocket closed, and stop bittorrent-tracker's reconnection
 //   attempts, which Chromium logs as console errors while the tracker is down;
@@ -29,6 +31,13 @@ export function markStored(torrent, index) {
   torrent._markVerified(index);
   for (const wire of torrent.wires) wire.have(index);
   return true;
+}
+
+/** The SHA-1 (hex) of piece `index` of a ready torrent, from its metadata, or null. */
+export function pieceHash(torrent, index) {
+  if (!FITS) return null;
+  const hash = torrent._hashes?.[index];
+  return typeof hash === "string" ? hash : null;
 }
 
 /** The torrent's tracker client (a bittorrent-tracker Client), or null. */

@@ -1,8 +1,9 @@
 // Answers the service worker's `read` (docs/runtime.md, "SW ↔ agent"): a ReadableStream of
 // exactly bytes [start, end] (inclusive) of file `index` of a torrent, fetched by WebTorrent
 // from peers, only the pieces that cover them; and its `join`: add the torrent, so that its
-// swarm's peers connect and report what they hold (haves.js); and its `stored`: announce the
-// pieces the worker wrote.
+// swarm's peers connect and report what they hold (haves.js); its `stored`: announce the
+// pieces the worker wrote; and its `piece`: keep a piece the worker assembled, if it matches
+// the torrent's SHA-1.
 
 import { counters } from "./counters.js";
 import { exactStream } from "./exact-stream.js";
@@ -46,6 +47,11 @@ export async function answer(torrents, port, msg) {
   }
   if (msg?.type === "join") {
     if (!readProblem({ ...msg, index: 0, start: 0, end: 0 })) torrents.get(msg.infohash, msg.torrent).catch(() => {});
+    return;
+  }
+  if (msg?.type === "piece") {
+    const ok = !readProblem({ ...msg, start: 0, end: 0 }) && msg.bytes instanceof Uint8Array;
+    if (ok) torrents.keepPiece(msg).catch(() => {});
     return;
   }
   if (msg?.type === "stored") {

@@ -37,6 +37,11 @@ export class Reporter {
     }
   }
 
+  /** The SW's counters, as it sends them 100 ms after they change. */
+  take(sw) {
+    this.swLatest = swTotals(sw);
+  }
+
   /** Refresh, then report what is new. */
   async tick() {
     await this.refresh();

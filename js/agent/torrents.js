@@ -3,7 +3,7 @@
 
 import parseTorrent from "parse-torrent";
 import { counters } from "./counters.js";
-import { markStored, setTrackers, trackerClient, whenTrackerLost } from "./internals.js";
+import { markStored, pieceHash, setTrackers, trackerClient, whenTrackerLost } from "./internals.js";
 import { dir, readFile, storedPieces, touch, writeFile } from "./opfs.js";
 import { bitfieldOf } from "./pieces.js";
 import { OpfsStore } from "./store.js";
@@ -133,6 +133,20 @@ export class Torrents {
     }
   }
 
+  /**
+   * Keep piece `index` of a torrent (the worker assembled it: docs/runtime.md, "Seeding what
+   * the origin sent") if its SHA-1 is the torrent's, and announce it.
+   */
+  async keepPiece({ infohash, torrent: ref, index, bytes }) {
+    const torrent = await this.get(infohash, ref);
+    const hash = torrent.pieces?.[index] && pieceHash(torrent, index);
+    if (!hash || torrent.bitfield.get(index) || bytes.byteLength !== torrent.pieces[index].length) return;
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-1", bytes));
+    if (hex(digest) !== hash) return;
+    await writeFile(await dir(["p", infohash], true), String(index), bytes, infohash);
+    markStored(torrent, index);
+  }
+
   /** The service worker stored pieces of a torrent the agent has: announce them to peers. */
   async stored(infohash) {
     const pending = this.adding.get(infohash);
@@ -164,3 +178,5 @@ export class Torrents {
     }
   }
 }
+
+const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");

@@ -10,6 +10,11 @@
 // once, so that browsing in one tab does not pay the ping's 500 ms on every page.
 //
 //   SW → agent  {type: "join", infohash, torrent}       (no answer: join the shard's swarm)
+//   SW → agent  {type: "piece", infohash, torrent, index, bytes}  (no answer: a piece the
+//               worker assembled from verified files and origin ranges; the agent stores it
+//               if it matches the torrent's SHA-1, and seeds it)
+//   SW → agent  {type: "stats", ...}                     (the worker's counters, 100 ms after
+//               they change: the agent's stats report uses them from pagehide)
 //   SW → agent  {type: "stored", infohash}               (no answer: the worker wrote pieces of
 //               this shard to the store; the agent announces them to its peers)
 //   agent → SW  {type: "peers", infohash, have}          (unasked, whenever it changes: the
@@ -30,6 +35,8 @@ export class AgentUnavailable extends Error {}
 
 /** Shards whose swarms a new agent is told to join: the ones the worker read last. */
 const JOINS_KEPT = 16;
+/** Pieces kept for the next agent (16 KiB each in a group shard). */
+const PIECES_KEPT = 32;
 
 export class AgentLink {
   constructor({ pingMs = 500, freshMs = 2000, now = Date.now, clientExists = async () => true } = {}) {
@@ -50,6 +57,18 @@ export class AgentLink {
     this.joined = new Map(); // infohash -> join message, the latest last (told to a new agent)
     this.confirmed = true; // false from replacing() until the port answers again
     this.storing = new Set(); // infohashes of "stored" messages about to go
+    this.pieces = []; // "piece" messages waiting for an agent
+  }
+
+  /**
+   * A piece for the agent to check and keep (`msg` as the "piece" message). The last
+   * PIECES_KEPT go to every new agent too: a page's agent may die (a navigation) before it
+   * kept them, and one that has a piece drops it at no cost.
+   */
+  piece(msg) {
+    const message = { type: "piece", ...msg };
+    this.pieces = [...this.pieces.slice(1 - PIECES_KEPT), message];
+    if (this.port && this.confirmed) this.post(this.port, message);
   }
 
   /** The worker wrote pieces of `infohash` to the store: tell the agent, once per 200 ms. */
@@ -91,6 +110,7 @@ export class AgentLink {
   replacing() {
     this.heard = 0;
     this.confirmed = false;
+    if (this.port) this.live().catch(() => {}); // answered before the page's files are asked for
   }
 
   forget() {
@@ -170,6 +190,7 @@ export class AgentLink {
     this.confirmed = true;
     this.forget();
     for (const msg of this.joined.values()) this.post(port, msg);
+    for (const msg of this.pieces) this.post(port, msg);
   }
 
   receive(port, msg) {

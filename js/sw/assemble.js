@@ -42,42 +42,39 @@ export function overlapping(entries, start, end) {
 }
 
 /**
- * Fetch whole (`fetchFile(entry)`: verified bytes or null) and keep in f/ the neighbours that
- * share `file`'s first and last pieces and are not stored, at most two pieces' worth of bytes,
- * then write the pieces they complete: a visitor seeds whole pieces only, and a small file's
- * boundary pieces are otherwise never whole in its store (DESIGN.md, invariant 4: a piece of
- * overhead per file).
+ * The pieces `file` shares with its neighbours, when not stored: assembled from `bytes` (the
+ * file, verified), the neighbours' bytes in f/, and ranges `fetchRange(entry, start, end)`
+ * (inclusive) of the others from the origin, and handed to the agent, which stores only what
+ * matches the torrent's SHA-1 (`{type: "piece"}`): a visitor seeds whole pieces only, and a
+ * small file's boundary pieces are otherwise never whole in its store. At most the two
+ * boundary pieces per file (DESIGN.md, invariant 4).
  */
-export async function fetchNeighbours(ctx, file, bytes, fetchFile) {
+export async function boundaryPieces(ctx, file, bytes, fetchRange) {
   const { entry, shard, manifest } = file;
   const pl = shard.piece_length;
   const { first, last } = filePieces(entry.offset, entry.length, pl);
   const stored = await ctx.store.pieceIndexes(shard.infohash);
-  const neighbours = new Map();
-  for (const i of [first, last]) {
+  for (const i of new Set([first, last])) {
     if (stored.has(i)) continue;
     const b = pieceBounds(i, pl, shard.length);
+    const piece = new Uint8Array(b.end - b.start);
     for (const f of overlapping(filesOfShard(manifest, entry.shard), b.start, b.end)) {
-      if (f.sha256 && f.sha256 !== entry.sha256) neighbours.set(f.sha256, f);
+      const from = Math.max(f.offset, b.start) - f.offset;
+      const to = Math.min(f.offset + f.length, b.end) - f.offset;
+      const whole = f.sha256 === entry.sha256 ? bytes : await ctx.store.readFile(f.sha256);
+      const part = whole?.byteLength === f.length ? whole.subarray(from, to) : await fetchRange(f, from, to - 1);
+      if (part?.byteLength !== to - from) return;
+      piece.set(part, f.offset + from - b.start);
     }
+    ctx.agent.piece({ infohash: shard.infohash, torrent: shard.torrent, index: i, bytes: piece });
   }
-  let budget = 2 * pl;
-  for (const f of neighbours.values()) {
-    if ((budget -= f.length) < 0) return;
-    const known = await ctx.store.readFile(f.sha256);
-    if (known?.byteLength === f.length) continue; // checked when assembled
-    const got = await fetchFile(f);
-    if (!got) return;
-    await ctx.store.writeFile(f.sha256, got, ctx.keep);
-  }
-  await storeFilePieces(ctx, file, bytes, true);
 }
 
 /** Write the missing pieces covering `file` that verified files fill completely. */
-export async function storeFilePieces(ctx, file, bytes, again = false) {
+export async function storeFilePieces(ctx, file, bytes) {
   const { entry, shard, manifest } = file;
   const done = `${shard?.infohash}/${entry.index}`;
-  if (entry.length === 0 || (assembled.has(done) && !again)) return;
+  if (entry.length === 0 || assembled.has(done)) return;
   const pl = shard.piece_length;
   const { first, last } = filePieces(entry.offset, entry.length, pl);
   const stored = await ctx.store.pieceIndexes(shard.infohash);

@@ -39,7 +39,13 @@ let statsSaved = caches
   .then((saved) => addCounters(counters, saved))
   .catch(ignore);
 let statsTimer = null;
+let pushTimer = null;
 function saveStatsSoon() {
+  // The agent's reporter sends these from pagehide, when it cannot ask (stats-beacon.js).
+  pushTimer ??= setTimeout(() => {
+    pushTimer = null;
+    if (agent.port) agent.post(agent.port, { type: "stats", ...counters });
+  }, 100);
   if (statsTimer || uninstalled) return;
   statsTimer = setTimeout(() => {
     statsTimer = null;

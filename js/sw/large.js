@@ -26,7 +26,7 @@ export function windowPieces(readBytes, previous, pieceLength) {
 import { took, rejected } from "./counters.js";
 import { IntegrityError } from "./file.js";
 import { originStream } from "./origin.js";
-import { measured, peerReader } from "./peers.js";
+import { downWaitMs, measured, peerReader } from "./peers.js";
 import { pieceBounds } from "./pieces.js";
 import { ChunkReader } from "./reader.js";
 import { matchesSha256 } from "./verify.js";
@@ -121,8 +121,8 @@ export class PieceFeed {
     try {
       stream = await originStream(file.url, start, end, file.entry.length);
     } catch (err) {
-      // The origin is down or failing: peers are what is left, worth the whole deadline.
-      const late = await peerReader(ctx, file, start, end, file.deadline);
+      // The origin is down or failing: peers are what is left, worth waiting for.
+      const late = await peerReader(ctx, file, start, end, downWaitMs(file));
       if (late) return { source: "peer", last: j, bytes, ...late };
       throw err;
     }

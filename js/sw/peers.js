@@ -24,7 +24,8 @@ export async function peerReader(ctx, file, start, end, waitMs = null) {
     if (!(await agent.whenHolds(infohash, first, last, wait))) return null;
   }
   const asked = Date.now();
-  const firstByteMs = meters.peerFirstByteMs(file.deadline);
+  // With the origin failed there is no faster source: the peers get as long for first bytes.
+  const firstByteMs = waitMs ?? meters.peerFirstByteMs(file.deadline);
   try {
     const stream = await agent.read(request, firstByteMs);
     const firstMs = Math.max(1, firstByteMs - (Date.now() - asked));
@@ -34,6 +35,12 @@ export async function peerReader(ctx, file, start, end, waitMs = null) {
     return null;
   }
 }
+
+/**
+ * How long a read waits for peers once the origin failed: the deadline, and at least 10 s
+ * (an agent may have to start with its page); without Planktos the page would fail at once.
+ */
+export const downWaitMs = (file) => Math.max(file.deadline, 10_000);
 
 /** Tell `meter` how a read of `bytes` that started at `asked` went, once `reader` has them all. */
 export function measured(meter, reader, bytes, asked) {

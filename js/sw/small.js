@@ -1,13 +1,13 @@
 // The bytes of a small file (no `chunks`): store (f/<sha256>, then its pieces), peers (when
 // peers.js says so), origin, each checked against the file's SHA-256 before use.
 
-import { fetchNeighbours, storeFilePieces } from "./assemble.js";
+import { boundaryPieces, storeFilePieces } from "./assemble.js";
 import { took, rejected } from "./counters.js";
 import { IntegrityError, seedTreeUrl } from "./file.js";
 import { originStream } from "./origin.js";
-import { measured, peerReader } from "./peers.js";
+import { downWaitMs, measured, peerReader } from "./peers.js";
 import { filePieces, pieceBounds } from "./pieces.js";
-import { ChunkReader, ShortReadError } from "./reader.js";
+import { ChunkReader, readExactly, ShortReadError } from "./reader.js";
 import { matchesSha256 } from "./verify.js";
 
 // Small files this worker verified lately, by SHA-256 (most recent last), up to MEMORY_BYTES:
@@ -64,8 +64,8 @@ async function find(ctx, file) {
     fromOrigin = await readFromOrigin(ctx, file);
   } catch (err) {
     if (!(err instanceof ShortReadError)) {
-      // The origin is down or failing: peers are what is left, worth the whole deadline.
-      const late = await readFromPeers(ctx, file, file.deadline);
+      // The origin is down or failing: peers are what is left, worth waiting for.
+      const late = await readFromPeers(ctx, file, downWaitMs(file));
       if (late && (await check(ctx, late, entry, "peer"))) {
         keepFile(ctx, entry, late);
         return { bytes: late, source: "peer" };
@@ -81,15 +81,17 @@ async function find(ctx, file) {
   }
   // Pieces after the file's own f/ write (writes are queued in order): of two neighbours
   // fetched at once, the later one's assembly finds the other in f/.
-  // Then the small neighbours sharing its boundary pieces, so that those can be seeded too.
-  const neighbour = async (f) => {
-    const got = await readFromOrigin(ctx, { url: new URL(f.key, ctx.scope).href, entry: f }).catch(() => null);
-    return got && (await check(ctx, got, f, "origin")) ? got : null;
+  // Then the pieces it shares with its neighbours, for the agent to check and seed.
+  const range = async (f, start, end) => {
+    const stream = await originStream(new URL(f.key, ctx.scope).href, start, end, f.length);
+    const got = await readExactly(stream, end - start + 1);
+    took(ctx.counters, "origin", got.byteLength);
+    return got;
   };
   ctx.background(
     keepFile(ctx, entry, fromOrigin)
       .then(() => storeFilePieces(ctx, file, fromOrigin))
-      .then(() => fetchNeighbours(ctx, file, fromOrigin, neighbour)),
+      .then(() => boundaryPieces(ctx, file, fromOrigin, (f, s, e) => range(f, s, e).catch(() => null))),
   );
   return { bytes: fromOrigin, source: "origin" };
 }

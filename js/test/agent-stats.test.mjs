@@ -138,3 +138,10 @@ test("the worker routes the stats API and the dashboard to the network, install.
   addNetworkRoutes(failing, "https://a.test/");
   await Promise.all(waited); // a refused rule is swallowed
 });
+
+test("the SW's counters it sends unasked are what pagehide reports", () => {
+  const h = harness();
+  h.reporter.take(sw(10, 5, 0, 40));
+  assert.equal(h.reporter.flush(), true);
+  assert.deepEqual([h.sent[0].store, h.sent[0].origin, h.sent[0].peers], [10, 5, 40]);
+});

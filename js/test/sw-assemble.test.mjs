@@ -1,7 +1,7 @@
 // Pieces of multi-file shards assembled from verified files (js/sw/assemble.js).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { filesOfShard, overlapping, storeFilePieces } from "../sw/assemble.js";
+import { boundaryPieces, filesOfShard, overlapping, storeFilePieces } from "../sw/assemble.js";
 import { sha256Hex } from "../sw/verify.js";
 import { Store } from "../sw/store.js";
 import { FakeRoot } from "./sw-fake-opfs.mjs";
@@ -21,7 +21,9 @@ async function site() {
   const manifest = { shards: { g: { infohash: IH, piece_length: 16, length: 35 } }, files };
   const store = new Store(async () => new FakeRoot().root);
   const told = [];
-  const ctx = { store, keep: () => ({}), agent: { stored: (infohash) => told.push(infohash) }, told };
+  const pieces = [];
+  const agent = { stored: (infohash) => told.push(infohash), piece: (msg) => pieces.push(msg) };
+  const ctx = { store, keep: () => ({}), agent, told, pieces };
   const fileOf = (name) => ({ entry: files[name], shard: manifest.shards.g, manifest });
   return { data, manifest, store, ctx, fileOf };
 }
@@ -63,4 +65,27 @@ test("a neighbour whose stored bytes do not verify leaves the piece alone", asyn
   await store.writeFile(fileOf("A").entry.sha256, bytes(10, 9)); // tampered
   await storeFilePieces(ctx, fileOf("B"), data.B);
   assert.equal((await store.pieceIndexes(IH)).has(0), false);
+});
+
+test("boundary pieces: assembled from the file, stored neighbours and origin ranges, handed to the agent", async () => {
+  const { data, store, ctx, fileOf } = await site();
+  const asked = [];
+  const range = async (f, start, end) => {
+    asked.push([f.key, start, end]);
+    return whole(data).subarray(f.offset + start, f.offset + end + 1);
+  };
+  await store.writeFile(fileOf("A").entry.sha256, data.A);
+  await boundaryPieces(ctx, fileOf("B"), data.B, range);
+  // B covers pieces 0 (with A, stored) and 1 (with C, fetched: its bytes 0..1 in piece 1).
+  assert.deepEqual(asked, [["C", 0, 1]]);
+  assert.deepEqual(
+    ctx.pieces.map((p) => [p.index, p.infohash]),
+    [[0, IH], [1, IH]],
+  );
+  assert.deepEqual(ctx.pieces[0].bytes, whole(data).subarray(0, 16));
+  assert.deepEqual(ctx.pieces[1].bytes, whole(data).subarray(16, 32));
+  await store.writePiece(IH, 0, whole(data).subarray(0, 16));
+  ctx.pieces.length = 0;
+  await boundaryPieces(ctx, fileOf("B"), data.B, async () => null); // origin down: nothing
+  assert.deepEqual(ctx.pieces, []);
 });

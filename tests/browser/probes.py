@@ -15,8 +15,8 @@ from playwright.async_api import BrowserContext, Page, Response
 from playwright.async_api import Error as PlaywrightError
 
 from tests.browser.browsers import Visitor
+from tests.browser.sites import Built, token
 from tests.browser.sites import Page as SitePage
-from tests.browser.sites import token
 
 STORE = "planktos-v1"
 WAIT_S = 15.0
@@ -318,3 +318,26 @@ async def until_stored(page: Page, path: list[str], names: list[str]) -> None:
         ),
         [path, names],
     )
+
+
+async def until_held(page: Page, built: Built, keys: Iterable[str], timeout: float = 30) -> None:
+    """Wait until the service worker says its agent's connected peers hold every piece of
+    the files ``keys`` (its stats' ``holding``)."""
+    wanted: dict[str, set[int]] = {}
+    for key in keys:
+        shard, entry = built.shard(key), built.entry(key)
+        pl, at = shard["piece_length"], entry.get("offset", 0)
+        pieces = range(at // pl, (at + entry["length"] - 1) // pl + 1)
+        wanted.setdefault(shard["infohash"], set()).update(pieces)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        holding = (await sw_stats(page))["holding"]  # infohash -> bitfield bytes
+        if all(all(held(holding.get(ih, []), i) for i in ps) for ih, ps in wanted.items()):
+            return
+        assert asyncio.get_running_loop().time() < deadline, (holding, wanted)
+        await asyncio.sleep(0.1)
+
+
+def held(bitfield: list[int], piece: int) -> bool:
+    """Whether a BitTorrent bitfield (piece 0 in the high bit of byte 0) has ``piece``."""
+    return piece >> 3 < len(bitfield) and bool(bitfield[piece >> 3] & (0x80 >> (piece & 7)))
