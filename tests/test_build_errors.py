@@ -219,6 +219,10 @@ def test_build_dying_while_writing_leaves_a_consistent_site(
     build(BuildOptions(root=site))
     for i in range(40):
         write(site, f"blog/post-{i:02}.html", f"<p>new {i}</p>")
+    if dies_at == "install.js":
+        # One from another release, so that this build rewrites it (an unchanged one is left
+        # alone).
+        write(site, "planktos/install.js", "// older")
     before = snapshot(site)
     real = output.Output._replace
 

@@ -83,6 +83,16 @@ def test_build_writes_precompressed_copies(site: Path) -> None:
     )
 
 
+def test_unchanged_install_script_is_left_alone(site: Path) -> None:
+    """Its validators stay from build to build, so revalidating it costs a 304."""
+    build(BuildOptions(root=site))
+    out = site / "planktos"
+    before = {n: (out / n).stat().st_mtime_ns for n in ("install.js", "install.js.gz")}
+    write(site, "new.html", "<p>new</p>")
+    build(BuildOptions(root=site))
+    assert {n: (out / n).stat().st_mtime_ns for n in before} == before
+
+
 def test_old_agents_are_kept_for_one_build(site: Path) -> None:
     """Visitors on the previous build import the agent its install.js names: it stays one
     build longer, like the previous build's torrents; a plain agent.js from before the hashed

@@ -47,7 +47,8 @@ def gzipped(data: bytes) -> dict[str, bytes]:
     """``{"gz": bytes}`` when gzip saves at least a tenth of ``data``, else nothing.
 
     No brotli here: this is for what changes per build (manifest, service worker), where only
-    brotli's slowest level beats gzip (docs/runtime.md, "Precompressed files"); the agent and
+    brotli's slowest level beats gzip (docs/runtime.md, "Precompressed, content-hashed
+    runtime"); the agent and
     install.js come precompressed with both from ``js/build.mjs``.
     """
     packed = gzip.compress(data, compresslevel=9, mtime=0)
@@ -170,7 +171,14 @@ class Output:
             raise
 
     def _publish(self, path: Path, data: bytes, encoded: dict[str, bytes]) -> None:
-        """Replace ``path`` and its precompressed copies: old copies go first, new ones after."""
+        """Replace ``path`` and its precompressed copies: old copies go first, new ones after.
+
+        Nothing is rewritten when all are as wanted already (install.js from one build to the
+        next): their ETags stay, so browsers revalidating them get 304s.
+        """
+        wanted = {path: data} | {Path(f"{path}.{s}"): encoded.get(s) for s in ENCODINGS}
+        if all(_holds(target, content) for target, content in wanted.items()):
+            return
         for suffix in ENCODINGS:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(f"{path}.{suffix}")
@@ -186,10 +194,8 @@ class Output:
             *((Path(f"{path}.{suffix}"), packed) for suffix, packed in script.encoded.items()),
             (path, script.data),
         ]:
-            with contextlib.suppress(OSError):
-                if target.stat().st_size == len(data) and target.read_bytes() == data:
-                    continue
-            self._replace(target, data)
+            if not _holds(target, data):
+                self._replace(target, data)
 
     def _agents_in_use(self) -> set[str]:
         """The agent names the current install.js imports (visitors still on that build)."""
@@ -228,6 +234,16 @@ class Output:
             match = _AGENT_FILE.fullmatch(entry.name)
             if match and match.group(1) not in agents:
                 _remove(Path(entry.path))
+
+
+def _holds(path: Path, data: bytes | None) -> bool:
+    """Whether ``path`` holds exactly ``data`` (None: whether it is absent)."""
+    try:
+        if data is None:
+            return not os.path.lexists(path)
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _remove(path: Path) -> None:
