@@ -16,7 +16,10 @@ from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-BUNDLES = ("planktos.sw.js", "install.js", "agent.js")
+BUNDLES = (
+    "planktos.sw.js",
+    *(f"{name}{suffix}" for name in ("install.js", "agent.js") for suffix in ("", ".br", ".gz")),
+)
 DIST = Path("src/planktos/runtime/dist")
 
 

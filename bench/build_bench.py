@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe, load, machine_info
 from peers import PEERS, ToolError, check_torrent
 from planktos.shards import SMALL_PIECE, piece_length_for
+from planktos.walk import OWN_OUTPUT
 from plots import plot_build
 from tree import SPECS, TreeSpec, generate
 
@@ -145,7 +146,7 @@ def site_stats(root: Path) -> tuple[int, int]:
     files = total = 0
     for p in root.rglob("*"):
         rel = p.relative_to(root).parts
-        if p.is_file() and rel[0] not in ("planktos", "planktos.sw.js"):
+        if p.is_file() and rel[0] not in OWN_OUTPUT:
             files += 1
             total += p.stat().st_size
     return files, total
@@ -154,7 +155,8 @@ def site_stats(root: Path) -> tuple[int, int]:
 def remove_output(root: Path) -> None:
     """Delete planktos build's output so that the peers see the site's files only."""
     shutil.rmtree(root / "planktos", ignore_errors=True)
-    (root / "planktos.sw.js").unlink(missing_ok=True)
+    for name in OWN_OUTPUT - {"planktos"}:  # planktos.sw.js and its precompressed copies
+        (root / name).unlink(missing_ok=True)
 
 
 def build_cmd(root: Path) -> list[str]:

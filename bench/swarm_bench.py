@@ -55,6 +55,8 @@ from urllib.request import urlopen
 
 from playwright.async_api import Browser, BrowserContext, Page, Response, async_playwright
 
+from planktos import runtime
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # The Chromium launch recipe verified for loopback WebRTC (FACTS.md), shared with the tests.
 from tests.browser.browsers import CHROMIUM, CHROMIUM_ARGS
@@ -63,7 +65,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 DEMO_SITE = HERE.parent / "examples" / "site"
 WAIT_MS = 30_000
-AGENT = "planktos/agent.js"
+AGENT = "planktos/" + runtime.agent_name()  # content-hashed (docs/runtime.md)
 
 
 # --- the servers --------------------------------------------------------------------------

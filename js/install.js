@@ -21,7 +21,8 @@
     const startAgent = () => {
       if (started || !canRunAgent()) return;
       started = true;
-      import(new URL("planktos/agent.js", base).href).catch(() => {
+      // __PLANKTOS_AGENT__: the agent's content-hashed name (js/build.mjs), cached as immutable.
+      import(new URL("planktos/" + __PLANKTOS_AGENT__, base).href).catch(() => {
         if (controller) controller.postMessage({ type: "no-agent" });
       });
     };

@@ -119,7 +119,7 @@ def published(site: Path) -> set[str]:
     for path in site.rglob("*"):
         rel = path.relative_to(site).as_posix()
         hidden = any(part.startswith(".") for part in rel.split("/"))
-        own = rel == "planktos.sw.js" or rel.startswith("planktos/")
+        own = rel.startswith(("planktos.sw.js", "planktos/"))
         if path.is_file() and not hidden and not own:
             out.add(rel)
     return out

@@ -21,7 +21,7 @@ from multidict import CIMultiDict
 from pytest_aiohttp import AiohttpClient
 from yarl import URL
 
-from planktos.server.static import StaticFiles, cache_control, url_segments
+from planktos.server.static import StaticFiles, accepted_codings, cache_control, url_segments
 
 MTIME_NS = 1_700_000_000_500_000_000
 LAST_MODIFIED = "Tue, 14 Nov 2023 22:13:20 GMT"
@@ -39,6 +39,10 @@ TEXT = "text/plain; charset=utf-8"
 AWKWARD_NAMES = ("a b.txt", "100%.txt", "c#d.txt", "e?f.txt", "café.txt", "日本語.txt", "plus+.txt")
 IMMUTABLE = "public, max-age=31536000, immutable"
 TORRENT = "planktos/t/" + "ab" * 20 + ".torrent"
+AGENT = "planktos/agent.0123456789abcdef.js"
+# Precompressed copies (any bytes do: the server never looks inside them).
+INSTALL, INSTALL_BR, INSTALL_GZ = b"install " * 40, b"br-copy", b"gzip-copy!"
+AGENT_JS, AGENT_GZ = b"agent " * 100, b"agent-gzip"
 
 
 def data(size: int) -> bytes:
@@ -71,6 +75,13 @@ def docroot(tmp_path: Path) -> Path:
     put(root, "planktos.sw.js", "self.addEventListener('fetch', () => {});")
     put(root, "planktos/manifest.json", "{}")
     put(root, TORRENT, b"d4:infod4:name1:xee")
+    put(root, "planktos/install.js", INSTALL)
+    put(root, "planktos/install.js.br", INSTALL_BR)
+    put(root, "planktos/install.js.gz", INSTALL_GZ)
+    put(root, AGENT, AGENT_JS)
+    put(root, AGENT + ".gz", AGENT_GZ)
+    put(root, "x.tar", b"tar" * 100)
+    put(root, "x.tar.gz", b"gz")  # a download of its own, never a coding of x.tar
     for name in ("x.wasm", "x.webm", "x.mp4", "x.svg", "x.css", "x.mjs"):
         put(root, name, name)
     for name in AWKWARD_NAMES:
@@ -316,8 +327,9 @@ async def test_range_and_validators(
 @pytest.mark.parametrize(
     ("path", "content_type", "extra"),
     [
-        ("/planktos.sw.js", "text/javascript; charset=utf-8", {"service-worker-allowed": "/"}),
-        ("/planktos/manifest.json", "application/json; charset=utf-8", {}),
+        ("/planktos.sw.js", "text/javascript; charset=utf-8",
+         {"service-worker-allowed": "/", "vary": "Accept-Encoding"}),
+        ("/planktos/manifest.json", "application/json; charset=utf-8", {"vary": "Accept-Encoding"}),
         ("/" + TORRENT, "application/x-bittorrent", {"cache-control": IMMUTABLE}),
         ("/x.mjs", "text/javascript; charset=utf-8", {}),
         ("/x.wasm", "application/wasm", {}),
@@ -350,6 +362,11 @@ async def test_types_and_cache_policy(
     ("parts", "expected"),
     [
         (("planktos", "t", "ab.torrent"), IMMUTABLE),
+        (("planktos", "agent.0123456789abcdef.js"), IMMUTABLE),
+        (("planktos", "agent.js"), "no-cache"),
+        (("planktos", "agent.0123456789ABCDEF.js"), "no-cache"),
+        (("planktos", "agent.0123456789abcdef.js.gz"), "no-cache"),
+        (("planktos", "install.js"), "no-cache"),
         (("planktos", "t"), "no-cache"),
         (("planktos", "manifest.json"), "no-cache"),
         (("planktos.sw.js",), "no-cache"),
@@ -596,3 +613,108 @@ async def test_bytes_sent_adds_up(served: Served) -> None:
         await served.fetch("GET", f"/size-{size}.bin")
         await served.fetch("HEAD", f"/size-{size}.bin")
     assert served.static.bytes_sent == sum(SIZES)
+
+
+# --- Precompressed copies of Planktos' own files ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        ("br, gzip", {"br", "gzip"}),
+        ("gzip, deflate, br, zstd", {"br", "gzip"}),
+        ("GZIP", {"gzip"}),
+        ("x-gzip", {"gzip"}),
+        ("br;q=0, gzip", {"gzip"}),
+        ("br; q=0.5, gzip;q=0.0", {"br"}),
+        ("gzip;q=nonsense", set()),
+        ("*", {"br", "gzip"}),
+        ("*, br;q=0", {"gzip"}),
+        ("*;q=0", set()),
+        ("identity", set()),
+        ("", set()),
+        (",, ;q=1", set()),
+    ],
+)
+def test_accepted_codings(accept: str, expected: set[str]) -> None:
+    assert accepted_codings([accept]) == expected
+
+
+def test_accepted_codings_joins_repeated_fields() -> None:
+    assert accepted_codings(["gzip", "br"]) == {"br", "gzip"}
+    assert accepted_codings([]) == set()
+
+
+@pytest.mark.parametrize(
+    ("path", "accept", "coding", "body"),
+    [
+        ("/planktos/install.js", "gzip, deflate, br", "br", INSTALL_BR),
+        ("/planktos/install.js", "gzip", "gzip", INSTALL_GZ),
+        ("/planktos/install.js", "br;q=0, gzip", "gzip", INSTALL_GZ),
+        ("/planktos/install.js", "identity", None, INSTALL),
+        ("/planktos/install.js", None, None, INSTALL),
+        ("/" + AGENT, "br, gzip", "gzip", AGENT_GZ),  # no .br beside it
+        ("/" + AGENT, "br", None, AGENT_JS),
+    ],
+)
+async def test_precompressed_copy_by_accept_encoding(
+    served: Served, path: str, accept: str | None, coding: str | None, body: bytes
+) -> None:
+    headers = {"Accept-Encoding": accept} if accept is not None else {}
+    skip = () if accept is not None else ("Accept-Encoding",)
+    for method in ("GET", "HEAD"):
+        async with served.client.request(
+            method, path, headers=headers, skip_auto_headers=skip, auto_decompress=False
+        ) as response:
+            raw = await response.read()
+        assert response.status == 200
+        fields = headers_of(response)
+        assert fields["vary"] == "Accept-Encoding"
+        assert fields.get("content-encoding") == coding
+        assert fields["content-length"] == str(len(body))
+        assert fields["etag"] == etag(len(body))  # the copy's own validator
+        assert fields["content-type"] == "text/javascript; charset=utf-8"
+        expected_cache = IMMUTABLE if path == "/" + AGENT else "no-cache"
+        assert fields["cache-control"] == expected_cache
+        assert raw == (body if method == "GET" else b"")
+
+
+async def test_precompressed_copy_revalidates_with_its_own_etag(served: Served) -> None:
+    br = {"Accept-Encoding": "br"}
+    response, _, _ = await served.fetch(
+        "GET",
+        "/planktos/install.js",
+        {**br, "If-None-Match": etag(len(INSTALL_BR))},
+        auto_decompress=False,
+    )
+    assert response.status == 304
+    assert response.headers["Vary"] == "Accept-Encoding"
+    assert response.headers["Content-Encoding"] == "br"
+    # The identity file's validator does not match the brotli copy: the copy is sent.
+    response, body, _ = await served.fetch(
+        "GET",
+        "/planktos/install.js",
+        {**br, "If-None-Match": etag(len(INSTALL))},
+        auto_decompress=False,
+    )
+    assert (response.status, body) == (200, INSTALL_BR)
+
+
+async def test_range_gets_the_identity_file(served: Served) -> None:
+    response, body, _ = await served.fetch(
+        "GET", "/planktos/install.js", {"Accept-Encoding": "br, gzip", "Range": "bytes=0-9"}
+    )
+    assert response.status == 206
+    assert body == INSTALL[:10]
+    assert "Content-Encoding" not in response.headers
+    assert response.headers["Vary"] == "Accept-Encoding"
+    assert response.headers["Content-Range"] == f"bytes 0-9/{len(INSTALL)}"
+
+
+async def test_site_files_are_never_negotiated(served: Served) -> None:
+    response, body, _ = await served.fetch(
+        "GET", "/x.tar", {"Accept-Encoding": "gzip"}, auto_decompress=False
+    )
+    assert body == b"tar" * 100
+    assert "Content-Encoding" not in response.headers
+    assert "Vary" not in response.headers

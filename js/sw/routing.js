@@ -7,9 +7,11 @@
 
 const keyIndexes = new WeakMap();
 
-// The runtime scripts a page loads: answered network first, from Cache Storage only when the
-// network fails, so that a returning visitor with the origin down still gets its agent.
-const RUNTIME_SCRIPTS = new Set(["planktos/install.js", "planktos/agent.js"]);
+// The runtime scripts a page loads (scripts.js): install.js, and the agent under its
+// content-hashed name (`planktos/agent.<16 hex>.js`, immutable; plain `agent.js` before).
+const RUNTIME_SCRIPT = /^planktos\/(?:install|agent(?:\.[0-9a-f]{16})?)\.js$/;
+/** Whether a runtime script's URL names its content, so that a kept copy never goes stale. */
+export const isImmutableScript = (url) => /\/planktos\/agent\.[0-9a-f]{16}\.js$/.test(new URL(url).pathname);
 
 /** Whether a request is for one of the runtime scripts (same origin, GET, no query). */
 export function isRuntimeScript(method, url, scope) {
@@ -17,7 +19,7 @@ export function isRuntimeScript(method, url, scope) {
   const u = new URL(url);
   const s = new URL(scope);
   if (u.origin !== s.origin || u.href.includes("?") || !u.pathname.startsWith(s.pathname)) return false;
-  return RUNTIME_SCRIPTS.has(u.pathname.slice(s.pathname.length));
+  return RUNTIME_SCRIPT.test(u.pathname.slice(s.pathname.length));
 }
 
 /**

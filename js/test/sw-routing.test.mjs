@@ -1,7 +1,7 @@
 // Which requests the service worker answers (docs/runtime.md, "A controlled request").
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { decodePath, isRuntimeScript, manifestKey, scopedPath } from "../sw/routing.js";
+import { decodePath, isImmutableScript, isRuntimeScript, manifestKey, scopedPath } from "../sw/routing.js";
 
 const manifest = {
   files: {
@@ -82,4 +82,17 @@ test("the runtime scripts are recognised exactly", () => {
   assert.ok(!isRuntimeScript("POST", `${ROOT}planktos/agent.js`, ROOT));
   assert.ok(!isRuntimeScript("GET", `${ROOT}planktos/manifest.json`, ROOT));
   assert.ok(!isRuntimeScript("GET", "http://other/planktos/agent.js", ROOT));
+  const hashed = "planktos/agent.0123456789abcdef.js";
+  assert.ok(isRuntimeScript("GET", `${ROOT}${hashed}`, ROOT));
+  assert.ok(isRuntimeScript("GET", `${SUB}${hashed}`, SUB));
+  assert.ok(!isRuntimeScript("GET", `${ROOT}planktos/agent.0123.js`, ROOT));
+  assert.ok(!isRuntimeScript("GET", `${ROOT}planktos/agent.0123456789ABCDEF.js`, ROOT));
+  assert.ok(!isRuntimeScript("GET", `${ROOT}${hashed}.gz`, ROOT));
+});
+
+test("only the hashed agent is immutable", () => {
+  assert.ok(isImmutableScript(`${ROOT}planktos/agent.0123456789abcdef.js`));
+  assert.ok(isImmutableScript(`${SUB}planktos/agent.0123456789abcdef.js`));
+  assert.ok(!isImmutableScript(`${ROOT}planktos/agent.js`));
+  assert.ok(!isImmutableScript(`${ROOT}planktos/install.js`));
 });

@@ -24,7 +24,7 @@ from planktos.manifest import (
     dumps,
     web_seed_for,
 )
-from planktos.output import Output, locked, previous_manifest, referenced_hashes
+from planktos.output import Output, gzipped, locked, previous_manifest, referenced_hashes
 from planktos.shards import Shard, plan
 from planktos.torrent import info_bytes, info_hash, metainfo
 from planktos.urls import seed_path, tracker_for_base
@@ -177,12 +177,13 @@ def _write_site(
     )
     old = referenced_hashes(previous)
     new = {b.info_hash for b in built}
+    agent, install = runtime.published_scripts()
     output.commit(
         text.encode(),
-        runtime.install_script().encode(),
+        install,
         runtime.service_worker(manifest["build"]).encode(),
         keep=old | new,  # visitors still on the previous build keep their web seeds
-        agent_js=runtime.agent_script().encode(),
+        agent=agent,
     )
     return BuildResult(build=manifest["build"], shards=len(built), changed_shards=len(new - old))
 
@@ -208,9 +209,10 @@ def _write_uninstall(output: Output) -> BuildResult:
         "files": {},
     }
     manifest["build"] = build_id(manifest)
+    install = runtime.install_script(uninstall=True).encode()
     output.commit(
         dumps(manifest).encode(),
-        runtime.install_script(uninstall=True).encode(),
+        runtime.Script("install.js", install, gzipped(install)),
         runtime.service_worker(manifest["build"], uninstall=True).encode(),
         keep=set(),
     )

@@ -1,15 +1,21 @@
 """Write a build's output into the site so that it is never seen half-done.
 
 Layout: ``planktos.sw.js`` at the root, and in ``planktos/``: ``manifest.json``,
-``install.js``, ``agent.js``, ``t/<info hash>.torrent`` and, for multi-file shards, ``w/<info
-hash>/<shard id>/<path>`` hard links to the site's files (the web seed; a copy where the
-filesystem cannot link). Torrents and link trees are addressed by info hash, so the old and the
-new build share what did not change, and a build only adds what is new. New entries are created
-under temporary dot-names and renamed into place; then ``manifest.json`` is replaced in one
-rename: that is the commit. Only then are entries that neither the new nor the previous manifest
-references deleted. A build killed at any point leaves a consistent site: the old manifest
-with everything it references, plus leftovers that the next build removes. A lock on the root
-keeps two builds apart.
+``install.js``, ``agent.<hash>.js``, ``t/<info hash>.torrent`` and, for multi-file shards,
+``w/<info hash>/<shard id>/<path>`` hard links to the site's files (the web seed; a copy where
+the filesystem cannot link). Torrents and link trees are addressed by info hash, so the old
+and the new build share what did not change, and a build only adds what is new. New entries
+are created under temporary dot-names and renamed into place; then ``manifest.json`` is
+replaced in one rename: that is the commit. Only then are entries that neither the new nor the
+previous manifest references deleted. A build killed at any point leaves a consistent site: the
+old manifest with everything it references, plus leftovers that the next build removes. A lock
+on the root keeps two builds apart.
+
+The runtime files and the manifest have precompressed copies beside them (``<name>.br``,
+``<name>.gz``) where compression pays. A copy is deleted before its file is replaced and the
+new one written after, so a copy is never from another build than its file. The agent is named
+by its content, like the torrents: the agent the previous build's install.js imports is kept
+for visitors still on that build, older ones are deleted.
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import gzip
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -28,9 +36,23 @@ from typing import Any
 
 from planktos.errors import BuildError, InputError
 from planktos.manifest import FORMAT, SEED_DIR, TORRENT_DIR
+from planktos.runtime import AGENT_NAME, ENCODINGS, Script
 from planktos.walk import OUTPUT_DIR, SW_NAME, SiteFile
 
 TMP_PREFIX = ".tmp-"
+_AGENT_FILE = re.compile(rf"({AGENT_NAME.pattern})(?:\.(?:{'|'.join(ENCODINGS)}))?")
+
+
+def gzipped(data: bytes) -> dict[str, bytes]:
+    """``{"gz": bytes}`` when gzip saves at least a tenth of ``data``, else nothing.
+
+    No brotli here: this is for what changes per build (manifest, service worker), where only
+    brotli's slowest level beats gzip (docs/runtime.md, "Precompressed, content-hashed
+    runtime"); the agent and
+    install.js come precompressed with both from ``js/build.mjs``.
+    """
+    packed = gzip.compress(data, compresslevel=9, mtime=0)
+    return {"gz": packed} if len(packed) <= len(data) * 0.9 else {}
 
 
 @contextlib.contextmanager
@@ -148,27 +170,80 @@ class Output:
                 os.unlink(tmp)
             raise
 
+    def _publish(self, path: Path, data: bytes, encoded: dict[str, bytes]) -> None:
+        """Replace ``path`` and its precompressed copies: old copies go first, new ones after.
+
+        Nothing is rewritten when all are as wanted already (install.js from one build to the
+        next): their ETags stay, so browsers revalidating them get 304s.
+        """
+        wanted = {path: data} | {Path(f"{path}.{s}"): encoded.get(s) for s in ENCODINGS}
+        if all(_holds(target, content) for target, content in wanted.items()):
+            return
+        for suffix in ENCODINGS:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{path}.{suffix}")
+        self._replace(path, data)
+        for suffix, packed in encoded.items():
+            self._replace(Path(f"{path}.{suffix}"), packed)
+
+    def _put_named_by_content(self, script: Script) -> None:
+        """Write a content-named file and its copies where missing or different; the file last,
+        so that its presence means its copies are there."""
+        path = self.out / script.name
+        for target, data in [
+            *((Path(f"{path}.{suffix}"), packed) for suffix, packed in script.encoded.items()),
+            (path, script.data),
+        ]:
+            if not _holds(target, data):
+                self._replace(target, data)
+
+    def _agents_in_use(self) -> set[str]:
+        """The agent names the current install.js imports (visitors still on that build)."""
+        try:
+            text = (self.out / "install.js").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return set()
+        return set(AGENT_NAME.findall(text))
+
     def commit(
         self,
         manifest: bytes,
-        install_js: bytes,
+        install: Script,
         sw_js: bytes,
         keep: set[str],
-        agent_js: bytes | None = None,
+        agent: Script | None = None,
     ) -> None:
         """Publish: agent and install script, then the manifest (the commit point), then the SW
-        script; then delete torrents and web seed trees that ``keep`` does not name."""
-        if agent_js is not None:
-            self._replace(self.out / "agent.js", agent_js)
-        self._replace(self.out / "install.js", install_js)
-        self._replace(self.out / "manifest.json", manifest)
-        self._replace(self.root / SW_NAME, sw_js)
+        script, each with its precompressed copies; then delete torrents and web seed trees that
+        ``keep`` does not name, and agents that neither this install script nor the previous
+        one imports."""
+        agents = self._agents_in_use()
+        if agent is not None:
+            self._put_named_by_content(agent)
+            agents.add(agent.name)
+        self._publish(self.out / "install.js", install.data, install.encoded)
+        self._publish(self.out / "manifest.json", manifest, gzipped(manifest))
+        self._publish(self.root / SW_NAME, sw_js, gzipped(sw_js))
         for entry in os.scandir(self.torrents):
             if entry.name.removesuffix(".torrent") not in keep:
                 _remove(Path(entry.path))
         for entry in os.scandir(self.seeds):
             if entry.name not in keep:
                 _remove(Path(entry.path))
+        for entry in os.scandir(self.out):
+            match = _AGENT_FILE.fullmatch(entry.name)
+            if match and match.group(1) not in agents:
+                _remove(Path(entry.path))
+
+
+def _holds(path: Path, data: bytes | None) -> bool:
+    """Whether ``path`` holds exactly ``data`` (None: whether it is absent)."""
+    try:
+        if data is None:
+            return not os.path.lexists(path)
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _remove(path: Path) -> None:

@@ -19,6 +19,8 @@ from planktos.errors import BuildError, InputError
 
 OUTPUT_DIR = "planktos"
 SW_NAME = "planktos.sw.js"
+# What a build writes at the root: the output directory, the SW and its precompressed copies.
+OWN_OUTPUT = frozenset({OUTPUT_DIR, SW_NAME, f"{SW_NAME}.br", f"{SW_NAME}.gz"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +110,7 @@ class _Walker:
     def _skip_reason(self, rel: str, name: str) -> str | None:
         if name.startswith("."):
             return "dotfile"
-        if rel in (OUTPUT_DIR, SW_NAME):
+        if rel in OWN_OUTPUT:
             return "build output"  # a PATH argument naming the output
         if self._excluded(rel, name):
             return "excluded"
@@ -156,7 +158,7 @@ class _Walker:
         prefix = "" if prefix == "." else prefix + "/"
         for entry in entries:
             rel = prefix + entry.name
-            if rel in (OUTPUT_DIR, SW_NAME):
+            if rel in OWN_OUTPUT:
                 continue  # our own output: never published as site content, not a "skip"
             reason = self._skip_reason(rel, entry.name)
             if reason:

@@ -25,7 +25,7 @@ from playwright.async_api import Browser, Playwright, async_playwright
 
 from tests.browser.browsers import NO_OPFS_JS, ErrorLog, Visitors, launch
 from tests.browser.origin import Origin
-from tests.browser.sites import Built, planktos_build, write_site
+from tests.browser.sites import Built, drop_precompressed, planktos_build, write_site
 
 NETNS_HELP = (
     "this P2P test must run in a network namespace that holds only loopback, so that WebRTC "
@@ -136,6 +136,7 @@ def site_root(built_template: Path, tmp_path: Path, store_kind: str) -> Path:
     if store_kind == "idb":
         worker = root / "planktos.sw.js"
         worker.write_text(NO_OPFS_JS + worker.read_text(encoding="utf-8"), encoding="utf-8")
+        drop_precompressed(worker)
     return root
 
 

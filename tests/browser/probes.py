@@ -14,16 +14,19 @@ from urllib.parse import quote
 from playwright.async_api import BrowserContext, Page, Response
 from playwright.async_api import Error as PlaywrightError
 
+from planktos import runtime
 from tests.browser.browsers import Visitor
 from tests.browser.sites import Built, token
 from tests.browser.sites import Page as SitePage
 
 STORE = "planktos-v1"
 WAIT_S = 15.0
+# The agent as a built site publishes it (content-hashed name), relative to the base.
+AGENT = "planktos/" + runtime.agent_name()
 # The store's root in a page: OPFS, or where OPFS is missing the runtime's IndexedDB stand-in,
 # which the agent exports (js/common/idb-dir.js).
-STORE_ROOT_JS = """(navigator.storage.getDirectory ? navigator.storage.getDirectory()
-  : import(location.origin + "/planktos/agent.js").then((m) => m.storageRoot()))"""
+STORE_ROOT_JS = f"""(navigator.storage.getDirectory ? navigator.storage.getDirectory()
+  : import(location.origin + "/{AGENT}").then((m) => m.storageRoot()))"""
 
 
 def with_store_root(js: str) -> str:
@@ -66,7 +69,7 @@ async def until_controlled(page: Page) -> None:
 async def until_agent(page: Page) -> None:
     """Wait until ``page`` runs its profile's agent and the service worker has its port.
 
-    install.js imports planktos/agent.js after ``load`` when the browser is idle; the tab that
+    install.js imports the agent (``AGENT``) after ``load`` when the browser is idle; the tab that
     holds the Web Lock ``planktos-agent`` becomes the leader (its agent's ``counters.leader``)
     and at once posts ``{type: "agent"}`` with a port to the service worker (docs/runtime.md).
     A stats round trip from the same page comes after that message in the worker's queue, so
@@ -74,12 +77,14 @@ async def until_agent(page: Page) -> None:
     """
     await until_controlled(page)
     await page.wait_for_function(
-        """() => performance.getEntriesByType("resource")
-                  .some((e) => new URL(e.name).pathname.endsWith("/planktos/agent.js"))"""
+        """(agent) => performance.getEntriesByType("resource")
+                  .some((e) => new URL(e.name).pathname.endsWith(agent))""",
+        arg="/" + AGENT,
     )
     agent = await page.evaluate(
-        """() => performance.getEntriesByType("resource").map((e) => e.name)
-                  .find((n) => new URL(n).pathname.endsWith("/planktos/agent.js"))"""
+        """(agent) => performance.getEntriesByType("resource").map((e) => e.name)
+                  .find((n) => new URL(n).pathname.endsWith(agent))""",
+        "/" + AGENT,
     )
     await until(page, "async (url) => (await import(url)).counters.leader === true", agent)
     await sw_stats(page)
@@ -115,9 +120,7 @@ async def agent_counters(page: Page, base: str) -> dict[str, Any]:
     """The counters of the agent running in ``page`` (docs/runtime.md, "The agent")."""
     return cast(
         dict[str, Any],
-        await page.evaluate(
-            "async (url) => ({ ...(await import(url)).counters })", base + "planktos/agent.js"
-        ),
+        await page.evaluate("async (url) => ({ ...(await import(url)).counters })", base + AGENT),
     )
 
 

@@ -285,3 +285,9 @@ class Built:
                 parts = [p.decode() for p in item[b"path"] if isinstance(p, bytes)]
                 out[webseed.rstrip("/") + "/" + shard_id + "/" + "/".join(parts)] = keys[index]
         return out
+
+
+def drop_precompressed(path: Path) -> None:
+    """Delete the .br/.gz copies of a built file a test edited: the server would send them."""
+    for suffix in (".br", ".gz"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from tests.browser.browsers import Visitors
 from tests.browser.origin import Kind, Origin, attribute, describe, file_bytes
 from tests.browser.probes import (
+    AGENT,
     Sources,
     agent_counters,
     arrive,
@@ -131,7 +132,7 @@ async def test_agent_moves_to_the_next_tab_when_the_leader_closes(
     follower = await visitor.context.new_page()
     await follower.goto(origin.url + PAGE_A.url)
     await until_page_complete(follower, PAGE_A)
-    agent = origin.url + "planktos/agent.js"
+    agent = origin.url + AGENT
     await until(follower, "async (url) => !!(await import(url)).counters", agent)
     assert (await agent_counters(follower, origin.url))["leader"] is False
     await leader.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 from tests.browser.browsers import Visitors
 from tests.browser.origin import Kind, Origin, attribute, describe, file_bytes
 from tests.browser.probes import (
+    AGENT,
     Sources,
     arrive,
     expected_state,
@@ -91,7 +92,7 @@ async def test_tracker_stopped_mid_session_pages_load_with_no_console_error(
     await until_agent(page)
     await until_tracked(tracker)  # this page's agent is connected
     tracker.stop()
-    agent = origin.url + "planktos/agent.js"
+    agent = origin.url + AGENT
     await until(page, "async (url) => (await import(url)).counters.trackersLost > 0", agent)
     await page.reload()
     await until_page_complete(page, PAGE_A)

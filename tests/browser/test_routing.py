@@ -12,11 +12,13 @@ from urllib.parse import quote
 from tests.browser.browsers import ErrorLog, Visitors
 from tests.browser.origin import Origin, attribute, describe
 from tests.browser.probes import (
+    AGENT,
     arrive,
     expected_state,
     fetch_seen,
     page_state,
     sha256,
+    until,
     until_controlled,
     until_page_complete,
 )
@@ -126,15 +128,22 @@ async def test_manifest_and_worker_script_pass_through(
 async def test_runtime_scripts_are_this_builds(
     visitors: Visitors, origin: Origin, site_root: Path
 ) -> None:
-    """agent.js: this build's copy, revalidated (the worker kept it when the page imported it);
-    install.js: the copy the worker kept when it installed, answered by the browser itself
-    (routes.js) without asking the origin again."""
+    """install.js: the copy the worker kept when it installed, answered by the browser itself
+    (routes.js) without asking the origin again. The agent: its name is its content's hash, so
+    once the worker keeps a copy (when a page that it controls imports it), that copy answers,
+    never revalidated."""
     page = await arrive(await visitors.new("A"), origin.url)
-    for path, asked in (("planktos/install.js", []), ("planktos/agent.js", ["/planktos/agent.js"])):
+    # The first page imported the agent before the worker controlled it: the worker keeps a
+    # copy the first time it answers (this fetch asks for no-store, so that is the origin's).
+    await fetch_seen(page, origin.url + AGENT)
+    kept = "async (url) => !!(await (await caches.open('planktos-v1')).match(url))"
+    await until(page, kept, origin.url + AGENT)
+    for path in ("planktos/install.js", AGENT):
         before = len(origin.settle())
         seen = await fetch_seen(page, origin.url + path)
+        assert seen.from_sw, path
         assert (seen.status, seen.sha256) == (200, sha256((site_root / path).read_bytes()))
-        assert [e.path for e in origin.settle()[before:] if e.path == "/" + path] == asked
+        assert [e.path for e in origin.settle()[before:] if e.path == "/" + path] == []
 
 
 async def test_explicit_web_seed_requests_pass_through(

@@ -27,7 +27,7 @@ from tests.browser.probes import (
     until_held,
     until_page_complete,
 )
-from tests.browser.sites import PAGES, Built
+from tests.browser.sites import PAGES, Built, drop_precompressed
 
 SW_SEES_REPORTS = """() => {
   self.reportsSeen = 0;
@@ -44,6 +44,7 @@ def set_runtime(root: Path, **settings: Any) -> None:
     manifest = json.loads(path.read_text(encoding="utf-8"))
     manifest["runtime"].update(settings)
     path.write_text(json.dumps(manifest, sort_keys=True), encoding="utf-8")
+    drop_precompressed(path)
 
 
 def totals(origin: Origin) -> dict[str, int]:

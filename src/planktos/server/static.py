@@ -9,10 +9,19 @@ Answers follow RFC 9110; the range rules live in :mod:`planktos.httprange`. Choi
 - Validators: a strong ``ETag`` made of size and ``mtime_ns`` (independent of the inode, so
   it survives copies that keep mtimes) and ``Last-Modified``. It would miss a change that
   kept both size and mtime to the nanosecond, e.g. content rewritten then ``touch -r``-ed.
-- ``Cache-Control``: content-addressed files under ``planktos/t/`` are immutable for a year;
-  everything else, ``planktos.sw.js`` and ``planktos/manifest.json`` included, is
-  ``no-cache`` (revalidate with the ETag every time): site files change in place at the same
-  URL, and returning visitors are made fast by the service worker, not the HTTP cache.
+- ``Cache-Control``: content-addressed files (``planktos/t/…`` and the agent,
+  ``planktos/agent.<16 hex>.js``) are immutable for a year; everything else,
+  ``planktos.sw.js`` and ``planktos/manifest.json`` included, is ``no-cache`` (revalidate with
+  the ETag every time): site files change in place at the same URL, and returning visitors are
+  made fast by the service worker, not the HTTP cache.
+- Precompressed copies: for Planktos' own scripts and JSON (``planktos.sw.js``,
+  ``planktos/*.js``, ``planktos/*.json``), ``<file>.br`` or else ``<file>.gz`` is sent when it
+  exists and ``Accept-Encoding`` allows it (brotli first whatever the q-values, as nginx's
+  ``*_static`` modules do; ``q=0`` refuses), with ``Content-Encoding`` and ``Vary:
+  Accept-Encoding`` (on every answer for those paths). Validators and length are the copy's
+  own. A request with ``Range`` gets the file itself: ranges of these small scripts are never
+  asked for, and a range of the identity file needs no rule about ranges of a coding. Site
+  files are never negotiated: a ``foo.tar`` beside a ``foo.tar.gz`` are two downloads.
 - Every response carries ``Access-Control-Allow-Origin: *`` (web seed requests come from
   other origins) and ``X-Content-Type-Options: nosniff``.
 - What must not be served answers 404 whatever the reason: missing, not a regular file,
@@ -96,8 +105,53 @@ def url_segments(raw_path: str) -> tuple[tuple[str, ...], bool] | None:
 
 
 def cache_control(parts: tuple[str, ...]) -> str:
-    """``Cache-Control`` for a file: immutable under ``planktos/t/``, else revalidate."""
-    return IMMUTABLE if len(parts) > 2 and parts[:2] == ("planktos", "t") else REVALIDATE
+    """``Cache-Control`` for a file: immutable under ``planktos/t/`` and for the hashed agent,
+    else revalidate."""
+    if len(parts) > 2 and parts[:2] == ("planktos", "t"):
+        return IMMUTABLE
+    if len(parts) == 2 and parts[0] == "planktos" and _HASHED_AGENT.fullmatch(parts[1]):
+        return IMMUTABLE
+    return REVALIDATE
+
+
+_HASHED_AGENT = re.compile(r"agent\.[0-9a-f]{16}\.js")
+# Content codings in the order we prefer them, with the suffix of their precompressed copies.
+CODINGS = (("br", "br"), ("gzip", "gz"))
+
+
+def negotiable(parts: tuple[str, ...]) -> bool:
+    """Whether a path may be answered from a precompressed copy: Planktos' own files only."""
+    if parts == SERVICE_WORKER:
+        return True
+    return len(parts) == 2 and parts[0] == "planktos" and parts[1].endswith((".js", ".json"))
+
+
+def accepted_codings(values: list[str]) -> set[str]:
+    """The content codings among ``br`` and ``gzip`` that ``Accept-Encoding`` accepts.
+
+    RFC 9110 §12.5.3: a coding is acceptable when listed with a q-value above 0, or when
+    ``*`` is (and it is not listed with q=0); ``x-gzip`` is ``gzip``. No field: none of them
+    (identity is always acceptable and is what we send then).
+    """
+    listed: dict[str, bool] = {}
+    for item in ",".join(values).split(","):
+        name, *params = (p.strip() for p in item.split(";"))
+        name = name.lower()
+        if not name:
+            continue
+        if name == "x-gzip":
+            name = "gzip"
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+        listed[name] = listed.get(name, False) or q > 0
+    star = listed.get("*", False)
+    return {coding for coding, _ in CODINGS if listed.get(coding, star)}
 
 
 def make_etag(size: int, mtime_ns: int) -> str:
@@ -122,6 +176,7 @@ class _OpenFile:
     file: BinaryIO
     stat: os.stat_result
     parts: tuple[str, ...]
+    coding: str | None = None  # the Content-Encoding of a precompressed copy
 
 
 class StaticFiles:
@@ -155,10 +210,26 @@ class StaticFiles:
             if query := request.rel_url.raw_query_string:
                 location += "?" + query
             return await self._plain(request, HTTPStatus.MOVED_PERMANENTLY, {"Location": location})
+        vary = negotiable(found.parts)
+        if vary and not ("Range" in request.headers and request.method == "GET"):
+            found = await loop.run_in_executor(None, self._encoded, found, request.headers)
         try:
-            return await self._file(request, found)
+            return await self._file(request, found, vary)
         finally:
             found.file.close()
+
+    def _encoded(self, found: _OpenFile, fields: CIMultiDictProxy[str]) -> _OpenFile:
+        """The precompressed copy of ``found`` that the request accepts, or ``found``; the
+        file not sent is closed (blocking: runs in a thread)."""
+        accepted = accepted_codings(fields.getall("Accept-Encoding", []))
+        for coding, suffix in CODINGS:
+            if coding not in accepted:
+                continue
+            copy = self._open((*found.parts[:-1], f"{found.parts[-1]}.{suffix}"), False)
+            if isinstance(copy, _OpenFile):
+                found.file.close()
+                return _OpenFile(copy.file, copy.stat, found.parts, coding)
+        return found
 
     def _open(self, parts: tuple[str, ...], directory: bool) -> _Missing | _Directory | _OpenFile:
         """Find and open the file for ``parts`` (blocking: runs in a thread)."""
@@ -190,7 +261,9 @@ class StaticFiles:
             os.close(fd)
             return _Missing()
 
-    async def _file(self, request: web.Request, found: _OpenFile) -> web.StreamResponse:
+    async def _file(
+        self, request: web.Request, found: _OpenFile, vary: bool = False
+    ) -> web.StreamResponse:
         """Answer for an open file: 200, 206, 304, 412 or 416 (RFC 9110 §13.2.2 order)."""
         size = found.stat.st_size
         etag = make_etag(size, found.stat.st_mtime_ns)
@@ -203,6 +276,10 @@ class StaticFiles:
         }
         if found.parts == SERVICE_WORKER:
             headers["Service-Worker-Allowed"] = "/"
+        if vary:
+            headers["Vary"] = "Accept-Encoding"
+        if found.coding:
+            headers["Content-Encoding"] = found.coding
         fields = request.headers
         if_match = _joined(fields, "If-Match")
         if if_match is not None:
