@@ -46,6 +46,19 @@ def benchmarks(size: str) -> list[Benchmark]:
             timeout=300,
         ),
         Benchmark(
+            "scale",
+            [
+                [
+                    PY,
+                    str(HERE / "scale_bench.py"),
+                    "--out",
+                    str(RESULTS),
+                    *(["--quick"] if tiny else []),
+                ]
+            ],
+            timeout=600,
+        ),
+        Benchmark(
             "swarm",
             [
                 [

@@ -12,7 +12,9 @@ import * as esbuild from "esbuild";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const DIST = join(ROOT, "src/planktos/runtime/dist");
-const SW_LIMIT = 30 * 1024;
+// 34 KB: manifest version 2 (js/sw/tables.js: tables fetched, checked and kept on demand) took
+// 3.3 KB; the target that matters, ≤ 12 KB gzipped (DESIGN.md), still holds (12,235 bytes).
+const SW_LIMIT = 34 * 1024;
 
 const common = {
   bundle: true,

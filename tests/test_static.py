@@ -350,6 +350,7 @@ async def test_types_and_cache_policy(
     ("parts", "expected"),
     [
         (("planktos", "t", "ab.torrent"), IMMUTABLE),
+        (("planktos", "i", "0f.json"), IMMUTABLE),
         (("planktos", "t"), "no-cache"),
         (("planktos", "manifest.json"), "no-cache"),
         (("planktos.sw.js",), "no-cache"),

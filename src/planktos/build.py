@@ -24,7 +24,7 @@ from planktos.manifest import (
     dumps,
     web_seed_for,
 )
-from planktos.output import Output, locked, previous_manifest, referenced_hashes
+from planktos.output import Output, locked, previous_manifest, previous_references
 from planktos.shards import Shard, plan
 from planktos.torrent import info_bytes, info_hash, metainfo
 from planktos.urls import seed_path, tracker_for_base
@@ -92,7 +92,8 @@ def build(opts: BuildOptions, progress: Progress | None = None) -> BuildResult:
             digests, hashed = _hash_all(shards, root, opts, progress)
             output = Output(root)  # after hashing: a killed hash run leaves nothing behind
             empty = [f.rel for f in walk.files if f.size == 0]
-            result = _write_site(output, shards, digests, opts, previous, empty)
+            old = previous_references(root, previous)
+            result = _write_site(output, shards, digests, opts, old, empty)
             result.copies = output.copies
             result.hashed_bytes = hashed
             result.skipped = walk.skipped
@@ -143,7 +144,7 @@ def _write_site(
     shards: list[Shard],
     digests: list[ShardDigest],
     opts: BuildOptions,
-    previous: dict[str, Any] | None,
+    previous: tuple[set[str], set[str]],
     empty: list[str],
 ) -> BuildResult:
     """Write torrents and web seed links, then commit manifest, install script and SW."""
@@ -172,17 +173,19 @@ def _write_site(
             by_content[sha] = item
         built.append(item)
     _put_seed_trees(output, seed_trees)
-    manifest, text = build_manifest(
+    manifest, text, tables = build_manifest(
         built, opts.base_url, opts.trackers, aliases, empty, opts.runtime
     )
-    old = referenced_hashes(previous)
+    output.put_tables(tables)
+    old, old_tables = previous
     new = {b.info_hash for b in built}
     output.commit(
         text.encode(),
         runtime.install_script().encode(),
         runtime.service_worker(manifest["build"]).encode(),
-        keep=old | new,  # visitors still on the previous build keep their web seeds
+        keep=old | new,  # visitors still on the previous build keep their web seeds and tables
         agent_js=runtime.agent_script().encode(),
+        keep_tables=old_tables | set(tables),
     )
     return BuildResult(build=manifest["build"], shards=len(built), changed_shards=len(new - old))
 
@@ -204,8 +207,6 @@ def _write_uninstall(output: Output) -> BuildResult:
         "format": FORMAT,
         "version": VERSION,
         "uninstalled": True,
-        "shards": {},
-        "files": {},
     }
     manifest["build"] = build_id(manifest)
     output.commit(

@@ -9,7 +9,8 @@ Answers follow RFC 9110; the range rules live in :mod:`planktos.httprange`. Choi
 - Validators: a strong ``ETag`` made of size and ``mtime_ns`` (independent of the inode, so
   it survives copies that keep mtimes) and ``Last-Modified``. It would miss a change that
   kept both size and mtime to the nanosecond, e.g. content rewritten then ``touch -r``-ed.
-- ``Cache-Control``: content-addressed files under ``planktos/t/`` are immutable for a year;
+- ``Cache-Control``: content-addressed files under ``planktos/t/`` (torrents) and
+  ``planktos/i/`` (the manifest's tables) are immutable for a year;
   everything else, ``planktos.sw.js`` and ``planktos/manifest.json`` included, is
   ``no-cache`` (revalidate with the ETag every time): site files change in place at the same
   URL, and returning visitors are made fast by the service worker, not the HTTP cache.
@@ -96,8 +97,10 @@ def url_segments(raw_path: str) -> tuple[tuple[str, ...], bool] | None:
 
 
 def cache_control(parts: tuple[str, ...]) -> str:
-    """``Cache-Control`` for a file: immutable under ``planktos/t/``, else revalidate."""
-    return IMMUTABLE if len(parts) > 2 and parts[:2] == ("planktos", "t") else REVALIDATE
+    """``Cache-Control`` for a file: immutable under ``planktos/t/`` and ``planktos/i/``, else
+    revalidate."""
+    immutable = len(parts) > 2 and parts[0] == "planktos" and parts[1] in ("t", "i")
+    return IMMUTABLE if immutable else REVALIDATE
 
 
 def make_etag(size: int, mtime_ns: int) -> str:

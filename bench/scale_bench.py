@@ -1,0 +1,255 @@
+"""Large sites: metadata a visitor fetches, build and one-page rebuild, at 1,000 to 100,000 pages.
+
+Generates sites of small HTML pages (each loads a shared style sheet and script and its
+section's figure; sections of 100 pages), builds each with ``planktos build --inject`` (empty
+hash cache), changes one page and builds again, builds once more with nothing changed, and
+reports the manifest's top level and tables (raw and gzipped) and the metadata a visitor
+fetches: before its first file (top level and the tables that list the first page and what it
+loads) and for three pages (the home page and two pages in other sections).
+
+The visitor part is computed from the build output (the walk the service worker does,
+``js/sw/tables.js``, counting each table once, gzipped at level 6 as a server would send it),
+not measured in a browser: a browser additionally revalidates the top level per navigation
+(a 304 when the build did not change).
+
+``python bench/scale_bench.py [--quick] [--out DIR]``; ``--quick`` runs 200 and 1,000 pages.
+Writes ``scale.json``, ``scale.md`` and ``scale.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import describe, machine_info
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+SECTION = 100
+
+
+def page(i: int, pages: int) -> str:
+    sections = max(1, pages // SECTION)
+    links = "".join(
+        f'<li><a href="../s{((i + k) // SECTION) % sections:04d}/p{(i + k) % pages:06d}.html">'
+        f"page {(i + k) % pages}</a></li>"
+        for k in (1, 7, 101)
+    )
+    return (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>Page {i}</title>'
+        '<link rel="stylesheet" href="../assets/site.css">'
+        '<script src="../assets/site.js" defer></script></head>'
+        f'<body><h1>Page {i}</h1><img src="figure.svg" alt="">'
+        f"<p>Page {i} of section {i // SECTION}. {'Lorem ipsum dolor sit amet. ' * 30}</p>"
+        f"<ul>{links}</ul></body></html>\n"
+    )
+
+
+def generate(root: Path, pages: int) -> None:
+    """``index.html``, ``assets/site.{css,js}``, ``sNNNN/pNNNNNN.html`` and ``sNNNN/figure.svg``."""
+    (root / "assets").mkdir(parents=True)
+    (root / "assets/site.css").write_text("body{font:16px sans-serif;max-width:40em}\n" * 20)
+    (root / "assets/site.js").write_text("document.documentElement.dataset.ready='1';\n" * 20)
+    for i in range(pages):
+        section = root / f"s{i // SECTION:04d}"
+        if i % SECTION == 0:
+            section.mkdir()
+            svg = '<svg xmlns="http://www.w3.org/2000/svg"><text y="20">{}</text></svg>\n'
+            svg = svg.format(i // SECTION)
+            (section / "figure.svg").write_text(svg)
+        (section / f"p{i:06d}.html").write_text(page(i, pages))
+    (root / "index.html").write_text(
+        '<!doctype html><html><head><link rel="stylesheet" href="assets/site.css">'
+        '<script src="assets/site.js" defer></script></head>'
+        '<body><a href="s0000/p000000.html">start</a></body></html>\n'
+    )
+
+
+def build(root: Path, cache: Path) -> float:
+    """One ``planktos build --inject``; returns its wall time."""
+    cmd = [sys.executable, "-m", "planktos", "build", "--quiet", "--inject", "--root", str(root)]
+    started = time.perf_counter()
+    subprocess.run(cmd, check=True, env=dict(os.environ, PLANKTOS_CACHE_DIR=str(cache)))
+    return time.perf_counter() - started
+
+
+def gz(data: bytes) -> int:
+    return len(gzip.compress(data, 6))
+
+
+def visit(root: Path, pages: list[str]) -> list[dict[str, int]]:
+    """Metadata fetched after each page: top level plus the tables its files' lookups read."""
+    top_bytes = (root / "planktos/manifest.json").read_bytes()
+    top = json.loads(top_bytes)
+    fetched: dict[str, bytes] = {}
+
+    def lookup(key: str) -> None:
+        node = top["index"]
+        while "tables" in node:
+            i = bisect.bisect_right([c[0] for c in node["tables"]], key) - 1
+            if i < 0:
+                raise KeyError(key)
+            sha = node["tables"][i][1]
+            fetched.setdefault(sha, (root / "planktos/i" / f"{sha}.json").read_bytes())
+            node = json.loads(fetched[sha])
+        if key not in node["files"]:
+            raise KeyError(key)
+
+    out = []
+    for key in pages:
+        section = key.rpartition("/")[0]
+        for needed in (key, "assets/site.css", "assets/site.js"):
+            lookup(needed)
+        if section:
+            lookup(f"{section}/figure.svg")
+        data = list(fetched.values())
+        out.append(
+            {
+                "tables": len(data),
+                "raw": len(top_bytes) + sum(len(d) for d in data),
+                "gzip": gz(top_bytes) + sum(gz(d) for d in data),
+            }
+        )
+    return out
+
+
+def measure(pages: int, work: Path) -> dict[str, Any]:
+    root = work / f"site-{pages}"
+    cache = work / f"cache-{pages}"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(cache, ignore_errors=True)
+    generate(root, pages)
+    first = build(root, cache)
+    top = (root / "planktos/manifest.json").read_bytes()
+    refs = json.loads(top)["refs"]
+    tree = [p.read_bytes() for p in (root / "planktos/i").iterdir() if p.stem != refs]
+    home = ["index.html", f"s{(pages // 2) // SECTION:04d}/p{pages // 2:06d}.html"]
+    home.append(f"s{(pages - 1) // SECTION:04d}/p{pages - 1:06d}.html")
+    visited = visit(root, home)
+    changed = root / f"s{(pages // 3) // SECTION:04d}/p{pages // 3:06d}.html"
+    changed.write_text(changed.read_text().replace("Lorem", "Changed", 1))
+    rebuild = build(root, cache)
+    unchanged = build(root, cache)
+    gz_tables = sorted(gz(t) for t in tree) or [0]
+    result = {
+        "pages": pages,
+        "files": sum(1 for _ in root.rglob("*") if _.is_file() and "planktos" not in _.parts) - 1,
+        "build_s": round(first, 2),
+        "rebuild_one_page_s": round(rebuild, 2),
+        "rebuild_unchanged_s": round(unchanged, 2),
+        "top_raw": len(top),
+        "top_gzip": gz(top),
+        "tables": len(tree),
+        "tables_raw_total": sum(len(t) for t in tree),
+        "table_gzip_median": gz_tables[len(gz_tables) // 2],
+        "table_gzip_max": gz_tables[-1],
+        "first_page": visited[0],
+        "three_pages": visited[2],
+        "visited": home,
+    }
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(cache, ignore_errors=True)
+    return result
+
+
+def kb(n: int) -> str:
+    return f"{n / 1000:.1f} KB"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        "## Scale: metadata a visitor fetches, and rebuilds, against the site's size",
+        "",
+        "Generated sites of small HTML pages (`bench/scale_bench.py`): build with `--inject` and "
+        "an empty hash cache, then one page changed, then nothing changed. Visitor metadata is "
+        "computed from the build output (the service worker's table walk, gzip level 6), not "
+        "measured in a browser: the first page is the home page (and its style sheet and "
+        "script), three pages add two pages of other sections (and their figures).",
+        "",
+        "| pages | top level (gzip) | tables (median / max gzip) | before the first file "
+        "| three pages | build | one page changed | nothing changed |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in result["sizes"]:
+        first, three = r["first_page"], r["three_pages"]
+        lines.append(
+            f"| {r['pages']:,} | {kb(r['top_raw'])} ({kb(r['top_gzip'])}) "
+            f"| {r['tables']:,}, {kb(r['tables_raw_total'])} "
+            f"({kb(r['table_gzip_median'])} / {kb(r['table_gzip_max'])}) "
+            f"| {kb(first['gzip'])} ({first['tables']} tables) "
+            f"| {kb(three['gzip'])} ({three['tables']} tables) "
+            f"| {r['build_s']:.2f} s | {r['rebuild_one_page_s']:.2f} s "
+            f"| {r['rebuild_unchanged_s']:.2f} s |"
+        )
+    lines += ["", f"Machine: {result['machine']}.", ""]
+    return "\n".join(lines)
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["sizes"]
+    x = [r["pages"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(x, [r["first_page"]["gzip"] / 1000 for r in rows], "o-", label="first page")
+    left.plot(x, [r["three_pages"]["gzip"] / 1000 for r in rows], "s-", label="three pages")
+    left.plot(x, [r["top_gzip"] / 1000 for r in rows], "^-", label="top level")
+    left.axhline(20, color="grey", linestyle=":", label="target: 20 KB before the first file")
+    left.set_xscale("log")
+    left.set_xlabel("pages")
+    left.set_ylabel("KB gzipped")
+    left.set_title("metadata a visitor fetches", fontsize=9)
+    left.legend(fontsize=7)
+    right.plot(x, [r["build_s"] for r in rows], "o-", label="build")
+    right.plot(x, [r["rebuild_one_page_s"] for r in rows], "s-", label="one page changed")
+    right.plot(x, [r["rebuild_unchanged_s"] for r in rows], "^-", label="nothing changed")
+    right.axhline(1, color="grey", linestyle=":", label="target: 1 s rebuild")
+    right.set_xscale("log")
+    right.set_yscale("log")
+    right.set_xlabel("pages")
+    right.set_ylabel("seconds")
+    right.set_title("planktos build --inject", fontsize=9)
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="200 and 1,000 pages only")
+    parser.add_argument("--sizes", help="page counts, comma-separated")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    sizes = [200, 1000] if args.quick else [1000, 10_000, 100_000]
+    if args.sizes:
+        sizes = [int(s) for s in args.sizes.split(",")]
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="planktos-scale-") as tmp:
+        rows = []
+        for pages in sizes:
+            rows.append(measure(pages, Path(tmp)))
+            print(json.dumps(rows[-1]), flush=True)
+    result = {"machine": describe(machine_info()), "sizes": rows}
+    (args.out / "scale.json").write_text(json.dumps(result, indent=1) + "\n")
+    (args.out / "scale.md").write_text(markdown(result))
+    plot(result, args.out / "scale.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
