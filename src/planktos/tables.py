@@ -15,12 +15,11 @@ trusts anything in it, so every file's hash is still authenticated by the top le
 
 Boundaries are content-defined on the paths, like the shards' (:mod:`planktos.shards`): a
 leaf ends after a file whose path hash is 0 modulo ``LEAF_FILES`` (the shards' own hash and
-``GROUP_FILES``, so a leaf mostly holds one whole shard), and an inner node after a child whose
-last path hashes (other bits) to 0 modulo ``FANOUT``. So one changed file changes one leaf
-and its ancestors: the other tables keep their names, for the build (nothing to write) and for
-returning visitors (nothing to fetch). A file with chunk hashes (a large file) gets a leaf of
-its own, so that its thousand digests burden no neighbour; caps bound a node's size whatever
-the hashes say.
+``GROUP_FILES``, so a leaf mostly holds one whole shard), and an inner node after a child
+whose last path hashes (other bits) to 0 modulo ``FANOUT``, within bounds. So one changed
+file changes one leaf and its ancestors: the other tables keep their names, for the build
+(nothing to write) and for returning visitors (nothing to fetch). A file with chunk hashes
+(a large file) gets a leaf of its own, so that its thousand digests burden no neighbour.
 """
 
 from __future__ import annotations
@@ -30,11 +29,16 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+# Average, least and most entries of a leaf and children of an inner node. A lookup pays for
+# one node per level, and the node holding a random key tends to be a large one: the bounds
+# keep sizes near the average (a hash boundary closer than the least is skipped).
 LEAF_FILES = 32  # as GROUP_FILES: a leaf mostly holds one shard
+LEAF_MIN = 8
 LEAF_MAX = 64
-FANOUT = 64
-FANOUT_MAX = 256
-ROOT_MAX = 64  # children the top level's root may list (≈ 3 KB gzipped)
+FANOUT = 32
+FANOUT_MIN = 8
+FANOUT_MAX = 64
+ROOT_MAX = 128  # children the top level's root may list (≈ 6 KB gzipped)
 INLINE_MAX = 16 * 1024  # entries of a small site, serialized: the top level carries them all
 TABLE_DIR = "planktos/i"
 
@@ -103,13 +107,14 @@ def build_tree(
         if chunked:
             close()
         current[key] = entry
-        if chunked or path_hash(rels[key])[0] % LEAF_FILES == 0 or len(current) >= LEAF_MAX:
+        boundary = path_hash(rels[key])[0] % LEAF_FILES == 0 and len(current) >= LEAF_MIN
+        if chunked or boundary or len(current) >= LEAF_MAX:
             close()
     close()
     level: list[tuple[str, str, Node]] = leaves
     depth = 0
     while len(level) > ROOT_MAX:
-        shift = 6 * depth  # other bits of the path hash at every level
+        shift = 5 * depth  # other bits of the path hash at every level (FANOUT = 2**5)
         depth += 1
         parents: list[tuple[str, str, Node]] = []
         children: list[list[str]] = []
@@ -119,7 +124,7 @@ def build_tree(
                 first = low
             children.append([low, tree.publish(node)])
             last = (path_hash(rels[high])[1] >> shift) % FANOUT == 0
-            if last or len(children) >= FANOUT_MAX:
+            if (last and len(children) >= FANOUT_MIN) or len(children) >= FANOUT_MAX:
                 parents.append((first, high, {"tables": children}))
                 children = []
         if children:
