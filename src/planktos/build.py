@@ -80,8 +80,11 @@ def build(opts: BuildOptions, progress: Progress | None = None) -> BuildResult:
     walk = None if opts.uninstall else collect(root, opts.paths, opts.excludes)
     with locked(root):
         injected = None
+        cache = HashCache(root, opts.cache_dir)
         if walk is not None and opts.inject:
-            injected = inject(walk.files, opts.base_url)
+            injected = inject(
+                walk.files, opts.base_url, cache.page_has_tag, cache.note_page_has_tag
+            )
             if injected.injected:  # their size, mtime and inode changed
                 walk = collect(root, opts.paths, opts.excludes)
         previous = previous_manifest(root)
@@ -89,7 +92,7 @@ def build(opts: BuildOptions, progress: Progress | None = None) -> BuildResult:
             result = _write_uninstall(Output(root))
         else:
             shards = plan(walk.files, opts.piece_size)
-            digests, hashed = _hash_all(shards, root, opts, progress)
+            digests, hashed = _hash_all(shards, cache, opts, progress)
             output = Output(root)  # after hashing: a killed hash run leaves nothing behind
             empty = [f.rel for f in walk.files if f.size == 0]
             old = previous_references(root, previous)
@@ -105,10 +108,9 @@ def build(opts: BuildOptions, progress: Progress | None = None) -> BuildResult:
 
 
 def _hash_all(
-    shards: list[Shard], root: Path, opts: BuildOptions, progress: Progress | None
+    shards: list[Shard], cache: HashCache, opts: BuildOptions, progress: Progress | None
 ) -> tuple[list[ShardDigest], int]:
     """Hash every shard the cache cannot answer for; returns digests and bytes read."""
-    cache = HashCache(root, opts.cache_dir)
     digests: list[ShardDigest | None] = [cache.get(s) for s in shards]
     todo = [i for i, d in enumerate(digests) if d is None]
     if progress:

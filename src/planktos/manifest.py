@@ -274,8 +274,9 @@ def build_manifest(
             else:
                 entry["chunks_sha256"] = digest.content.hex()
                 entry["chunks"] = [c.hex() for c in digest.chunks]
-            files[url_path(f.rel)] = entry
-            rels[url_path(f.rel)] = f.rel
+            key = url_path(f.rel)
+            files[key] = entry
+            rels[key] = f.rel
     for rel in empty or []:
         rels[url_path(rel)] = rel
         files[url_path(rel)] = {

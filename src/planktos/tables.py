@@ -85,7 +85,8 @@ def build_tree(
     ``rels`` maps each key to its decoded path (whose hash places boundaries); ``shards``
     holds every shard's fields, copied into the leaves that use them.
     """
-    if len(dumps(entries)) <= INLINE_MAX:
+    # Entries are ≥ 60 bytes: past INLINE_MAX / 60 of them, none to encode to know it.
+    if len(entries) <= INLINE_MAX // 60 and len(dumps(entries)) <= INLINE_MAX:
         used = {e["shard"] for e in entries.values() if "shard" in e}
         return {"files": entries, "shards": {s: shards[s] for s in sorted(used)}}, {}
     tree = Tree()
