@@ -86,7 +86,7 @@ def build(opts: BuildOptions, progress: Progress | None = None) -> BuildResult:
                 walk.files, opts.base_url, cache.page_has_tag, cache.note_page_has_tag
             )
             if injected.injected:  # their size, mtime and inode changed
-                walk = collect(root, opts.paths, opts.excludes)
+                walk.files = _restat(walk.files, set(injected.injected))
         previous = previous_manifest(root)
         if walk is None:
             result = _write_uninstall(Output(root))
@@ -105,6 +105,19 @@ def build(opts: BuildOptions, progress: Progress | None = None) -> BuildResult:
             result.bytes = sum(f.size for f in walk.files)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _restat(files: list[SiteFile], rewritten: set[str]) -> list[SiteFile]:
+    """``files`` with those ``rewritten`` (and any other name of the same file: a hard link, a
+    symlink) stat-ed again; a second walk of a 100,000-file site took 2 s."""
+    old = {(f.device, f.inode) for f in files if f.rel in rewritten}
+    out = []
+    for f in files:
+        if (f.device, f.inode) in old:
+            st = os.stat(f.path)
+            f = SiteFile(f.rel, f.path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+        out.append(f)
+    return out
 
 
 def _hash_all(
