@@ -49,8 +49,10 @@ def benchmarks(size: str) -> list[Benchmark]:
             "scale",
             [
                 [
+                    IN_NETNS,
                     PY,
                     str(HERE / "scale_bench.py"),
+                    "--browser",
                     "--out",
                     str(RESULTS),
                     *(["--quick"] if tiny else []),

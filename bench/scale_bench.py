@@ -9,10 +9,13 @@ loads) and for three pages (the home page and two pages in other sections).
 
 The visitor part is computed from the build output (the walk the service worker does,
 ``js/sw/tables.js``, counting each table once, gzipped at level 6 as a server would send it),
-not measured in a browser: a browser additionally revalidates the top level per navigation
-(a 304 when the build did not change).
+as if the worker already controlled the first page; with ``--browser`` it is also measured:
+one Chromium visitor (a first visit: its first page comes before the worker) opens the same
+three pages through ``planktos serve``, and the access log says what metadata it fetched (the
+top level revalidated per navigation: a 304 when the build did not change).
 
-``python bench/scale_bench.py [--quick] [--out DIR]``; ``--quick`` runs 200 and 1,000 pages.
+``python bench/scale_bench.py [--quick] [--browser] [--out DIR]``; ``--quick`` runs 200 and
+1,000 pages; ``--browser`` needs Chromium and a network namespace (``scripts/in-netns``).
 Writes ``scale.json``, ``scale.md`` and ``scale.png``.
 """
 
@@ -130,7 +133,54 @@ def visit(root: Path, pages: list[str]) -> list[dict[str, int]]:
     return out
 
 
-def measure(pages: int, work: Path) -> dict[str, Any]:
+def browser_visit(root: Path, pages: list[str]) -> list[dict[str, int]]:
+    """Metadata one Chromium visitor fetched after each page, from the access log."""
+    import asyncio
+
+    sys.path.insert(0, str(HERE.parent))
+    from playwright.async_api import async_playwright
+    from tests.browser.browsers import launch
+    from tests.servers import planktos_serve
+
+    from planktos.server.accesslog import parse_clf_line
+
+    log = root.parent / f"{root.name}.log"
+
+    async def visit_all(url: str) -> list[int]:
+        marks = []
+        async with async_playwright() as pw:
+            browser = await launch(pw)
+            page = await (await browser.new_context()).new_page()
+            for i, key in enumerate(pages):
+                await page.goto(url + key.removesuffix("index.html"))
+                if i == 0:
+                    controlled = "navigator.serviceWorker.controller !== null"
+                    await page.wait_for_function(controlled, timeout=30_000)
+                await page.wait_for_load_state("load")
+                await asyncio.sleep(2)  # the agent's own requests, if any
+                marks.append(len(log.read_text().splitlines()))
+            await browser.close()
+        return marks
+
+    with planktos_serve(root, "--access-log", str(log)) as served:
+        marks = asyncio.run(visit_all(served.url))
+    entries = [parse_clf_line(line) for line in log.read_text().splitlines()]
+    out = []
+    for mark in marks:
+        got = [
+            e
+            for e in entries[:mark]
+            if e and e.path.startswith(("/planktos/manifest.json", "/planktos/i/"))
+        ]
+        sent = [e for e in got if e.body_bytes]
+        gzipped = sum(gz((root / e.path.lstrip("/")).read_bytes()) for e in sent)
+        raw = sum(e.body_bytes for e in got)
+        out.append({"requests": len(got), "not_modified": len(got) - len(sent), "raw": raw})
+        out[-1]["gzip"] = gzipped
+    return out
+
+
+def measure(pages: int, work: Path, browser: bool = False) -> dict[str, Any]:
     root = work / f"site-{pages}"
     cache = work / f"cache-{pages}"
     shutil.rmtree(root, ignore_errors=True)
@@ -143,6 +193,7 @@ def measure(pages: int, work: Path) -> dict[str, Any]:
     home = ["index.html", f"s{(pages // 2) // SECTION:04d}/p{pages // 2:06d}.html"]
     home.append(f"s{(pages - 1) // SECTION:04d}/p{pages - 1:06d}.html")
     visited = visit(root, home)
+    in_browser = browser_visit(root, home) if browser else None
     changed = root / f"s{(pages // 3) // SECTION:04d}/p{pages // 3:06d}.html"
     changed.write_text(changed.read_text().replace("Lorem", "Changed", 1))
     rebuild, rebuild_cpu = build(root, cache)
@@ -167,6 +218,8 @@ def measure(pages: int, work: Path) -> dict[str, Any]:
         "three_pages": visited[2],
         "visited": home,
     }
+    if in_browser is not None:
+        result["browser"] = in_browser
     shutil.rmtree(root, ignore_errors=True)
     shutil.rmtree(cache, ignore_errors=True)
     return result
@@ -203,6 +256,24 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {r['rebuild_one_page_s']:.2f} s ({r['rebuild_one_page_cpu_s']:.2f}) "
             f"| {r['rebuild_unchanged_s']:.2f} s ({r['rebuild_unchanged_cpu_s']:.2f}) |"
         )
+    measured = [r for r in result["sizes"] if "browser" in r]
+    if measured:
+        lines += [
+            "",
+            "Measured: one Chromium visitor, first visit (its first page comes from the origin "
+            "before the worker controls it), the same three pages through `planktos serve`; "
+            "metadata requests from the access log (gzip level 6 of what was sent; 304s cost "
+            "no body):",
+            "",
+            "| pages | after the first page | after two | after three |",
+            "| --- | --- | --- | --- |",
+        ]
+        for r in measured:
+            cells = [
+                f"{kb(b['gzip'])} ({b['requests']} requests, {b['not_modified']} not modified)"
+                for b in r["browser"]
+            ]
+            lines.append(f"| {r['pages']:,} | " + " | ".join(cells) + " |")
     lines += ["", f"Machine: {result['machine']}."]
     if "load_average" in result:
         load = ", ".join(f"{x:.1f}" for x in result["load_average"])
@@ -251,6 +322,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="200 and 1,000 pages only")
     parser.add_argument("--sizes", help="page counts, comma-separated")
+    parser.add_argument("--browser", action="store_true", help="also measure with Chromium")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     sizes = [200, 1000] if args.quick else [1000, 10_000, 100_000]
@@ -260,7 +332,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="planktos-scale-") as tmp:
         rows = []
         for pages in sizes:
-            rows.append(measure(pages, Path(tmp)))
+            rows.append(measure(pages, Path(tmp), args.browser))
             print(json.dumps(rows[-1]), flush=True)
     result = {"machine": describe(machine_info()), "sizes": rows, "load_average": os.getloadavg()}
     (args.out / "scale.json").write_text(json.dumps(result, indent=1) + "\n")
