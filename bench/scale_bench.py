@@ -2,7 +2,7 @@
 
 Generates sites of small HTML pages (each loads a shared style sheet and script and its
 section's figure; sections of 100 pages), builds each with ``planktos build --inject`` (empty
-hash cache), changes one page and builds again, builds once more with nothing changed, and
+hash cache), builds again with nothing changed, changes one page and builds once more, and
 reports the manifest's top level and tables (raw and gzipped) and the metadata a visitor
 fetches: before its first file (top level and the tables that list the first page and what it
 loads) and for three pages (the home page and two pages in other sections).
@@ -194,10 +194,12 @@ def measure(pages: int, work: Path, browser: bool = False) -> dict[str, Any]:
     home.append(f"s{(pages - 1) // SECTION:04d}/p{pages - 1:06d}.html")
     visited = visit(root, home)
     in_browser = browser_visit(root, home) if browser else None
+    # Nothing changed, then one page: the second build is the first to find the pages the
+    # first one injected (written then) loading the script; after that they cost no read.
+    unchanged, unchanged_cpu = build(root, cache)
     changed = root / f"s{(pages // 3) // SECTION:04d}/p{pages // 3:06d}.html"
     changed.write_text(changed.read_text().replace("Lorem", "Changed", 1))
     rebuild, rebuild_cpu = build(root, cache)
-    unchanged, unchanged_cpu = build(root, cache)
     gz_tables = sorted(gz(t) for t in tree) or [0]
     result = {
         "pages": pages,
@@ -234,14 +236,14 @@ def markdown(result: dict[str, Any]) -> str:
         "## Scale: metadata a visitor fetches, and rebuilds, against the site's size",
         "",
         "Generated sites of small HTML pages (`bench/scale_bench.py`): build with `--inject` and "
-        "an empty hash cache, then one page changed, then nothing changed. Visitor metadata is "
-        "computed from the build output (the service worker's table walk, gzip level 6), not "
-        "measured in a browser: the first page is the home page (and its style sheet and "
-        "script), three pages add two pages of other sections (and their figures). Build "
-        "times are wall clock (CPU seconds, all threads, in parentheses).",
+        "an empty hash cache, then again with nothing changed, then with one page changed. "
+        "Visitor metadata here is computed from the build output (the service worker's table "
+        "walk, gzip level 6) as if the worker controlled the first page: the home page (and its "
+        "style sheet and script); three pages add two pages of other sections (and their "
+        "figures). Build times are wall clock (CPU seconds, all threads, in parentheses).",
         "",
         "| pages | top level (gzip) | tables (median / max gzip) | before the first file "
-        "| three pages | build | one page changed | nothing changed |",
+        "| three pages | build | nothing changed | one page changed |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in result["sizes"]:
@@ -253,8 +255,8 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {kb(first['gzip'])} ({first['tables']} tables) "
             f"| {kb(three['gzip'])} ({three['tables']} tables) "
             f"| {r['build_s']:.2f} s ({r['build_cpu_s']:.2f}) "
-            f"| {r['rebuild_one_page_s']:.2f} s ({r['rebuild_one_page_cpu_s']:.2f}) "
-            f"| {r['rebuild_unchanged_s']:.2f} s ({r['rebuild_unchanged_cpu_s']:.2f}) |"
+            f"| {r['rebuild_unchanged_s']:.2f} s ({r['rebuild_unchanged_cpu_s']:.2f}) "
+            f"| {r['rebuild_one_page_s']:.2f} s ({r['rebuild_one_page_cpu_s']:.2f}) |"
         )
     measured = [r for r in result["sizes"] if "browser" in r]
     if measured:
