@@ -38,6 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe, load, machine_info
 from peers import PEERS, ToolError, check_torrent
+from planktos.manifest import read_full
 from planktos.shards import SMALL_PIECE, piece_length_for
 from planktos.walk import OWN_OUTPUT
 from plots import plot_build
@@ -166,7 +167,7 @@ def build_cmd(root: Path) -> list[str]:
 def run_planktos(root: Path, cache: Path, files: int, total: int) -> tuple[Sample, int]:
     """One cold ``planktos build``, checked; returns the sample and the number of torrents."""
     sample = measure(build_cmd(root), dict(os.environ, PLANKTOS_CACHE_DIR=str(cache)))
-    manifest = json.loads((root / "planktos" / "manifest.json").read_text())
+    manifest = read_full(root / "planktos" / "manifest.json")
     listed = sum(f["length"] for f in manifest["files"].values())
     torrents = list((root / "planktos" / "t").glob("*.torrent"))
     if len(manifest["files"]) != files or listed != total:

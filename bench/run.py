@@ -46,6 +46,21 @@ def benchmarks(size: str) -> list[Benchmark]:
             timeout=300,
         ),
         Benchmark(
+            "scale",
+            [
+                [
+                    IN_NETNS,
+                    PY,
+                    str(HERE / "scale_bench.py"),
+                    "--browser",
+                    "--out",
+                    str(RESULTS),
+                    *(["--quick"] if tiny else []),
+                ]
+            ],
+            timeout=600,
+        ),
+        Benchmark(
             "swarm",
             [
                 [

@@ -56,6 +56,7 @@ from urllib.request import urlopen
 from playwright.async_api import Browser, BrowserContext, Page, Response, async_playwright
 
 from planktos import runtime
+from planktos.manifest import read_full
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # The Chromium launch recipe verified for loopback WebRTC (FACTS.md), shared with the tests.
@@ -501,7 +502,7 @@ def tiny_site(root: Path) -> None:
 
 def large_files(root: Path) -> frozenset[str]:
     """URL paths of the files a built site's manifest verifies piece by piece."""
-    manifest = json.loads((root / "planktos" / "manifest.json").read_text(encoding="utf-8"))
+    manifest = read_full(root / "planktos" / "manifest.json")
     return frozenset("/" + unquote(k) for k, f in manifest["files"].items() if "chunks" in f)
 
 

@@ -209,3 +209,29 @@ def test_tracker_redis_bench_runs_tiny(tmp_path: Path) -> None:
     assert result["design_check"]["redis_round_trip_us"] > 0
     assert "| two+redis |" in (tmp_path / "tracker_redis.md").read_text()
     assert (tmp_path / "tracker_redis.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_scale_bench_runs_on_small_sites(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "scale_bench.py"),
+            "--sizes",
+            "200,600",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "scale.json").read_text())
+    small, larger = result["sizes"]
+    assert small["pages"] == 200 and small["files"] == 200 + 200 // 100 + 3
+    assert larger["tables"] > small["tables"] > 0  # both too large to list every file inline
+    for row in (small, larger):
+        assert 0 < row["first_page"]["gzip"] <= row["three_pages"]["gzip"] < 20_000, row
+    assert (tmp_path / "scale.png").stat().st_size > 0
+    assert "before the first file" in (tmp_path / "scale.md").read_text()

@@ -14,12 +14,14 @@ import pytest
 from planktos.bencode import decode
 from planktos.build import BuildOptions, build
 from planktos.cli import main
+from planktos.manifest import read_full
 from tests.conftest import write
 
 
 def manifest_of(root: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((root / "planktos/manifest.json").read_text())
-    return data
+    """The site's manifest with every table read and checked: the top level plus ``files``
+    and ``shards`` of every leaf (the shape of manifest version 1)."""
+    return read_full(root / "planktos/manifest.json")
 
 
 def torrent_of(root: Path, shard: dict[str, Any]) -> dict[bytes, Any]:
@@ -85,7 +87,7 @@ def test_build_layout_and_hashes(site: Path) -> None:
     assert main(["build", "--root", str(site), "--quiet"]) == 0
     assert (site / "planktos.sw.js").is_file()
     manifest = verify_site(site)
-    assert manifest["format"] == "planktos-manifest" and manifest["version"] == 1
+    assert manifest["format"] == "planktos-manifest" and manifest["version"] == 2
     assert manifest["build"] in (site / "planktos.sw.js").read_text()
     assert manifest["trackers"] == ["planktos/tracker"] and manifest["base"] is None
     urls = set(manifest["files"])

@@ -67,3 +67,32 @@ def test_inject_and_uninstall_conflict(pages: Path, capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err
     assert "--inject" in err and err.count("\n") == 1
     assert os.stat(pages / "index.html").st_mtime_ns == before
+
+
+def test_a_rebuild_does_not_read_pages_it_saw_loading_the_script(
+    pages: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Unchanged pages that load install.js cost no read (a large site's rebuild), changed
+    ones are read again."""
+    import planktos.inject
+
+    assert main(["build", "--root", str(pages), "--inject", "--quiet"]) == 0
+    old = 1_000_000_000  # long ago: not racily new
+    for page in pages.rglob("*.htm*"):
+        os.utime(page, (old, old))
+    assert main(["build", "--root", str(pages), "--inject", "--quiet"]) == 0  # reads, notes
+    read: list[str] = []
+    real_open = open
+
+    def counting_open(path: str, *args: object, **kwargs: object) -> object:
+        read.append(os.path.basename(path))
+        return real_open(path, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(planktos.inject, "open", counting_open, raising=False)
+    assert main(["build", "--root", str(pages), "--inject"]) == 0
+    assert read == ["fragment.html"]  # no <head>: read again, reported again
+    assert "injected into 0 pages (3 had it)" in capsys.readouterr().out
+    write(pages, "done.html", "<head><title>new</title></head>")
+    assert main(["build", "--root", str(pages), "--inject", "--quiet"]) == 0
+    assert sorted(read) == ["done.html", "fragment.html", "fragment.html"]
+    assert "install.js" in (pages / "done.html").read_text()

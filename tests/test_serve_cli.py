@@ -16,6 +16,7 @@ import pytest
 
 from planktos.bencode import decode
 from planktos.cli import main
+from planktos.manifest import read_full
 from planktos.server.accesslog import parse_clf_line
 from tests.servers import planktos_serve
 
@@ -31,7 +32,7 @@ def test_aria2c_downloads_the_site_from_the_web_seed_alone(site: Path, tmp_path:
     log = tmp_path / "access.log"
     with planktos_serve(site, "--access-log", str(log)) as served:
         assert main(["build", "--root", str(site), "--base-url", served.url, "--quiet"]) == 0
-        manifest = json.loads((site / "planktos/manifest.json").read_text())
+        manifest = read_full(site / "planktos/manifest.json")
         out = tmp_path / "download"
         torrents = [str(site / s["torrent"]) for s in manifest["shards"].values()]
         proc = subprocess.run(
@@ -127,7 +128,7 @@ async def test_embedded_tracker_serves_only_manifest_hashes(site: Path, open_tra
     import aiohttp
 
     assert main(["build", "--root", str(site), "--quiet"]) == 0
-    manifest = json.loads((site / "planktos/manifest.json").read_text())
+    manifest = read_full(site / "planktos/manifest.json")
     known = bytes.fromhex(next(iter(manifest["shards"].values()))["infohash"]).decode("latin-1")
     unknown = (b"\x01" * 20).decode("latin-1")
     peer = (b"-PK0001-" + b"a" * 12).decode("latin-1")

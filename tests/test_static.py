@@ -367,6 +367,7 @@ async def test_types_and_cache_policy(
         (("planktos", "agent.0123456789ABCDEF.js"), "no-cache"),
         (("planktos", "agent.0123456789abcdef.js.gz"), "no-cache"),
         (("planktos", "install.js"), "no-cache"),
+        (("planktos", "i", "0f.json"), IMMUTABLE),
         (("planktos", "t"), "no-cache"),
         (("planktos", "manifest.json"), "no-cache"),
         (("planktos.sw.js",), "no-cache"),

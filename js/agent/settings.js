@@ -17,11 +17,15 @@ export const DEFAULT_RUNTIME = {
   stats_interval_s: 60,
 };
 
-/** What the agent keeps of a manifest: {build, trackers, runtime, shards: {infohash: webseed}}. */
+/**
+ * What the agent keeps of a manifest: {build, trackers, runtime, shards: {infohash: webseed}}.
+ * `shards` are those the top level lists (manifest version 2: a small site's, whose root is
+ * one leaf; a large site's are in tables the agent does not read).
+ */
 export function settingsOf(manifest) {
-  if (!manifest || manifest.format !== "planktos-manifest" || manifest.version !== 1) return null;
+  if (!manifest || manifest.format !== "planktos-manifest" || manifest.version !== 2) return null;
   const shards = {};
-  for (const shard of Object.values(manifest.shards ?? {})) {
+  for (const shard of Object.values(manifest.index?.shards ?? {})) {
     if (shard && typeof shard.infohash === "string") shards[shard.infohash] = shard.webseed ?? null;
   }
   return {

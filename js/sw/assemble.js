@@ -25,6 +25,20 @@ export function filesOfShard(manifest, shardId) {
   return table.get(shardId) ?? [];
 }
 
+/**
+ * Whether `entries` (overlapping [start, end), by offset) fill it without a gap: with manifest
+ * tables a snapshot may not list every file of a shard, and a piece with an unlisted part is
+ * nothing the worker can vouch for. Pure.
+ */
+export function fills(entries, start, end) {
+  let at = start;
+  for (const e of entries) {
+    if (e.offset > at) return false;
+    at = Math.max(at, e.offset + e.length);
+  }
+  return at >= end;
+}
+
 /** The non-empty entries overlapping torrent bytes [start, end). Pure. */
 export function overlapping(entries, start, end) {
   let lo = 0;
@@ -58,7 +72,9 @@ export async function boundaryPieces(ctx, file, bytes, fetchRange) {
     if (stored.has(i)) continue;
     const b = pieceBounds(i, pl, shard.length);
     const piece = new Uint8Array(b.end - b.start);
-    for (const f of overlapping(filesOfShard(manifest, entry.shard), b.start, b.end)) {
+    const parts = overlapping(filesOfShard(manifest, entry.shard), b.start, b.end);
+    if (!fills(parts, b.start, b.end)) continue;
+    for (const f of parts) {
       const from = Math.max(f.offset, b.start) - f.offset;
       const to = Math.min(f.offset + f.length, b.end) - f.offset;
       const whole = f.sha256 === entry.sha256 ? bytes : await ctx.store.readFile(f.sha256);
@@ -84,8 +100,9 @@ export async function storeFilePieces(ctx, file, bytes) {
     if (stored.has(i)) continue;
     const b = pieceBounds(i, pl, shard.length);
     const piece = new Uint8Array(b.end - b.start);
-    let complete = true;
-    for (const f of overlapping(entries, b.start, b.end)) {
+    const parts = overlapping(entries, b.start, b.end);
+    let complete = fills(parts, b.start, b.end);
+    for (const f of complete ? parts : []) {
       let data = verified.get(f.sha256);
       if (!data) {
         data = await ctx.store.readFile(f.sha256);

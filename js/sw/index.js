@@ -8,7 +8,7 @@ import { respondFile } from "./handler.js";
 import { deleteIdbStore, storageRoot } from "../common/idb-dir.js";
 import { CACHE, clearCaches, ManifestSource } from "./manifest.js";
 import { Meters } from "./meter.js";
-import { isRuntimeScript, manifestKey, scopedPath } from "./routing.js";
+import { isRuntimeScript, scopedPath } from "./routing.js";
 import { addNetworkRoutes } from "./routes.js";
 import { keepScript, runtimeScript } from "./scripts.js";
 import { Snapshots } from "./snapshots.js";
@@ -148,7 +148,7 @@ function onNavigation(event, rel) {
   if (manifests.loaded) {
     const current = snapshots.currentManifest();
     // Not ours by the snapshot we have: the browser fetches it; the pin still follows.
-    if (!current || manifestKey(current, rel) === null) return;
+    if (!current || foundNow(current, rel) === null) return;
   }
   respond(
     event,
@@ -174,10 +174,10 @@ function onSubresource(event, rel) {
   const pending = navigating.get(clientId) ?? (snapshots.current === null ? manifests.inflight : null);
   if (!pending && manifests.loaded) {
     const m = snapshots.forClient(clientId);
-    const hit = m && found(m, rel);
-    if (!hit) return;
+    const hit = m ? foundNow(m, rel) : null;
+    if (hit === null) return;
     pinResulting(event, m);
-    respond(event, async () => hit);
+    respond(event, async () => hit ?? found(m, rel));
     return;
   }
   respond(event, async () => {
@@ -195,10 +195,10 @@ function pinResulting(event, m) {
   manifests.saveSoon();
 }
 
-function found(m, rel) {
-  const key = manifestKey(m, rel);
-  return key === null ? null : { manifest: m, key };
-}
+/** The file `rel` names in snapshot `m` ({manifest, key}) or null; may fetch a table. */
+const found = (m, rel) => manifests.find(m, rel);
+/** The same from the tables in memory: undefined when a table is still to be fetched. */
+const foundNow = (m, rel) => manifests.findNow(m, rel);
 
 /** respondWith our answer; the network (fetch) when the file is not ours or anything fails. */
 function respond(event, lookup, onBytes = null) {

@@ -1,10 +1,14 @@
 // The manifest snapshots, kept across service worker restarts in Cache Storage ("planktos-v1"):
 //   <scope>planktos/manifest.json               the last good manifest (the current snapshot)
 //   <scope>planktos/manifest.json?build=<id>    every snapshot a client may still be pinned to
-//   <scope>planktos/sw-state.json               {current, pins} (a cache key only; never fetched)
-// Navigations revalidate it network first (1.5 s timeout, then the last good copy).
+//   <scope>planktos/sw-state.json               {current, pins, tables, etag} (a key only; never fetched)
+//   <scope>planktos/i/<sha256>.json             the tables lookups fetched (js/sw/tables.js)
+// Navigations revalidate it network first (1.5 s timeout, then the last good copy). Lookups
+// go through the snapshot's tables: a table is fetched on first need, checked, kept.
 
+import { manifestKey } from "./routing.js";
 import { isUsableManifest } from "./snapshots.js";
+import { leafView, Tables, walkNow } from "./tables.js";
 
 export const CACHE = "planktos-v1";
 const TIMEOUT_MS = 1500;
@@ -21,6 +25,33 @@ export class ManifestSource {
     this.inflight = null;
     this.etag = null; // of the current manifest's last response: a 304 needs no parse
     this.saveTimer = null;
+    this.tables = new Tables(scope, { open: () => caches.open(CACHE) });
+    snapshots.nodeOf = (sha) => this.tables.nodeNow(sha);
+  }
+
+  /**
+   * The file a scoped path names in snapshot `m`, as far as the tables in memory tell:
+   * `{manifest, key}` (`manifest` is the view of the leaf listing it, for `fileInfo()`), null
+   * when `m` lists no such file, undefined when a table must be loaded first (use `find`).
+   */
+  findNow(m, rel) {
+    const key = manifestKey(rel);
+    const step = key === null ? null : walkNow(m, key, (sha) => this.tables.nodeNow(sha));
+    if (step?.missing) return undefined;
+    return step ? this.hit(m, key, step) : null;
+  }
+
+  /** The file a scoped path names in snapshot `m`, or null; loads the tables it needs. */
+  async find(m, rel) {
+    const key = manifestKey(rel);
+    const step = key === null ? null : await this.tables.walk(m, key);
+    return step ? this.hit(m, key, step) : null;
+  }
+
+  hit(m, key, step) {
+    if (!Object.hasOwn(step.leaf.files, key)) return null;
+    if (step.tables.length && this.snapshots.useTables(m.build, step.tables)) this.saveSoon();
+    return { manifest: leafView(m, step.leaf), key };
   }
 
   snapshotUrl(build) {
@@ -119,6 +150,13 @@ export class ManifestSource {
     if (!dropped.length) return;
     const cache = await caches.open(CACHE);
     await Promise.all(dropped.map((build) => cache.delete(this.snapshotUrl(build))));
+    // Tables no kept snapshot used (a table shared by builds stays).
+    const used = this.snapshots.tablesInUse();
+    const prefix = new URL("i/", this.url).href;
+    for (const request of await cache.keys()) {
+      const url = request.url;
+      if (url.startsWith(prefix) && !used.has(url.slice(prefix.length).replace(/\.json$/, ""))) await cache.delete(request);
+    }
     await this.save();
   }
 }

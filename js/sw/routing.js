@@ -1,11 +1,9 @@
 // Which requests the service worker answers. Pure: importable in Node.
 //
 // Only same-origin GETs without a query string, under the scope, for a path whose decoded
-// form is a manifest key (`dir/` means `dir/index.html`). Planktos' own files (`planktos/…`,
+// form names a manifest key (`dir/` means `dir/index.html`). Planktos' own files (`planktos/…`,
 // `planktos.sw.js`) and anything with a query (the agent's `?planktos-webseed` requests
 // among them) go to the network untouched.
-
-const keyIndexes = new WeakMap();
 
 // The runtime scripts a page loads (scripts.js): install.js, and the agent under its
 // content-hashed name (`planktos/agent.<16 hex>.js`, immutable; plain `agent.js` before).
@@ -55,23 +53,21 @@ export function decodePath(raw) {
   return out.join("/");
 }
 
-/** The manifest key a scoped path names, or null: keys and paths compare in decoded form. */
-export function manifestKey(manifest, rel) {
+/**
+ * The manifest key a scoped path names, or null when it can name none: the path decoded, then
+ * percent-encoded the one way the build does (every UTF-8 byte outside `A-Za-z0-9-._~` and `/`
+ * as `%XX`, upper case), so that any spelling of a path finds its key. `dir/` means
+ * `dir/index.html`.
+ */
+export function manifestKey(rel) {
   let decoded = decodePath(rel);
   if (decoded === null) return null;
   if (decoded === "" || decoded.endsWith("/")) decoded += "index.html";
-  return keyIndex(manifest).get(decoded) ?? null;
+  try {
+    return decoded.split("/").map(encodeSegment).join("/");
+  } catch {
+    return null; // a lone surrogate: no file has that name
+  }
 }
 
-function keyIndex(manifest) {
-  let index = keyIndexes.get(manifest);
-  if (!index) {
-    index = new Map();
-    for (const key of Object.keys(manifest.files)) {
-      const decoded = decodePath(key);
-      if (decoded !== null) index.set(decoded, key);
-    }
-    keyIndexes.set(manifest, index);
-  }
-  return index;
-}
+const encodeSegment = (s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase());

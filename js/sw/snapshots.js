@@ -5,7 +5,11 @@
 // first time without a pin (a page claimed on activation, a worker) is pinned to the current
 // snapshot. Snapshots that neither the current build nor a live client uses are dropped; a
 // pin younger than `graceMs` is kept even if its client is not listed yet (a navigation's
-// client exists only once its response arrives).
+// client exists only once its response arrives). For each snapshot it also remembers which
+// of its tables (manifest version 2) lookups used, so that those tables are kept and the
+// others dropped from Cache Storage, and eviction spares what they list.
+
+import { isInner, isLeaf } from "./tables.js";
 
 export class Snapshots {
   constructor({ now = Date.now, graceMs = 60_000 } = {}) {
@@ -15,6 +19,24 @@ export class Snapshots {
     this.manifests = new Map(); // build id -> manifest
     this.pins = new Map(); // client id -> build id
     this.pinnedAt = new Map(); // client id -> when it was pinned
+    this.tables = new Map(); // build id -> Set of the table hashes its lookups used
+    this.nodeOf = () => undefined; // sha -> the table's node, when in memory
+  }
+
+  /** Note tables a lookup in snapshot `build` used; whether any was new. */
+  useTables(build, shas) {
+    let used = this.tables.get(build);
+    if (!used) this.tables.set(build, (used = new Set()));
+    const before = used.size;
+    for (const sha of shas) used.add(sha);
+    return used.size > before;
+  }
+
+  /** The hashes of the tables that kept snapshots used. */
+  tablesInUse() {
+    const all = new Set();
+    for (const [build, used] of this.tables) if (this.manifests.has(build)) for (const sha of used) all.add(sha);
+    return all;
   }
 
   /** Keep a manifest and make it current. */
@@ -66,6 +88,7 @@ export class Snapshots {
     for (const build of [...this.manifests.keys()]) {
       if (!used.has(build)) {
         this.manifests.delete(build);
+        this.tables.delete(build);
         dropped.push(build);
       }
     }
@@ -77,36 +100,46 @@ export class Snapshots {
     const infohashes = new Set();
     const files = new Set();
     for (const m of this.manifests.values()) {
-      for (const shard of Object.values(m.shards)) infohashes.add(shard.infohash);
-      for (const f of Object.values(m.files)) if (f.sha256) files.add(f.sha256);
+      const leaves = isLeaf(m.index) ? [m.index] : [];
+      for (const sha of this.tables.get(m.build) ?? []) {
+        const node = this.nodeOf(sha);
+        if (isLeaf(node)) leaves.push(node);
+      }
+      for (const leaf of leaves) {
+        for (const shard of Object.values(leaf.shards)) infohashes.add(shard.infohash);
+        for (const f of Object.values(leaf.files)) if (f.sha256) files.add(f.sha256);
+      }
     }
     return { infohashes, files };
   }
 
   /** What must survive a service worker restart (the manifests are stored apart). */
   state() {
-    return { current: this.current, pins: Object.fromEntries(this.pins) };
+    const tables = {};
+    for (const [build, used] of this.tables) if (this.manifests.has(build)) tables[build] = [...used];
+    return { current: this.current, pins: Object.fromEntries(this.pins), tables };
   }
 
-  /** Restore pins saved by state(); they count as old (no grace). */
+  /** Restore pins (they count as old: no grace) and used tables saved by state(). */
   loadPins(state) {
     for (const [id, build] of Object.entries(state?.pins ?? {})) this.pin(id, build, 0);
+    for (const [build, used] of Object.entries(state?.tables ?? {})) {
+      if (this.manifests.has(build) && Array.isArray(used)) this.useTables(build, used.filter((s) => typeof s === "string"));
+    }
   }
 }
 
-/** Whether a parsed manifest is one this runtime can use (format planktos-manifest, v1). */
+/** Whether a parsed manifest is one this runtime can use (format planktos-manifest, v2). */
 export function isUsableManifest(m) {
   return (
     m !== null &&
     typeof m === "object" &&
     m.format === "planktos-manifest" &&
-    m.version === 1 &&
+    m.version === 2 &&
     typeof m.build === "string" &&
-    (m.uninstalled === true || (isObject(m.files) && isObject(m.shards)))
+    (m.uninstalled === true || isLeaf(m.index) || isInner(m.index))
   );
 }
-
-const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
 
 /** The agent's deadline for first bytes (ms), from the manifest's runtime settings. */
 export function deadlineMs(manifest) {

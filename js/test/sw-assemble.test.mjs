@@ -1,7 +1,7 @@
 // Pieces of multi-file shards assembled from verified files (js/sw/assemble.js).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { boundaryPieces, filesOfShard, overlapping, storeFilePieces } from "../sw/assemble.js";
+import { boundaryPieces, filesOfShard, fills, overlapping, storeFilePieces } from "../sw/assemble.js";
 import { sha256Hex } from "../sw/verify.js";
 import { Store } from "../sw/store.js";
 import { FakeRoot } from "./sw-fake-opfs.mjs";
@@ -88,4 +88,17 @@ test("boundary pieces: assembled from the file, stored neighbours and origin ran
   ctx.pieces.length = 0;
   await boundaryPieces(ctx, fileOf("B"), data.B, async () => null); // origin down: nothing
   assert.deepEqual(ctx.pieces, []);
+});
+
+test("a piece whose files the snapshot does not all list is left alone", async () => {
+  assert.equal(fills([{ offset: 0, length: 10 }, { offset: 10, length: 20 }], 0, 16), true);
+  assert.equal(fills([{ offset: 10, length: 20 }], 0, 16), false);
+  assert.equal(fills([{ offset: 0, length: 5 }, { offset: 10, length: 20 }], 0, 16), false);
+  assert.equal(fills([{ offset: 0, length: 10 }], 0, 16), false);
+  const { data, store, ctx, fileOf, manifest } = await site();
+  delete manifest.files.A; // a leaf that does not list A
+  await storeFilePieces(ctx, fileOf("B"), data.B);
+  await boundaryPieces(ctx, fileOf("B"), data.B, async () => new Uint8Array(2).fill(3));
+  assert.equal((await store.pieceIndexes(IH)).has(0), false);
+  assert.deepEqual(ctx.pieces.map((p) => p.index), [1]);
 });

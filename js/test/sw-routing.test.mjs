@@ -18,7 +18,8 @@ const SUB = "http://127.0.0.1:8080/docs/";
 
 function route(url, { method = "GET", scope = ROOT } = {}) {
   const rel = scopedPath(method, url, scope);
-  return rel === null ? null : manifestKey(manifest, rel);
+  const key = rel === null ? null : manifestKey(rel);
+  return key !== null && Object.hasOwn(manifest.files, key) ? key : null;
 }
 
 for (const [url, key, scope] of [
@@ -66,6 +67,14 @@ for (const [why, url, opts] of [
 ]) {
   test(`passes through: ${why}`, () => assert.equal(route(url, opts), null));
 }
+
+test("manifestKey spells a path the one way the build does (Python's quote, safe='/')", () => {
+  assert.equal(manifestKey("%7e%61/b%2a(c)!'.txt"), "~a/b%2A%28c%29%21%27.txt");
+  assert.equal(manifestKey("d/"), "d/index.html");
+  assert.equal(manifestKey(""), "index.html");
+  assert.equal(manifestKey("%F0%9F%90%9F"), "%F0%9F%90%9F");
+  assert.equal(manifestKey("a%2Fb"), null);
+});
 
 test("decodePath keeps segments apart", () => {
   assert.equal(decodePath("a/%C3%A9/b%20c"), "a/é/b c");

@@ -5,10 +5,9 @@ import { Snapshots, deadlineMs, isUsableManifest } from "../sw/snapshots.js";
 
 const manifest = (build, infohash = `ih-${build}`, sha = `sha-${build}`) => ({
   format: "planktos-manifest",
-  version: 1,
+  version: 2,
   build,
-  shards: { s: { infohash } },
-  files: { "index.html": { shard: "s", sha256: sha } },
+  index: { shards: { s: { infohash } }, files: { "index.html": { shard: "s", sha256: sha } } },
 });
 
 test("a navigation's client keeps its snapshot after a newer one arrives", () => {
@@ -55,7 +54,7 @@ test("prune drops gone clients and snapshots nobody uses", () => {
   assert.deepEqual([...s.manifests.keys()], ["a", "c"]);
   assert.deepEqual(s.prune([]), ["a"]);
   assert.deepEqual([...s.manifests.keys()], ["c"]);
-  assert.deepEqual(s.state(), { current: "c", pins: {} });
+  assert.deepEqual(s.state(), { current: "c", pins: {}, tables: {} });
 });
 
 test("prune keeps a fresh pin whose client is not listed yet", () => {
@@ -81,7 +80,35 @@ test("inUse lists the info hashes and files of kept snapshots", () => {
   assert.deepEqual([...files].sort(), ["sha-a", "sha-b"]);
 });
 
-test("state round-trips the pins", () => {
+test("inUse also lists what the tables a snapshot used hold; dropped snapshots' tables go", () => {
+  const s = new Snapshots();
+  const leaf = { shards: { s: { infohash: "ih-t" } }, files: { "x.html": { shard: "s", sha256: "sha-t" } } };
+  s.nodeOf = (sha) => (sha === "t1" ? leaf : undefined);
+  s.add({ ...manifest("a"), index: { tables: [["", "t1"]] } });
+  assert.ok(s.useTables("a", ["t1"]));
+  assert.ok(!s.useTables("a", ["t1"]));
+  assert.deepEqual([...s.inUse().infohashes], ["ih-t"]);
+  assert.deepEqual([...s.tablesInUse()], ["t1"]);
+  s.add(manifest("b"));
+  s.prune([]);
+  assert.deepEqual([...s.tablesInUse()], []);
+});
+
+test("state round-trips the pins and the tables used", () => {
+  const s = new Snapshots();
+  s.add(manifest("a"));
+  s.pin("p", "a");
+  s.useTables("a", ["t1"]);
+  s.add(manifest("b"));
+  const t = new Snapshots();
+  t.restore(manifest("a"));
+  t.add(manifest("b"));
+  t.loadPins(s.state());
+  assert.equal(t.forClient("p").build, "a");
+  assert.deepEqual([...t.tablesInUse()], ["t1"]);
+});
+
+test("state round-trips the pins (no tables)", () => {
   const s = new Snapshots();
   s.add(manifest("a"));
   s.pin("p", "a");
@@ -95,10 +122,13 @@ test("state round-trips the pins", () => {
 
 test("isUsableManifest refuses other formats and versions", () => {
   assert.ok(isUsableManifest(manifest("a")));
-  assert.ok(isUsableManifest({ format: "planktos-manifest", version: 1, build: "x", uninstalled: true, files: {}, shards: {} }));
-  assert.ok(!isUsableManifest({ ...manifest("a"), version: 2 }));
+  assert.ok(isUsableManifest({ ...manifest("a"), index: { tables: [] } }));
+  assert.ok(isUsableManifest({ format: "planktos-manifest", version: 2, build: "x", uninstalled: true }));
+  assert.ok(!isUsableManifest({ ...manifest("a"), version: 1 }));
+  assert.ok(!isUsableManifest({ ...manifest("a"), version: 3 }));
   assert.ok(!isUsableManifest({ ...manifest("a"), format: "other" }));
-  assert.ok(!isUsableManifest({ ...manifest("a"), files: [] }));
+  assert.ok(!isUsableManifest({ ...manifest("a"), index: { files: [], shards: {} } }));
+  assert.ok(!isUsableManifest({ format: "planktos-manifest", version: 1, build: "x", files: {}, shards: {} }));
   assert.ok(!isUsableManifest(null));
   assert.ok(!isUsableManifest("x"));
 });

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -38,12 +39,24 @@ def script_tag(base_url: str | None) -> bytes:
     return f'<script src="{path}planktos/install.js" async></script>'.encode()
 
 
-def inject(files: list[SiteFile], base_url: str | None) -> InjectReport:
-    """Inject the tag into HTML files; returns which pages changed and which were skipped."""
+def inject(
+    files: list[SiteFile],
+    base_url: str | None,
+    known: Callable[[SiteFile], bool] | None = None,
+    note: Callable[[SiteFile], None] | None = None,
+) -> InjectReport:
+    """Inject the tag into HTML files; returns which pages changed and which were skipped.
+
+    ``known(f)`` says a page is known to load the script as it is (not read again: a rebuild
+    of a large site reads no unchanged page); ``note(f)`` is told of each page found loading it.
+    """
     tag = script_tag(base_url)
     report = InjectReport()
     for f in files:
         if not f.rel.lower().endswith(HTML_SUFFIXES):
+            continue
+        if known is not None and known(f):
+            report.present.append(f.rel)
             continue
         try:
             with open(f.path, "rb") as page:
@@ -52,6 +65,8 @@ def inject(files: list[SiteFile], base_url: str | None) -> InjectReport:
             raise BuildError(f.rel, f"cannot be read ({err.strerror})") from err
         if _EXISTING.search(data):
             report.present.append(f.rel)
+            if note is not None:
+                note(f)
             continue
         head = _HEAD.search(data)
         if head is None:

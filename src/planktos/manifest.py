@@ -1,8 +1,10 @@
 """The manifest: what a visitor's browser needs to find, fetch and verify every file.
 
-Format ``planktos-manifest`` version 1 (documented in the README). Keys are sorted and the
-output is deterministic, so the build id, a hash of everything else, changes exactly when
-something a browser sees changes.
+Format ``planktos-manifest`` version 2 (documented in the README): a small top level, revalidated
+on every navigation, whose ``index`` leads to content-addressed file tables
+(:mod:`planktos.tables`). Keys are sorted and the output is deterministic, so the build id, a
+hash of the top level (which names every table by its SHA-256), changes exactly when something
+a browser sees changes.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from planktos.errors import InputError
 from planktos.hashing import ShardDigest
 from planktos.mime import content_type
 from planktos.shards import Shard
+from planktos.tables import TABLE_DIR, build_tree, read_table, walk
 from planktos.urls import url_path
 
 FORMAT = "planktos-manifest"
-VERSION = 1
+VERSION = 2
 # Browser runtime settings (docs/runtime.md); the site owner's limits travel in the manifest.
 RUNTIME_DEFAULTS: dict[str, Any] = {
     "deadline_ms": 2500,  # first bytes from the agent within this, or the SW asks the origin
@@ -132,16 +135,72 @@ TORRENT_DIR = "planktos/t"
 SEED_DIR = "planktos/w"
 
 
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The top level of the manifest at ``path``, checked to be one this version reads.
+
+    Raises OSError when it cannot be read and ValueError when it is not a manifest.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise ValueError(f"{path}: not a planktos manifest ({err})") from err
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a planktos manifest")
+    if data.get("version") != VERSION:
+        raise ValueError(
+            f"{path}: manifest version {data.get('version')!r}; this planktos reads version "
+            f"{VERSION} (run planktos build again)"
+        )
+    return data
+
+
+def table_loader(manifest_path: Path) -> Any:
+    """A function reading a table of the manifest at ``manifest_path`` by its SHA-256, checked."""
+    directory = manifest_path.parent.parent / TABLE_DIR
+
+    def load(sha: str) -> dict[str, Any]:
+        return read_table((directory / f"{sha}.json").read_bytes(), sha)
+
+    return load
+
+
+def references(path: Path, top: dict[str, Any] | None = None) -> tuple[set[str], set[str]]:
+    """The info hashes and the table hashes (refs table included) of the manifest at ``path``.
+
+    Reads only the top level and its ``refs`` table. Raises OSError or ValueError.
+    """
+    top = top if top is not None else read_manifest(path)
+    if top.get("uninstalled"):
+        return set(), set()
+    try:
+        refs = table_loader(path)(top["refs"])
+        infohashes = {str(h) for h in refs["infohashes"]}
+        tables = {str(t) for t in refs["tables"]}
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"{path}: not a planktos manifest") from err
+    return infohashes, tables | {top["refs"]}
+
+
 def info_hashes(path: Path) -> frozenset[bytes]:
     """The info hashes of the shards of the manifest at ``path`` (what a tracker serves).
 
     Raises OSError when it cannot be read and ValueError when it is not a manifest.
     """
-    try:
-        shards = json.loads(path.read_text(encoding="utf-8"))["shards"]
-        return frozenset(bytes.fromhex(s["infohash"]) for s in shards.values())
-    except (KeyError, TypeError, AttributeError) as err:
-        raise ValueError(f"{path}: not a planktos manifest") from err
+    return frozenset(bytes.fromhex(h) for h in references(path)[0])
+
+
+def read_full(path: Path) -> dict[str, Any]:
+    """The manifest at ``path`` with every table read (and checked): its top level plus
+    ``files`` and ``shards`` gathered from all leaves, as one mapping. For tools and tests; a
+    browser reads only the tables it needs."""
+    top = read_manifest(path)
+    files: dict[str, Any] = {}
+    shards: dict[str, Any] = {}
+    if not top.get("uninstalled"):
+        for leaf, _ in walk(top["index"], table_loader(path)):
+            files.update(leaf["files"])
+            shards.update(leaf["shards"])
+    return top | {"files": files, "shards": shards}
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +236,9 @@ def build_manifest(
     aliases: dict[str, str] | None = None,
     empty: list[str] | None = None,
     runtime: dict[str, Any] | None = None,
-) -> tuple[dict[str, Any], str]:
-    """Assemble the manifest, including its build id; returns it and its canonical JSON.
+) -> tuple[dict[str, Any], str, dict[str, bytes]]:
+    """Assemble the manifest; returns its top level (with the build id), the top level's
+    canonical JSON and the tables to publish (SHA-256 → bytes), its refs table included.
 
     ``runtime`` holds the site owner's runtime settings (checked), over the defaults.
 
@@ -187,6 +247,7 @@ def build_manifest(
     have no shard.
     """
     files: dict[str, Any] = {}
+    rels: dict[str, str] = {}
     shard_table: dict[str, Any] = {}
     for built in shards:
         shard = built.shard
@@ -213,15 +274,27 @@ def build_manifest(
             else:
                 entry["chunks_sha256"] = digest.content.hex()
                 entry["chunks"] = [c.hex() for c in digest.chunks]
-            files[url_path(f.rel)] = entry
+            key = url_path(f.rel)
+            files[key] = entry
+            rels[key] = f.rel
     for rel in empty or []:
+        rels[url_path(rel)] = rel
         files[url_path(rel)] = {
             "length": 0,
             "sha256": hashlib.sha256(b"").hexdigest(),
             "type": content_type(rel),
         }
     for alias, original in (aliases or {}).items():
+        rels[url_path(alias)] = alias
         files[url_path(alias)] = dict(files[url_path(original)], type=content_type(alias))
+    root, tables = build_tree(files, rels, shard_table)
+    refs = {
+        "infohashes": sorted(s["infohash"] for s in shard_table.values()),
+        "tables": sorted(tables),
+    }
+    refs_data = dumps(refs).encode()
+    refs_sha = hashlib.sha256(refs_data).hexdigest()
+    tables[refs_sha] = refs_data
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
@@ -229,11 +302,12 @@ def build_manifest(
         "base": base_url,
         "trackers": trackers,
         "runtime": RUNTIME_DEFAULTS | (runtime or {}),
-        "shards": shard_table,
-        "files": files,
+        "index": root,
+        "refs": refs_sha,
+        "tables": f"{TABLE_DIR}/",
     }
     manifest["build"], text = dumps_with_id(manifest)
-    return manifest, text
+    return manifest, text, tables
 
 
 def build_id(manifest: dict[str, Any]) -> str:

@@ -1,21 +1,22 @@
 """Write a build's output into the site so that it is never seen half-done.
 
-Layout: ``planktos.sw.js`` at the root, and in ``planktos/``: ``manifest.json``,
-``install.js``, ``agent.<hash>.js``, ``t/<info hash>.torrent`` and, for multi-file shards,
-``w/<info hash>/<shard id>/<path>`` hard links to the site's files (the web seed; a copy where
-the filesystem cannot link). Torrents and link trees are addressed by info hash, so the old
-and the new build share what did not change, and a build only adds what is new. New entries
-are created under temporary dot-names and renamed into place; then ``manifest.json`` is
-replaced in one rename: that is the commit. Only then are entries that neither the new nor the
-previous manifest references deleted. A build killed at any point leaves a consistent site: the
-old manifest with everything it references, plus leftovers that the next build removes. A lock
-on the root keeps two builds apart.
+Layout: ``planktos.sw.js`` at the root, and in ``planktos/``: ``manifest.json`` (the top level),
+``i/<sha256>.json`` (its tables), ``install.js``, ``agent.<hash>.js``, ``t/<info hash>.torrent``
+and, for multi-file shards, ``w/<info hash>/<shard id>/<path>`` hard links to the site's files
+(the web seed; a copy where the filesystem cannot link). Tables and the agent are addressed by
+content, torrents and link trees by info hash, so the old and the new build share what did not
+change, and a build only adds what is new. New entries are created under temporary dot-names
+and renamed into place; then ``manifest.json`` is replaced in one rename: that is the commit.
+Only then are entries that neither the new nor the previous manifest references deleted. A
+build killed at any point leaves a consistent site: the old manifest with everything it
+references, plus leftovers that the next build removes. A lock on the root keeps two builds
+apart.
 
 The runtime files and the manifest have precompressed copies beside them (``<name>.br``,
 ``<name>.gz``) where compression pays. A copy is deleted before its file is replaced and the
-new one written after, so a copy is never from another build than its file. The agent is named
-by its content, like the torrents: the agent the previous build's install.js imports is kept
-for visitors still on that build, older ones are deleted.
+new one written after, so a copy is never from another build than its file. The agent the
+previous build's install.js imports is kept for visitors still on that build, older ones are
+deleted.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from planktos.errors import BuildError, InputError
-from planktos.manifest import FORMAT, SEED_DIR, TORRENT_DIR
+from planktos.manifest import FORMAT, SEED_DIR, TORRENT_DIR, references
 from planktos.runtime import AGENT_NAME, ENCODINGS, Script
+from planktos.tables import TABLE_DIR
 from planktos.walk import OUTPUT_DIR, SW_NAME, SiteFile
 
 TMP_PREFIX = ".tmp-"
@@ -88,12 +90,24 @@ def previous_manifest(root: Path) -> dict[str, Any] | None:
     return manifest
 
 
-def referenced_hashes(manifest: dict[str, Any] | None) -> set[str]:
-    """Info hashes a manifest refers to."""
-    shards = (manifest or {}).get("shards")
-    if not isinstance(shards, dict):
-        return set()
-    return {s["infohash"] for s in shards.values() if isinstance(s, dict) and "infohash" in s}
+def previous_references(root: Path, manifest: dict[str, Any] | None) -> tuple[set[str], set[str]]:
+    """Info hashes and table hashes the current output's manifest refers to.
+
+    A manifest of version 1 has no tables; one whose refs table is unreadable (damaged
+    output) refers to nothing, so only what the new build refers to is kept.
+    """
+    if manifest is None:
+        return set(), set()
+    if manifest.get("version") == 1:
+        shards = manifest.get("shards")
+        if not isinstance(shards, dict):
+            return set(), set()
+        hashes = {s["infohash"] for s in shards.values() if isinstance(s, dict) and "infohash" in s}
+        return hashes, set()
+    try:
+        return references(root / OUTPUT_DIR / "manifest.json", manifest)
+    except (OSError, ValueError):
+        return set(), set()
 
 
 class Output:
@@ -104,15 +118,16 @@ class Output:
         self.out = root / OUTPUT_DIR
         self.torrents = root / TORRENT_DIR
         self.seeds = root / SEED_DIR
+        self.tables = root / TABLE_DIR
         self.copies = 0
         self._copies_lock = threading.Lock()  # seed trees are linked from several threads
-        for directory in (self.out, self.torrents, self.seeds):
+        for directory in (self.out, self.torrents, self.seeds, self.tables):
             directory.mkdir(exist_ok=True)
         self._remove_leftovers()
 
     def _remove_leftovers(self) -> None:
         """Delete temporary entries of builds that were killed (we hold the root's lock)."""
-        for directory in (self.root, self.out, self.torrents, self.seeds):
+        for directory in (self.root, self.out, self.torrents, self.seeds, self.tables):
             for entry in os.scandir(directory):
                 if entry.name.startswith((TMP_PREFIX, ".planktos-build-")):
                     _remove(Path(entry.path))
@@ -127,6 +142,22 @@ class Output:
             if path.stat().st_size == len(data) and path.read_bytes() == data:
                 return
         self._replace(path, data)
+
+    def put_tables(self, tables: dict[str, bytes]) -> int:
+        """Write ``i/<sha256>.json`` for each table not there yet; returns how many were new.
+
+        A table's name is the SHA-256 of its bytes, so one that exists with the right size
+        holds them (a damaged one fails the browser's check, which then asks the origin).
+        """
+        written = 0
+        for sha, data in tables.items():
+            path = self.tables / f"{sha}.json"
+            with contextlib.suppress(OSError):
+                if path.stat().st_size == len(data):
+                    continue
+            self._replace(path, data)
+            written += 1
+        return written
 
     def has_seed_tree(self, info_hash: str) -> bool:
         """Whether the web seed links of a shard exist (complete: they appear by one rename)."""
@@ -212,11 +243,13 @@ class Output:
         sw_js: bytes,
         keep: set[str],
         agent: Script | None = None,
+        keep_tables: set[str] | None = None,
     ) -> None:
         """Publish: agent and install script, then the manifest (the commit point), then the SW
         script, each with its precompressed copies; then delete torrents and web seed trees that
-        ``keep`` does not name, and agents that neither this install script nor the previous
-        one imports."""
+        ``keep`` does not name, tables that ``keep_tables`` does not name, and agents that
+        neither this install script nor the previous one imports. The tables must be in place
+        already."""
         agents = self._agents_in_use()
         if agent is not None:
             self._put_named_by_content(agent)
@@ -229,6 +262,9 @@ class Output:
                 _remove(Path(entry.path))
         for entry in os.scandir(self.seeds):
             if entry.name not in keep:
+                _remove(Path(entry.path))
+        for entry in os.scandir(self.tables):
+            if entry.name.removesuffix(".json") not in (keep_tables or set()):
                 _remove(Path(entry.path))
         for entry in os.scandir(self.out):
             match = _AGENT_FILE.fullmatch(entry.name)

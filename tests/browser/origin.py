@@ -114,7 +114,7 @@ class Kind(Enum):
     CONTENT = "content"  # a site file at its own URL
     WEBSEED = "webseed"  # a site file's bytes through a web seed URL (the agent's WebTorrent)
     RUNTIME = "runtime"  # planktos.sw.js, planktos/*.js
-    MANIFEST = "manifest"
+    MANIFEST = "manifest"  # the manifest's top level and tables
     TORRENT = "torrent"
     TRACKER = "tracker"
     STATS = "stats"
@@ -153,8 +153,8 @@ def attribute(entries: Iterable[ClfEntry], built: Built) -> list[Hit]:
                 kind = Kind.CONTENT
         elif rel == "planktos.sw.js" or (rel.startswith("planktos/") and rel.endswith(".js")):
             kind = Kind.RUNTIME
-        elif rel == "planktos/manifest.json":
-            kind = Kind.MANIFEST
+        elif rel == "planktos/manifest.json" or rel.startswith("planktos/i/"):
+            kind = Kind.MANIFEST  # the top level and its tables
         elif rel.startswith("planktos/t/"):
             kind = Kind.TORRENT
         elif rel == "planktos/tracker":

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import random
 import struct
 import subprocess
@@ -25,6 +24,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from planktos.bencode import decode
+from planktos.manifest import read_full
 
 RANGE_SIZES = (0, 1, 16383, 16384, 16385)
 VIDEO = "media/clip.wav"
@@ -240,8 +240,7 @@ class Built:
 
     @classmethod
     def load(cls, root: Path, base: str = "/") -> Built:
-        manifest = json.loads((root / "planktos" / "manifest.json").read_text(encoding="utf-8"))
-        return cls(root, base, manifest)
+        return cls(root, base, read_full(root / "planktos" / "manifest.json"))
 
     @property
     def build_id(self) -> str:

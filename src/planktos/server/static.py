@@ -9,11 +9,11 @@ Answers follow RFC 9110; the range rules live in :mod:`planktos.httprange`. Choi
 - Validators: a strong ``ETag`` made of size and ``mtime_ns`` (independent of the inode, so
   it survives copies that keep mtimes) and ``Last-Modified``. It would miss a change that
   kept both size and mtime to the nanosecond, e.g. content rewritten then ``touch -r``-ed.
-- ``Cache-Control``: content-addressed files (``planktos/t/…`` and the agent,
-  ``planktos/agent.<16 hex>.js``) are immutable for a year; everything else,
-  ``planktos.sw.js`` and ``planktos/manifest.json`` included, is ``no-cache`` (revalidate with
-  the ETag every time): site files change in place at the same URL, and returning visitors are
-  made fast by the service worker, not the HTTP cache.
+- ``Cache-Control``: content-addressed files (``planktos/t/…`` torrents, ``planktos/i/…`` the
+  manifest's tables, and the agent, ``planktos/agent.<16 hex>.js``) are immutable for a year;
+  everything else, ``planktos.sw.js`` and ``planktos/manifest.json`` included, is ``no-cache``
+  (revalidate with the ETag every time): site files change in place at the same URL, and
+  returning visitors are made fast by the service worker, not the HTTP cache.
 - Precompressed copies: for Planktos' own scripts and JSON (``planktos.sw.js``,
   ``planktos/*.js``, ``planktos/*.json``), ``<file>.br`` or else ``<file>.gz`` is sent when it
   exists and ``Accept-Encoding`` allows it (brotli first whatever the q-values, as nginx's
@@ -105,9 +105,9 @@ def url_segments(raw_path: str) -> tuple[tuple[str, ...], bool] | None:
 
 
 def cache_control(parts: tuple[str, ...]) -> str:
-    """``Cache-Control`` for a file: immutable under ``planktos/t/`` and for the hashed agent,
-    else revalidate."""
-    if len(parts) > 2 and parts[:2] == ("planktos", "t"):
+    """``Cache-Control`` for a file: immutable under ``planktos/t/`` and ``planktos/i/`` and for
+    the hashed agent, else revalidate."""
+    if len(parts) > 2 and parts[0] == "planktos" and parts[1] in ("t", "i"):
         return IMMUTABLE
     if len(parts) == 2 and parts[0] == "planktos" and _HASHED_AGENT.fullmatch(parts[1]):
         return IMMUTABLE
