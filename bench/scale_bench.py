@@ -203,7 +203,11 @@ def measure(pages: int, work: Path, browser: bool = False) -> dict[str, Any]:
     gz_tables = sorted(gz(t) for t in tree) or [0]
     result = {
         "pages": pages,
-        "files": sum(1 for _ in root.rglob("*") if _.is_file() and "planktos" not in _.parts) - 1,
+        "files": sum(
+            1
+            for p in root.rglob("*")
+            if p.is_file() and "planktos" not in p.parts and not p.name.startswith("planktos.sw.js")
+        ),
         "build_s": round(first, 2),
         "rebuild_one_page_s": round(rebuild, 2),
         "rebuild_unchanged_s": round(unchanged, 2),

@@ -137,8 +137,12 @@ export class Torrents {
    * Keep piece `index` of a torrent (the worker assembled it: docs/runtime.md, "Seeding what
    * the origin sent") if its SHA-1 is the torrent's, and announce it.
    */
-  async keepPiece({ infohash, torrent: ref, index, bytes }) {
-    const torrent = await this.get(infohash, ref);
+  async keepPiece({ infohash, index, bytes }) {
+    // Only for a torrent already joined (the worker's join comes first): adding one here would
+    // connect to trackers at any moment, one that just went down included.
+    const pending = this.adding.get(infohash);
+    if (!pending) return;
+    const torrent = await pending;
     const hash = torrent.pieces?.[index] && pieceHash(torrent, index);
     if (!hash || torrent.bitfield.get(index) || bytes.byteLength !== torrent.pieces[index].length) return;
     const digest = new Uint8Array(await crypto.subtle.digest("SHA-1", bytes));

@@ -8,6 +8,9 @@
 /** First retry after this long; doubled on each failure, up to RETRY_MAX_MS. */
 export const RETRY_MIN_MS = 5_000;
 export const RETRY_MAX_MS = 5 * 60_000;
+/** Probes older than this are made again before a new torrent connects: a tracker that died
+ * since would otherwise cost a failed WebSocket (a console error) before its close is seen. */
+export const FRESH_MS = 3_000;
 /** No answer from the service worker in this long (an older version): connect anyway. */
 const ANSWER_MS = 6_000;
 
@@ -40,20 +43,30 @@ async function askServiceWorker(url) {
 
 export class TrackerGate {
   /** `urls`: the manifest's ws(s) trackers; `onChange(usable)` when one comes back. */
-  constructor(urls, { probe = askServiceWorker, onChange = () => {}, schedule = (fn, ms) => setTimeout(fn, ms) } = {}) {
+  constructor(urls, { probe = askServiceWorker, onChange = () => {}, schedule = (fn, ms) => setTimeout(fn, ms), now = Date.now } = {}) {
     this.urls = urls;
     this.probe = probe;
     this.schedule = schedule;
     this.onChange = onChange;
     this.up = new Set();
     this.delays = new Map(); // url → last retry delay
-    this.first = null;
+    this.now = now;
+    this.probing = null;
+    this.checkedAt = -Infinity;
   }
 
-  /** The trackers to use now (the first call waits for the first probes). */
+  /** The trackers to use now, from probes at most FRESH_MS old (made again if older). */
   async usable() {
-    this.first ??= Promise.all(this.urls.map((url) => this._check(url)));
-    await this.first;
+    if (!this.probing && this.now() - this.checkedAt > FRESH_MS) {
+      this.probing = Promise.all(this.urls.filter((url) => !this.delays.has(url)).map((url) => this._check(url)))
+        .then(() => {
+          this.checkedAt = this.now();
+        })
+        .finally(() => {
+          this.probing = null;
+        });
+    }
+    await this.probing;
     return this.urls.filter((url) => this.up.has(url));
   }
 
@@ -71,6 +84,7 @@ export class TrackerGate {
       this.delays.delete(url);
       return came;
     }
+    this.up.delete(url);
     this._retry(url);
     return false;
   }

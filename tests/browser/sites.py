@@ -251,8 +251,9 @@ class Built:
         return dict(self.manifest["files"][quote(key, safe="/")])
 
     def boundary(self, keys: Iterable[str]) -> int:
-        """The most the web seed may send for ``keys`` once they are stored: the two pieces
-        each may share with its neighbours, which the agent completes to seed them."""
+        """The most the origin may send for ``keys`` once they are stored: the two pieces each
+        may share with its neighbours, which the worker assembles (from ranges of the
+        neighbours) for the agent to seed."""
         return sum(2 * self.shard(k)["piece_length"] for k in keys)
 
     def shard(self, key: str) -> dict[str, Any]:

@@ -30,7 +30,7 @@ PAGE_FILES = (PAGE_A.key, *PAGE_A.files)
 
 
 def boundary(built: Built) -> int:
-    """The most the web seed may send for page a (``Built.boundary``)."""
+    """The most the origin may send for page a once it is stored (``Built.boundary``)."""
     return built.boundary(PAGE_FILES)
 
 
@@ -73,8 +73,9 @@ async def test_second_visit_is_served_from_the_store(
     assert await page_state(again, PAGE_A) == expected_state(PAGE_A)
     assert sources.of(origin.url, PAGE_FILES) == dict.fromkeys(PAGE_FILES, "store")
     hits = attribute(origin.settle()[before:], built)
-    assert not file_bytes(hits, (Kind.CONTENT,)), describe(hits)
-    assert sum(file_bytes(hits, (Kind.WEBSEED,)).values()) <= boundary(built), describe(hits)
+    # At most the first visit's boundary pieces, assembled in the background (ranges of the
+    # files' neighbours), may still be on their way.
+    assert sum(file_bytes(hits).values()) <= boundary(built), describe(hits)
 
 
 async def test_navigation_with_no_tab_open_works(

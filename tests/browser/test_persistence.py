@@ -67,9 +67,9 @@ async def test_store_survives_a_reload(visitors: Visitors, origin: Origin, built
     assert await page_state(page, PAGE_A) == expected_state(PAGE_A)
     assert sources.of(origin.url, PAGE_FILES) == dict.fromkeys(PAGE_FILES, "store")
     hits = attribute(origin.settle()[before:], built)
-    assert not file_bytes(hits, (Kind.CONTENT,)), describe(hits)
-    seeded = sum(file_bytes(hits, (Kind.WEBSEED,)).values())
-    assert seeded <= built.boundary(PAGE_FILES), describe(hits)
+    # At most the first visit's boundary pieces, assembled in the background (ranges of the
+    # files' neighbours), may still be on their way.
+    assert sum(file_bytes(hits).values()) <= built.boundary(PAGE_FILES), describe(hits)
 
 
 async def test_store_survives_a_browser_restart(
