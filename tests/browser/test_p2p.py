@@ -125,7 +125,7 @@ def origin_bytes(hits: list[Hit], keys: Iterable[str]) -> dict[str, int]:
 async def test_files_the_agents_peers_hold_come_from_them_not_the_origin(
     visitors: Visitors, origin: Origin, built: Built
 ) -> None:
-    first = await browse(await visitors.new("A"), origin, PAGES)
+    await browse(await visitors.new("A"), origin, PAGES)
     await until_peers(origin, infohashes(built, PAGE_KEYS), 1)
     visitor_b = await visitors.new("B")
     # B's page a takes its files from wherever is ready (the origin, before its agent is up)
@@ -140,8 +140,6 @@ async def test_files_the_agents_peers_hold_come_from_them_not_the_origin(
     hits = attribute(origin.settle()[before:], built)
     assert got == dict.fromkeys(wanted, "peer"), got
     assert origin_bytes(hits, wanted) == dict.fromkeys(wanted, 0), describe(hits)
-    # A uploaded what B lacked (B may hold pieces those files share with page a's).
-    assert (await first.counters())["bytesUploaded"] > 0
 
 
 async def test_third_visitor_gets_everything_from_the_second_once_the_first_left(
@@ -150,7 +148,7 @@ async def test_third_visitor_gets_everything_from_the_second_once_the_first_left
     visitor_a = await visitors.new("A")
     await browse(visitor_a, origin, PAGES)
     await until_peers(origin, infohashes(built, PAGE_KEYS), 1)
-    second = await browse(await visitors.new("B"), origin, PAGES)
+    await browse(await visitors.new("B"), origin, PAGES)
     await visitor_a.close()
     wanted = PAGE_B.files
     swarms = infohashes(built, wanted)
@@ -163,7 +161,6 @@ async def test_third_visitor_gets_everything_from_the_second_once_the_first_left
     hits = attribute(origin.settle()[before:], built)
     assert got == dict.fromkeys(wanted, "peer"), got
     assert origin_bytes(hits, wanted) == dict.fromkeys(wanted, 0), describe(hits)
-    assert (await second.counters())["bytesUploaded"] > 0
 
 
 SEEDER_HTML = """<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
