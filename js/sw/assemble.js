@@ -61,24 +61,38 @@ export function overlapping(entries, start, end) {
  * (inclusive) of the others from the origin, and handed to the agent, which stores only what
  * matches the torrent's SHA-1 (`{type: "piece"}`): a visitor seeds whole pieces only, and a
  * small file's boundary pieces are otherwise never whole in its store. At most the two
- * boundary pieces per file (DESIGN.md, invariant 4).
+ * boundary pieces per file (DESIGN.md, invariant 4), and only when the ranges to fetch come to
+ * at most a quarter of the file, or the file is a page.
  */
 export async function boundaryPieces(ctx, file, bytes, fetchRange) {
   const { entry, shard, manifest } = file;
   const pl = shard.piece_length;
   const { first, last } = filePieces(entry.offset, entry.length, pl);
   const stored = await ctx.store.pieceIndexes(shard.infohash);
+  const plans = [];
+  let fetched = 0;
   for (const i of new Set([first, last])) {
     if (stored.has(i)) continue;
     const b = pieceBounds(i, pl, shard.length);
-    const piece = new Uint8Array(b.end - b.start);
     const parts = overlapping(filesOfShard(manifest, entry.shard), b.start, b.end);
     if (!fills(parts, b.start, b.end)) continue;
+    const plan = [];
     for (const f of parts) {
       const from = Math.max(f.offset, b.start) - f.offset;
       const to = Math.min(f.offset + f.length, b.end) - f.offset;
       const whole = f.sha256 === entry.sha256 ? bytes : await ctx.store.readFile(f.sha256);
-      const part = whole?.byteLength === f.length ? whole.subarray(from, to) : await fetchRange(f, from, to - 1);
+      if (whole?.byteLength !== f.length) fetched += to - from;
+      plan.push({ f, from, to, whole: whole?.byteLength === f.length ? whole : null });
+    }
+    plans.push({ i, b, plan });
+  }
+  // Seeding a small file is not worth fetching more than a quarter of it again; a page is
+  // (with the origin down, a page no peer can serve cannot be reached at all).
+  if (fetched > entry.length / 4 && !entry.type?.startsWith("text/html")) return;
+  for (const { i, b, plan } of plans) {
+    const piece = new Uint8Array(b.end - b.start);
+    for (const { f, from, to, whole } of plan) {
+      const part = whole ? whole.subarray(from, to) : await fetchRange(f, from, to - 1);
       if (part?.byteLength !== to - from) return;
       piece.set(part, f.offset + from - b.start);
     }

@@ -102,3 +102,21 @@ test("a piece whose files the snapshot does not all list is left alone", async (
   assert.equal((await store.pieceIndexes(IH)).has(0), false);
   assert.deepEqual(ctx.pieces.map((p) => p.index), [1]);
 });
+
+test("boundary pieces are not worth fetching more than a quarter of the file again", async () => {
+  const { data, ctx, fileOf } = await site();
+  let asked = 0;
+  // C (5 bytes) shares piece 1 with B: 14 bytes of B to fetch, more than a quarter of C.
+  await boundaryPieces(ctx, fileOf("C"), data.C, async () => {
+    asked += 1;
+    return null;
+  });
+  assert.equal(asked, 0);
+  assert.deepEqual(ctx.pieces, []);
+  fileOf("C").entry.type = "text/html; charset=utf-8"; // a page is worth it
+  await boundaryPieces(ctx, fileOf("C"), data.C, async () => {
+    asked += 1;
+    return null;
+  });
+  assert.equal(asked, 1);
+});
