@@ -10,7 +10,7 @@ export const RETRY_MIN_MS = 5_000;
 export const RETRY_MAX_MS = 5 * 60_000;
 /** Probes older than this are made again before a new torrent connects: a tracker that died
  * since would otherwise cost a failed WebSocket (a console error) before its close is seen. */
-export const FRESH_MS = 3_000;
+export const FRESH_MS = 500;
 /** No answer from the service worker in this long (an older version): connect anyway. */
 const ANSWER_MS = 6_000;
 

@@ -14,6 +14,7 @@ from tests.browser.probes import (
     arrive,
     expected_state,
     page_state,
+    sw_stats,
     until,
     until_agent,
     until_page_complete,
@@ -25,14 +26,21 @@ PAGE_FILES = (PAGE_A.key, *PAGE_A.files)
 
 
 async def test_origin_down_reload_renders_the_page_from_the_store(
-    visitors: Visitors, origin: Origin
+    visitors: Visitors, origin: Origin, built: Built
 ) -> None:
     """The visitor's tabs stay open (agent running) while the origin, tracker included, dies."""
     visitor = await visitors.new("A")
-    await arrive(visitor, origin.url)
+    landing = await arrive(visitor, origin.url)
     page = await visitor.context.new_page()
     await page.goto(origin.url + PAGE_A.url)
     await until_page_complete(page, PAGE_A)
+    # The agent joined the swarms of the page's files (it reports each once ready): a torrent
+    # still being added as the tracker dies would try to connect to it (a console error).
+    swarms = {built.shard(k)["infohash"] for k in PAGE_FILES}
+    for _ in range(150):
+        if swarms <= set((await sw_stats(landing))["holding"]):
+            break
+        await asyncio.sleep(0.1)
     origin.stop()
     sources = Sources(visitor.context)
     await page.reload()
