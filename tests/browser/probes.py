@@ -177,7 +177,13 @@ async def opfs_list(page: Page, *path: str) -> list[str]:
                 return [];
               }
               const names = [];
-              for await (const name of dir.keys()) names.push(name);
+              try {
+                for await (const name of dir.keys()) names.push(name);
+              } catch (e) {
+                // Deleted while listed (eviction runs beside the page): it is gone.
+                if (e.name === "NotFoundError") return [];
+                throw e;
+              }
               return names.sort();
             }"""
             ),

@@ -134,14 +134,22 @@ PIECE_SIZES_JS = with_store_root("""async () => {
   const out = {};
   const root = await STORE_ROOT;
   const top = await (await root.getDirectoryHandle("planktos-v1")).getDirectoryHandle("p");
+  // Evicted between the listing and a read (a whole directory, or a file): absent, as it
+  // should be; eviction runs beside the page.
+  const gone = (err) => {
+    if (err.name !== "NotFoundError") throw err;
+  };
   for await (const [infohash, dir] of top.entries()) {
-    for await (const [name, file] of dir.entries()) {
-      try {
-        out[infohash + "/" + name] = (await file.getFile()).size;
-      } catch (err) {
-        // evicted between the listing and this read: absent, as it should be
-        if (err.name !== "NotFoundError") throw err;
+    try {
+      for await (const [name, file] of dir.entries()) {
+        try {
+          out[infohash + "/" + name] = (await file.getFile()).size;
+        } catch (err) {
+          gone(err);
+        }
       }
+    } catch (err) {
+      gone(err);
     }
   }
   return out;
