@@ -8,10 +8,10 @@ LINT_PATHS := src tests bench
 
 .PHONY: demo test test-latest lint lock bench bench-deps setup system-deps clean runtime
 
-# The exact versions (with hashes) that `make test` and CI use: requirements/dev.txt, written by
+# The exact versions (with hashes) that `make test` and CI use: requirements-dev.txt, written by
 # `make lock` with uv from pyproject.toml's ranges (README, "Dependencies"). hatchling is in the
 # lock too, so the editable install builds without fetching anything unpinned.
-LOCK := requirements/dev.txt
+LOCK := requirements-dev.txt
 PIP := $(PY) -m pip -q --disable-pip-version-check
 UV_VERSION := 0.13.8
 TOOLS := .venv-tools
@@ -29,7 +29,7 @@ lock:
 	test -x $(TOOLS)/bin/uv || { $(PYTHON) -m venv $(TOOLS) && \
 		$(TOOLS)/bin/pip install -q --disable-pip-version-check uv==$(UV_VERSION); }
 	$(TOOLS)/bin/uv pip compile --quiet --upgrade --generate-hashes --python-version 3.11 \
-		--extra dev pyproject.toml requirements/build.in -o $(LOCK)
+		--extra dev pyproject.toml requirements-build.in -o $(LOCK)
 
 # The ranges users get: the whole suite on the newest versions pyproject.toml allows (not part
 # of `make test`; run it before refreshing the lock, so the lock never goes stale unseen).
