@@ -26,6 +26,7 @@ from tests.browser.probes import (
     sha256,
     until_agent,
     until_page_complete,
+    until_stored,
     with_store_root,
 )
 from tests.browser.sites import PAGE_A, PAGES, VIDEO, Built, site_files
@@ -90,6 +91,10 @@ async def test_store_survives_a_browser_restart(
         page = await context.new_page()
         await page.goto(origin.url + PAGE_A.url)
         await until_page_complete(page, PAGE_A)
+        # The worker keeps what it took from the origin after answering (in the background):
+        # what survives a restart is what was written before it.
+        digests = [built.entry(k)["sha256"] for k in PAGE_FILES]
+        await until_stored(page, [STORE, "f"], digests)
     finally:
         await context.close()  # Chromium exits; the profile stays on disk
     before = len(origin.settle())
