@@ -6,7 +6,9 @@
 //   assembled before keeping it (`_hashes`);
 // - give a torrent other trackers (WebTorrent has no call to add or remove one);
 // - learn that a tracker's WebSocket closed, and stop bittorrent-tracker's reconnection
-//   attempts, which Chromium logs as console errors while the tracker is down;
+//   attempts, which Chromium logs as console errors while the tracker is down, and drop
+//   what bittorrent-tracker sends on a socket that is already closing (an announce whose
+//   offers were made while the tracker stopped), which Chromium logs as well;
 // - keep more requests in flight on a new peer connection (WebTorrent sizes the pipeline from
 //   the wire's measured speed, starting at 2 blocks).
 // They were written against the versions in PINNED (package-lock.json holds them); with
@@ -16,7 +18,12 @@
 
 import webtorrentPackage from "webtorrent/package.json" with { type: "json" };
 
-export const PINNED = { webtorrent: "3.0.21", "torrent-discovery": "11.0.21", "bittorrent-tracker": "11.2.3" };
+export const PINNED = {
+  webtorrent: "3.0.21",
+  "torrent-discovery": "11.0.21",
+  "bittorrent-tracker": "11.2.3",
+  "@thaunknown/simple-websocket": "9.1.5",
+};
 
 /** Whether the bundled WebTorrent is the one these functions were written against. */
 export const FITS = webtorrentPackage.version === PINNED.webtorrent;
@@ -78,6 +85,7 @@ export function whenTrackerLost(client, lost) {
   for (const tracker of client._trackers) {
     const socket = tracker.socket;
     if (!socket || typeof socket.prependOnceListener !== "function") continue;
+    quietSend(socket);
     const url = tracker.announceUrl;
     const gone = () => {
       if (!client.destroyed && !tracker.destroyed) lost(url);
@@ -86,6 +94,23 @@ export function whenTrackerLost(client, lost) {
     socket.prependOnceListener("error", gone);
     socket.prependOnceListener("close", gone);
   }
+}
+
+/**
+ * Make a tracker socket drop messages once its WebSocket is no longer open. bittorrent-tracker
+ * checks that the socket is connected before it makes an announce's offers (tens of ms), not
+ * when it sends them: a tracker that stops in between makes `WebSocket.send` log "WebSocket is
+ * already in CLOSING or CLOSED state". A message dropped there is lost either way; the close
+ * handler that follows (`whenTrackerLost`) takes the tracker out.
+ */
+function quietSend(socket) {
+  if (socket.planktosQuiet || typeof socket.send !== "function") return;
+  const send = socket.send;
+  socket.send = function (chunk) {
+    if (this._ws && this._ws.readyState !== 1) return;
+    send.call(this, chunk);
+  };
+  socket.planktosQuiet = true;
 }
 
 /** Blocks a new peer connection gets in flight: what half a second at this speed brings. */

@@ -33,4 +33,7 @@ test("the private members internals.js uses are still there", () => {
   assert.match(ws, /_onSocketClose \(\) \{\s*if \(this\.destroyed\) return/);
   assert.match(ws, /_onSocketError \(err\) \{\s*if \(this\.destroyed\) return/);
   assert.match(ws, /this\.socket\.once\('close', this\._onSocketCloseBound\)/);
+  // quietSend(): the socket's send goes straight to its WebSocket `_ws`.
+  const socket = source("@thaunknown/simple-websocket/index.js");
+  assert.match(socket, /\n {2}send \(chunk\) \{\r?\n {4}this\._ws\.send\(chunk\)\r?\n {2}\}/);
 });
