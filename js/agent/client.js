@@ -1,4 +1,4 @@
-// The profile's one WebTorrent client, counted.
+// The profile's one WebTorrent client, counted (received bytes: guard.js, once verified).
 
 import WebTorrent from "webtorrent";
 import { counters } from "./counters.js";
@@ -17,27 +17,16 @@ export function createClient(runtime) {
   // Errors are answered per request (the service worker falls back to the origin); an
   // unhandled 'error' event would throw.
   client.on("error", () => {});
-  client.on("torrent", countTorrent);
+  // Tracker down, peer gone, bad piece (guard.js counts those): expected, never printed.
+  client.on("torrent", (torrent) => torrent.on("wire", countWire));
   return client;
 }
 
-function countTorrent(torrent) {
-  torrent.on("wire", countWire);
-  // Tracker down, peer gone, duplicate web seed, bad piece: expected, never printed.
-  torrent.on("warning", (err) => {
-    if (/failed verification/.test(String(err?.message))) counters.piecesRejected += 1;
-  });
-}
-
 function countWire(wire) {
-  const fromWebSeed = wire.type === "webSeed";
-  wire.on("download", (n) => {
-    if (!fromWebSeed) counters.bytesFromPeers += n;
-  });
   wire.on("upload", (n) => {
     counters.bytesUploaded += n;
   });
-  if (fromWebSeed) return;
+  if (wire.type === "webSeed") return;
   startPipeline(wire);
   counters.peersConnected += 1;
   wire.once("close", () => {

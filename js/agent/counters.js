@@ -1,9 +1,12 @@
 // What the agent did, for reporting (bench/, tests, a future stats page). One object, mutated
 // in place: read it with `(await import("<base>planktos/agent.js")).counters`.
 export const counters = {
-  bytesFromPeers: 0, // piece bytes received over WebRTC, before verification
+  bytesFromPeers: 0, // piece bytes received over WebRTC whose piece then verified (SHA-1)
+  bytesRejected: 0, // piece bytes received over WebRTC whose piece failed SHA-1
   bytesUploaded: 0, // piece bytes sent to peers
   piecesRejected: 0, // pieces that failed SHA-1 verification in WebTorrent
+  peersDropped: 0, // peers disconnected and refused for sending a bad piece (guard.js)
+  peersRefused: 0, // connections from dropped peers refused since
   peersConnected: 0, // WebRTC wires open now
   reads: 0, // read requests from the service worker
   readErrors: 0, // read requests answered with an error

@@ -2,11 +2,17 @@
 //
 // WebTorrent's file iterator reads `{end: 0}` as "to the end of the file", and a torrent that
 // is destroyed ends its iterators early; this wrapper cuts what is too long and errors on what
-// is too short, so the service worker never gets a silently truncated body.
+// is too short, so the service worker never gets a silently truncated body. Aborting `signal`
+// errors the stream at once with its reason (its only source of pieces is gone).
 
-export function exactStream(iterator, length, onEnd = () => {}) {
+export function exactStream(iterator, length, onEnd = () => {}, signal = null) {
   let left = length;
   let ended = false;
+  const aborted = new Promise((_, reject) => {
+    if (signal?.aborted) reject(signal.reason);
+    else signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
+  aborted.catch(() => {}); // read by pull() only
   const finish = () => {
     if (ended) return;
     ended = true;
@@ -23,7 +29,7 @@ export function exactStream(iterator, length, onEnd = () => {}) {
       }
       let step;
       try {
-        step = await iterator.next();
+        step = await Promise.race([iterator.next(), aborted]);
       } catch (err) {
         finish();
         controller.error(err);

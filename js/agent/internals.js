@@ -9,6 +9,9 @@
 //   attempts, which Chromium logs as console errors while the tracker is down, and drop
 //   what bittorrent-tracker sends on a socket that is already closing (an announce whose
 //   offers were made while the tracker stopped), which Chromium logs as well;
+// - refuse a peer the agent dropped for a bad piece when the tracker brings it again
+//   (WebTorrent's own blocklist is by IP address, which WebRTC peers do not have), and learn
+//   the id the tracker knows a wire's peer by (`_peers`);
 // - keep more requests in flight on a new peer connection (WebTorrent sizes the pipeline from
 //   the wire's measured speed, starting at 2 blocks).
 // They were written against the versions in PINNED (package-lock.json holds them); with
@@ -111,6 +114,35 @@ function quietSend(socket) {
     send.call(this, chunk);
   };
   socket.planktosQuiet = true;
+}
+
+/**
+ * Make a torrent refuse the peers whose id `refused(id)` approves, as WebTorrent refuses a
+ * blocked address: the connection (a WebRTC peer from the tracker) is destroyed at once.
+ * Returns whether it could.
+ */
+export function refusePeers(torrent, refused) {
+  if (!FITS || typeof torrent.addPeer !== "function") return false;
+  const add = torrent.addPeer;
+  torrent.addPeer = function (peer, ...rest) {
+    if (peer && typeof peer === "object" && typeof peer.id === "string" && refused(peer.id)) {
+      peer.destroy?.();
+      return false;
+    }
+    return add.call(this, peer, ...rest);
+  };
+  return true;
+}
+
+/**
+ * The id under which the tracker introduced the peer at the other end of `wire` (a WebRTC
+ * peer's `peer_id` in the offer or answer), or null. It may differ from the id in the wire's
+ * handshake, which a peer can make anew for each connection.
+ */
+export function peerIdOf(torrent, wire) {
+  if (!FITS || !(torrent._peers instanceof Map)) return null;
+  for (const peer of torrent._peers.values()) if (peer.wire === wire && typeof peer.id === "string") return peer.id;
+  return null;
 }
 
 /** Blocks a new peer connection gets in flight: what half a second at this speed brings. */

@@ -7,6 +7,7 @@
 
 import { counters } from "./counters.js";
 import { exactStream } from "./exact-stream.js";
+import { unheldPiece } from "./guard.js";
 
 const INFOHASH = /^[0-9a-f]{40}$/;
 const isCount = (n) => Number.isSafeInteger(n) && n >= 0;
@@ -31,12 +32,16 @@ export async function read(torrents, msg) {
   const first = Math.floor((file.offset + msg.start) / torrent.pieceLength);
   const last = Math.floor((file.offset + msg.end) / torrent.pieceLength);
   await torrents.syncStored(torrent, first, last);
-  const done = torrents.readWith(torrent);
+  // A piece nobody connected holds would never come: the worker asks the origin instead.
+  const unheld = unheldPiece(torrent, first, last);
+  if (unheld !== null) throw new Error(`no connected peer holds piece ${unheld}`);
+  const abort = new AbortController();
+  const done = torrents.readWith(torrent, first, last, (err) => abort.abort(err));
   // The file iterator selects just the pieces covering [start, end], and deselects them when
   // it is returned (end of stream, or the service worker cancelling it). Selecting the whole
   // file instead would fetch all of a video for one seek.
   const iterator = file[Symbol.asyncIterator]({ start: msg.start, end: msg.end });
-  return exactStream(iterator, msg.end - msg.start + 1, done);
+  return exactStream(iterator, msg.end - msg.start + 1, done, abort.signal);
 }
 
 /** Handle one message from the service worker's port. */

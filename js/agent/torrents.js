@@ -3,6 +3,7 @@
 
 import parseTorrent from "parse-torrent";
 import { counters } from "./counters.js";
+import { guardTorrent, unheldPiece } from "./guard.js";
 import { markStored, pieceHash, setTrackers, trackerClient, whenTrackerLost } from "./internals.js";
 import { dir, readFile, storedPieces, touch, writeFile } from "./opfs.js";
 import { bitfieldOf } from "./pieces.js";
@@ -18,6 +19,7 @@ export class Torrents {
     this.adding = new Map(); // infohash → Promise<Torrent>
     this.lastUse = new Map(); // infohash → ms
     this.busy = new Map(); // infohash → open reads
+    this.reads = new Map(); // infohash → Set of {first, last, fail(err)}: streams under way
     // Only trackers that answer a probe (trackers.js): a WebSocket to one that is down is
     // logged as a console error. One that comes back joins every torrent.
     this.trackers = new TrackerGate(trackerUrls(settings.trackers, base), {
@@ -61,6 +63,7 @@ export class Torrents {
       // lookup each (≈ 80 ms for the 90 pieces of the demo's image shard, before any peer).
       bitfield: parsed.pieces ? bitfieldOf(stored, parsed.pieces.length) : undefined,
     });
+    guardTorrent(torrent, counters, (t) => this._failOrphanedReads(t));
     if (!parsed.info) {
       torrent.once("metadata", () => {
         dir(["t"], true)
@@ -113,11 +116,32 @@ export class Torrents {
     return bytes;
   }
 
-  /** Mark a read of a torrent as open until the returned function is called. */
-  readWith(torrent) {
+  /**
+   * Mark a read of pieces first..last of a torrent as open until the returned function is
+   * called; `fail(err)` ends it early when no connected peer can serve it any more.
+   */
+  readWith(torrent, first, last, fail) {
     const infohash = torrent.infoHash;
+    const read = { first, last, fail };
+    if (!this.reads.has(infohash)) this.reads.set(infohash, new Set());
+    this.reads.get(infohash).add(read);
     this.reading(infohash, true);
-    return () => this.reading(infohash, false);
+    return () => {
+      this.reads.get(infohash)?.delete(read);
+      this.reading(infohash, false);
+    };
+  }
+
+  /**
+   * A peer of `torrent` left or was dropped (guard.js): fail the reads that wait for a piece
+   * no connected peer holds now, so that the service worker asks the origin at once rather
+   * than after a stall (WebTorrent would wait for a new peer indefinitely).
+   */
+  _failOrphanedReads(torrent) {
+    for (const read of this.reads.get(torrent.infoHash) ?? []) {
+      const piece = unheldPiece(torrent, read.first, read.last);
+      if (piece !== null) read.fail(new Error(`no connected peer holds piece ${piece}`));
+    }
   }
 
   /**
