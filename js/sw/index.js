@@ -23,7 +23,7 @@ const store = new Store(storageRoot); // OPFS, else IndexedDB
 const agent = new AgentLink({ clientExists: async (id) => Boolean(await self.clients.get(id)) });
 const meters = new Meters(); // how fast the origin and the peers have been (meter.js)
 const snapshots = new Snapshots();
-const manifests = new ManifestSource(scope, snapshots);
+const manifests = new ManifestSource(scope, snapshots, { scriptUrl: self.location.href });
 const navigating = new Map(); // resulting client id -> promise of its manifest
 let uninstalled = false;
 

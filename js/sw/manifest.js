@@ -5,6 +5,10 @@
 //   <scope>planktos/i/<sha256>.json             the tables lookups fetched (js/sw/tables.js)
 // Navigations revalidate it network first (1.5 s timeout, then the last good copy). Lookups
 // go through the snapshot's tables: a table is fetched on first need, checked, kept.
+// A site that removed Planktos by deleting `planktos/` and `planktos.sw.js` (instead of
+// building with --uninstall) answers both with 404 or 410: that reads as the kill switch
+// (`REMOVED`). A network error or any other status (5xx: the origin is down or failing, a 404
+// of the manifest alone: a deploy half done) keeps the last good copy.
 
 import { manifestKey } from "./routing.js";
 import { isUsableManifest } from "./snapshots.js";
@@ -13,10 +17,15 @@ import { leafView, Tables, walkNow } from "./tables.js";
 export const CACHE = "planktos-v1";
 const TIMEOUT_MS = 1500;
 const SAVE_DELAY_MS = 500;
+/** What revalidation gives once the site removed Planktos: handled as the kill switch. */
+export const REMOVED = Object.freeze({ uninstalled: true, removed: true });
+/** Statuses that say a file was deleted, not that the server is failing. */
+const isGone = (status) => status === 404 || status === 410;
 
 export class ManifestSource {
-  constructor(scope, snapshots, { timeoutMs = TIMEOUT_MS } = {}) {
+  constructor(scope, snapshots, { timeoutMs = TIMEOUT_MS, scriptUrl = new URL("planktos.sw.js", scope).href } = {}) {
     this.url = new URL("planktos/manifest.json", scope).href;
+    this.scriptUrl = scriptUrl; // this worker's own script
     this.stateUrl = new URL("planktos/sw-state.json", scope).href;
     this.snapshots = snapshots;
     this.timeoutMs = timeoutMs;
@@ -96,6 +105,7 @@ export class ManifestSource {
     try {
       const signal = AbortSignal.timeout(this.timeoutMs);
       const response = await fetch(this.url, { cache: "no-cache", signal });
+      if (isGone(response.status) && (await this.scriptGone(signal))) return REMOVED;
       if (!response.ok) throw new Error("manifest: HTTP error");
       const etag = response.headers.get("etag");
       const current = this.snapshots.currentManifest();
@@ -116,6 +126,13 @@ export class ManifestSource {
     } catch {
       return this.snapshots.currentManifest();
     }
+  }
+
+  /** Whether the origin answers this worker's own script with 404 or 410 too. */
+  async scriptGone(signal) {
+    const response = await fetch(this.scriptUrl, { cache: "no-store", signal });
+    response.body?.cancel().catch(() => {});
+    return isGone(response.status);
   }
 
   async store(text, build) {
