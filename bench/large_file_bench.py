@@ -12,7 +12,7 @@ Each round, in alternating order:
 
 Per fetch: seconds from ``fetch()`` to the body's last byte, and the body bytes the origin
 sent for that file (the access log, every request for its URL). Targets: whole file through
-the worker ≤ 1.2× the plain fetch; origin bytes ≤ 1.05× the file; a range ≤ the pieces it
+the worker ≤ 1.2 x the plain fetch; origin bytes ≤ 1.05 x the file; a range ≤ the pieces it
 covers. Run it in a network namespace holding only loopback:
 ``scripts/in-netns .venv/bin/python bench/large_file_bench.py``. Prints a JSON summary.
 """
@@ -36,12 +36,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from playwright.async_api import Page, async_playwright  # noqa: E402
-
-from planktos.server.accesslog import parse_clf_line  # noqa: E402
 from tests.browser.browsers import PERMISSIONS, launch  # noqa: E402
 from tests.browser.probes import until_controlled  # noqa: E402
 from tests.browser.sites import Built  # noqa: E402
 from tests.servers import planktos_serve  # noqa: E402
+
+from planktos.server.accesslog import parse_clf_line  # noqa: E402
 
 RANGE = 64 * 1024
 HTML = (

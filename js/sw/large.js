@@ -13,14 +13,28 @@
 // at most the piece being pulled when it stops. Then each window doubles, up to
 // MAX_WINDOW_BYTES, so a long sequential read asks for megabytes at a time.
 
+//
+// The origin's windows grow further, up to MAX_ORIGIN_WINDOW_BYTES: each is one more request,
+// and a 200 MB file in 2 MB windows took 100 of them (issue 12, item 22). A stream that stops
+// (a seek, a page gone) cancels its request; the origin sends at most what was in flight.
+// Pieces from the origin are written to the store in the background, unless WRITE_BACKLOG
+// bytes already wait to be written: a file arriving faster than the store takes it would
+// otherwise be slowed down by its own writes (one write at a time, each an OPFS swap file);
+// the pieces not kept come from peers or the origin next time.
+
 export const SINGLE_BYTES = 512 * 1024;
 export const MAX_WINDOW_BYTES = 2 << 20;
+export const MAX_ORIGIN_WINDOW_BYTES = 32 << 20;
+export const WRITE_BACKLOG = 8 << 20;
 
-/** Pieces in the next window, once the request has read `readBytes` and the last window was `previous` pieces. Pure. */
-export function windowPieces(readBytes, previous, pieceLength) {
+/**
+ * Pieces in the next window, once the request has read `readBytes` and the last window was
+ * `previous` pieces; `most` bytes at most. Pure.
+ */
+export function windowPieces(readBytes, previous, pieceLength, most = MAX_WINDOW_BYTES) {
   if (readBytes < SINGLE_BYTES) return 1;
-  const most = Math.max(1, Math.floor(MAX_WINDOW_BYTES / pieceLength));
-  return Math.min(most, Math.max(1, previous * 2));
+  const pieces = Math.max(1, Math.floor(most / pieceLength));
+  return Math.min(pieces, Math.max(1, previous * 2));
 }
 
 import { took, rejected } from "./counters.js";
@@ -68,7 +82,7 @@ export class PieceFeed {
         if (remote.source !== "peer") throw err;
       }
       if (piece && (await this.check(piece, i, remote.source))) {
-        if (remote.source === "origin") {
+        if (remote.source === "origin" && !(ctx.store.queued > WRITE_BACKLOG)) {
           ctx.background(ctx.store.writePiece(infohash, i, piece, ctx.keep).then(() => ctx.agent.stored(infohash)));
         }
         if (i === remote.last) {
@@ -107,25 +121,33 @@ export class PieceFeed {
   async open(i) {
     const { ctx, file } = this;
     const pl = file.shard.piece_length;
-    this.window = windowPieces((i - this.first) * pl, this.window, pl);
-    const most = i + this.window - 1;
-    let j = i;
-    while (j < this.last && j < most && !this.stored.has(j + 1)) j++;
-    const start = i * pl;
-    const end = Math.min((j + 1) * pl, file.entry.length) - 1;
-    const bytes = end - start + 1;
-    const peers = await peerReader(ctx, file, start, end);
-    if (peers) return { source: "peer", last: j, bytes, ...peers };
+    const read = (i - this.first) * pl;
+    const previous = this.window;
+    this.window = windowPieces(read, previous, pl);
+    const run = (pieces) => {
+      let j = i;
+      while (j < this.last && j < i + pieces - 1 && !this.stored.has(j + 1)) j++;
+      const start = i * pl;
+      const end = Math.min((j + 1) * pl, file.entry.length) - 1;
+      return { j, start, end, bytes: end - start + 1 };
+    };
+    const forPeers = run(this.window);
+    const peers = await peerReader(ctx, file, forPeers.start, forPeers.end);
+    if (peers) return { source: "peer", last: forPeers.j, bytes: forPeers.bytes, ...peers };
+    // The origin it is: a longer window (peers are asked again at its end).
+    const longer = windowPieces(read, previous, pl, MAX_ORIGIN_WINDOW_BYTES);
+    const { j, start, end, bytes } = run(longer);
     const asked = Date.now();
     let stream;
     try {
       stream = await originStream(file.url, start, end, file.entry.length);
     } catch (err) {
       // The origin is down or failing: peers are what is left, worth waiting for.
-      const late = await peerReader(ctx, file, start, end, downWaitMs(file));
-      if (late) return { source: "peer", last: j, bytes, ...late };
+      const late = await peerReader(ctx, file, forPeers.start, forPeers.end, downWaitMs(file));
+      if (late) return { source: "peer", last: forPeers.j, bytes: forPeers.bytes, ...late };
       throw err;
     }
+    this.window = longer;
     return { source: "origin", last: j, bytes, asked, reader: new ChunkReader(stream) };
   }
 

@@ -23,6 +23,7 @@ export class Store {
     this.meta = null; // {version, used}
     this.metaTimer = null;
     this.writes = Promise.resolve(); // one write at a time
+    this.queued = 0; // bytes waiting in `writes`
   }
 
   async base() {
@@ -95,8 +96,11 @@ export class Store {
   }
 
   queue(unit, getDir, name, bytes, keep) {
+    this.queued += bytes.byteLength;
     const job = this.writes.then(() => this.write(unit, getDir, name, bytes, keep));
-    this.writes = job.catch(() => false);
+    this.writes = job.catch(() => false).finally(() => {
+      this.queued -= bytes.byteLength;
+    });
     return this.writes;
   }
 
