@@ -41,6 +41,10 @@ async def test_site_that_deleted_planktos_gets_its_returning_visitors_back_plain
     await until_page_complete(page, PAGE_A)
     assert (await sw_stats(page))["bytes"]["origin"] > 0
     assert await opfs_list(page, STORE)  # the store holds the visit
+    # Leave for a page without install.js: no agent runs (one would fetch torrents the site
+    # is about to delete: 404s in the console) when the site changes.
+    await page.goto(origin.url + "blog/post-00.html")
+    assert await page.title() == "post 0"
 
     remove_planktos(site_root)
     replace_file(site_root / PAGE_A.key, NEW_PAGE.encode())
