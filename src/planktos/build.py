@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import os
 import threading
 import time
@@ -11,24 +12,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from planktos import runtime
+from planktos import runtime, state
 from planktos.cache import HashCache
 from planktos.hashing import ShardDigest, hash_shard
-from planktos.inject import InjectReport, inject
+from planktos.inject import NO_HEAD, PRESENT, InjectReport, inject
 from planktos.manifest import (
     FORMAT,
+    SEED_DIR,
+    TORRENT_DIR,
     VERSION,
     BuiltShard,
+    Reuse,
+    StaleState,
     build_id,
     build_manifest,
     dumps,
+    table_loader,
     web_seed_for,
 )
 from planktos.output import Output, gzipped, locked, previous_manifest, previous_references
 from planktos.shards import Shard, plan
+from planktos.state import BuildState, ShardMemo
+from planktos.tables import boundary_bit
 from planktos.torrent import info_bytes, info_hash, metainfo
 from planktos.urls import seed_path, tracker_for_base
-from planktos.walk import SiteFile, Skipped, collect
+from planktos.walk import OUTPUT_DIR, SiteFile, Skipped, Walk, collect
 
 DEFAULT_TRACKER = "planktos/tracker"
 
@@ -79,53 +87,139 @@ def build(opts: BuildOptions, progress: Progress | None = None) -> BuildResult:
     root = opts.root
     walk = None if opts.uninstall else collect(root, opts.paths, opts.excludes)
     with locked(root):
-        injected = None
         cache = HashCache(root, opts.cache_dir)
-        if walk is not None and opts.inject:
-            injected = inject(
-                walk.files, opts.base_url, cache.page_has_tag, cache.note_page_has_tag
-            )
-            if injected.injected:  # their size, mtime and inode changed
-                walk.files = _restat(walk.files, set(injected.injected))
-        previous = previous_manifest(root)
         if walk is None:
             result = _write_uninstall(Output(root))
+            state.discard(state.state_path(cache.path))
         else:
-            shards = plan(walk.files, opts.piece_size)
-            digests, hashed = _hash_all(shards, cache, opts, progress)
-            output = Output(root)  # after hashing: a killed hash run leaves nothing behind
-            empty = [f.rel for f in walk.files if f.size == 0]
-            old = previous_references(root, previous)
-            result = _write_site(output, shards, digests, opts, old, empty)
-            result.copies = output.copies
-            result.hashed_bytes = hashed
-            result.skipped = walk.skipped
-            result.files = len(walk.files)
-            result.injected = injected
-            result.bytes = sum(f.size for f in walk.files)
+            try:
+                result = _build_site(opts, walk, cache, progress, reuse=True)
+            except StaleState:  # the previous output is not what its state says
+                result = _build_site(opts, walk, cache, progress, reuse=False)
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _restat(files: list[SiteFile], rewritten: set[str]) -> list[SiteFile]:
+def _build_site(
+    opts: BuildOptions, walk: Walk, cache: HashCache, progress: Progress | None, reuse: bool
+) -> BuildResult:
+    """Inject, plan, hash, write and commit; with ``reuse``, keep what the state of the
+    previous build (:mod:`planktos.state`) shows unchanged."""
+    root = opts.root
+    state_file = state.state_path(cache.path)
+    old = state.load(state_file) if reuse else None
+    files = walk.files
+    changed = old.changed(files) if old is not None else {f.rel for f in files}
+    pages: dict[str, str] = old.page_status(changed) if old is not None else {}
+    injected = None
+    if opts.inject:
+        injected = inject(files, opts.base_url, pages)
+        if injected.injected:  # their size, mtime and inode changed
+            files, restated = _restat(files, set(injected.injected))
+            changed |= restated
+        pages = {rel: PRESENT for rel in injected.present} | {
+            rel: NO_HEAD for rel in injected.no_head
+        }
+    previous = previous_manifest(root)
+    options = state.fingerprint(opts.piece_size, opts.base_url, opts.trackers)
+    old_bits = old
+    if old is not None and (
+        previous is None
+        or old.build != previous.get("build")
+        or old.options != options
+        or not old.leaves
+    ):
+        old = None  # its pages stay useful, its shards and tables do not
+    rels = [f.rel for f in files]
+    bits = old_bits.boundaries(rels) if old_bits else [boundary_bit(r) for r in rels]
+    shards = plan(files, opts.piece_size, bits)
+    memos: list[ShardMemo | None] = [None] * len(shards)
+    if old is not None:
+        memos = _reusable(root, shards, old, changed)
+    digests, hashed = _hash_all(shards, memos, None if old else cache, opts, progress)
+    output = Output(root)  # after hashing: a killed hash run leaves nothing behind
+    refs = previous_references(root, previous)
+    reusing = None
+    if old is not None:
+        hashed_files = [s.files for s, d in zip(shards, digests, strict=True) if d is not None]
+        dirty = changed | {f.rel for group in hashed_files for f in group}
+        load = table_loader(root / OUTPUT_DIR / "manifest.json")
+        reusing = Reuse(old.leaves, old.aliases, dirty, load)
+    result, new_state = _write_site(
+        output, shards, digests, memos, files, bits, opts, refs, reusing
+    )
+    result.copies = output.copies
+    result.hashed_bytes = hashed
+    result.skipped = walk.skipped
+    result.files = len(files)
+    result.injected = injected
+    result.bytes = sum(f.size for f in files)
+    new_state.options = options
+    new_state.rels, new_state.stamps = state.record_files(files, cache.start_ns)
+    new_state.pages = "".join([pages.get(rel, state.UNSEEN) for rel in new_state.rels])
+    new_state.bits = "".join(["1" if b else "0" for b in bits])
+    state.save(state_file, new_state)
+    return result
+
+
+def _restat(files: list[SiteFile], rewritten: set[str]) -> tuple[list[SiteFile], set[str]]:
     """``files`` with those ``rewritten`` (and any other name of the same file: a hard link, a
-    symlink) stat-ed again; a second walk of a 100,000-file site took 2 s."""
+    symlink) stat-ed again, and the paths stat-ed; a second walk of a 100,000-file site took
+    2 s."""
     old = {(f.device, f.inode) for f in files if f.rel in rewritten}
     out = []
+    restated = set()
     for f in files:
         if (f.device, f.inode) in old:
             st = os.stat(f.path)
             f = SiteFile(f.rel, f.path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+            restated.add(f.rel)
         out.append(f)
+    return out, restated
+
+
+def _reusable(
+    root: Path, shards: list[Shard], old: BuildState, changed: set[str]
+) -> list[ShardMemo | None]:
+    """For each shard, what the previous build recorded of it if it may be kept unread: the
+    same files, none changed, its torrent (and web seed links) still there."""
+    try:
+        torrents = {n.removesuffix(".torrent") for n in os.listdir(root / TORRENT_DIR)}
+        trees = set(os.listdir(root / SEED_DIR))
+    except OSError:
+        return [None] * len(shards)
+    edits = sorted(changed)
+    out: list[ShardMemo | None] = []
+    for s in shards:
+        first, last = s.files[0].rel, s.files[-1].rel
+        memo = old.shards.get(first if s.large else s.key)
+        i = bisect.bisect_left(edits, first)  # the first changed path from the shard's first on
+        if (
+            memo is None
+            or (memo.first, memo.last, memo.count) != (first, last, len(s.files))
+            or memo.info_hash not in torrents
+            or (not s.single_file and memo.info_hash not in trees)
+            or (i < len(edits) and edits[i] <= last and any(f.rel in changed for f in s.files))
+        ):
+            memo = None
+        out.append(memo)
     return out
 
 
 def _hash_all(
-    shards: list[Shard], cache: HashCache, opts: BuildOptions, progress: Progress | None
-) -> tuple[list[ShardDigest], int]:
-    """Hash every shard the cache cannot answer for; returns digests and bytes read."""
-    digests: list[ShardDigest | None] = [cache.get(s) for s in shards]
-    todo = [i for i, d in enumerate(digests) if d is None]
+    shards: list[Shard],
+    memos: list[ShardMemo | None],
+    cache: HashCache | None,
+    opts: BuildOptions,
+    progress: Progress | None,
+) -> tuple[list[ShardDigest | None], int]:
+    """Hash every shard that is neither kept (``memos``) nor in the ``cache``; returns the
+    digests (None for kept shards) and bytes read."""
+    digests: list[ShardDigest | None] = [
+        None if m is not None or cache is None else cache.get(s)
+        for s, m in zip(shards, memos, strict=True)
+    ]
+    todo = [i for i, d in enumerate(digests) if d is None and memos[i] is None]
     if progress:
         progress.start(
             sum(len(shards[i].files) for i in todo),
@@ -145,53 +239,80 @@ def _hash_all(
         }
         for i, future in futures.items():
             digests[i] = future.result()
-            cache.put(shards[i], future.result())
+            if cache is not None:
+                cache.put(shards[i], future.result())
     finally:
         # On an error or an interrupt, stop the other workers now rather than finish hashing.
         abort.set()
         pool.shutdown(wait=True, cancel_futures=True)
-    cache.save()
-    return [d for d in digests if d is not None], sum(shards[i].length for i in todo)
+    if cache is not None:
+        cache.save()
+    return digests, sum(shards[i].length for i in todo)
 
 
 def _write_site(
     output: Output,
     shards: list[Shard],
-    digests: list[ShardDigest],
+    digests: list[ShardDigest | None],
+    memos: list[ShardMemo | None],
+    files: list[SiteFile],
+    bits: list[bool],
     opts: BuildOptions,
     previous: tuple[set[str], set[str]],
-    empty: list[str],
-) -> BuildResult:
-    """Write torrents and web seed links, then commit manifest, install script and SW."""
+    reuse: Reuse | None,
+) -> tuple[BuildResult, BuildState]:
+    """Write torrents and web seed links of shards not kept, then the tables, then commit
+    manifest, install script and SW; returns the result and the state to record."""
     trackers = [t for t in (tracker_for_base(t, opts.base_url) for t in opts.trackers) if t]
     absolute_base = opts.base_url if opts.base_url and "://" in opts.base_url else None
     built: list[BuiltShard] = []
     by_content: dict[str, BuiltShard] = {}
     aliases: dict[str, str] = {}
     seed_trees: dict[str, list[tuple[str, SiteFile]]] = {}
-    for shard, digest in zip(shards, digests, strict=True):
+    new_state = BuildState()
+    for shard, digest, memo in zip(shards, digests, memos, strict=True):
+        first = shard.files[0]
+        sha = None
         if shard.large:
-            sha = digest.files[0].content.hex()
+            sha = memo.content if memo is not None else digest.files[0].content.hex()  # type: ignore[union-attr]
+            assert sha is not None
             if sha in by_content:  # same content as another large file: one shard for both
-                aliases[shard.files[0].rel] = by_content[sha].shard.files[0].rel
+                aliases[first.rel] = by_content[sha].shard.files[0].rel
+                ih = by_content[sha].info_hash
+                new_state.shards[first.rel] = ShardMemo(first.rel, first.rel, 1, ih, sha, True)
                 continue
-            ext = os.path.splitext(shard.files[0].rel)[1]
+            if memo is not None and memo.alias:  # its torrent names another file's web seed
+                raise StaleState(first.rel)
+            ext = os.path.splitext(first.rel)[1]
             shard.key = "c-" + sha[:16] + (seed_path(ext) if ext[1:].isalnum() else "")
-        info = info_bytes(shard, digest.pieces)
-        ih = info_hash(info)
+        if memo is not None:
+            ih = memo.info_hash
+        else:
+            assert digest is not None
+            info = info_bytes(shard, digest.pieces)
+            ih = info_hash(info)
+            web_seeds = [absolute_base + web_seed_for(shard, ih)] if absolute_base else []
+            output.put_torrent(ih, metainfo(info, trackers, web_seeds))
+            if not shard.single_file and ih not in seed_trees and not output.has_seed_tree(ih):
+                seed_trees[ih] = [(f"{shard.key}/{seed_path(f.rel)}", f) for f in shard.files]
         item = BuiltShard(shard, digest, ih, web_seed_for(shard, ih))
-        web_seeds = [absolute_base + item.web_seed] if absolute_base else []
-        output.put_torrent(ih, metainfo(info, trackers, web_seeds))
-        if not shard.single_file and ih not in seed_trees and not output.has_seed_tree(ih):
-            seed_trees[ih] = [(f"{shard.key}/{seed_path(f.rel)}", f) for f in shard.files]
         if shard.large:
-            by_content[sha] = item
+            by_content[sha] = item  # type: ignore[index]
         built.append(item)
+        new_state.shards[first.rel if shard.large else shard.key] = ShardMemo(
+            first.rel, shard.files[-1].rel, len(shard.files), ih, sha
+        )
     _put_seed_trees(output, seed_trees)
+    if reuse is not None and (
+        any(d is not None for s, d in zip(shards, digests, strict=True) if s.large)
+        or aliases != reuse.aliases
+    ):
+        # A large file changed: its copies (aliases) take their entries from it.
+        reuse.dirty |= {f.rel for s in shards if s.large for f in s.files}
     manifest, text, tables = build_manifest(
-        built, opts.base_url, opts.trackers, aliases, empty, opts.runtime
+        built, files, opts.base_url, opts.trackers, aliases, opts.runtime, bits, reuse
     )
-    output.put_tables(tables)
+    output.put_tables(tables.new)
     old, old_tables = previous
     new = {b.info_hash for b in built}
     agent, install = runtime.published_scripts()
@@ -201,9 +322,13 @@ def _write_site(
         runtime.service_worker(manifest["build"]).encode(),
         keep=old | new,  # visitors still on the previous build keep their web seeds and tables
         agent=agent,
-        keep_tables=old_tables | set(tables),
+        keep_tables=old_tables | tables.names,
     )
-    return BuildResult(build=manifest["build"], shards=len(built), changed_shards=len(new - old))
+    new_state.build = manifest["build"]
+    new_state.leaves = tables.leaves
+    new_state.aliases = aliases
+    result = BuildResult(build=manifest["build"], shards=len(built), changed_shards=len(new - old))
+    return result, new_state
 
 
 def _put_seed_trees(output: Output, trees: dict[str, list[tuple[str, SiteFile]]]) -> None:

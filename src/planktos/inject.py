@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -22,6 +22,7 @@ from planktos.walk import SiteFile
 _HEAD = re.compile(rb"<head(?:\s[^>]*)?>", re.IGNORECASE)
 _EXISTING = re.compile(rb"""<script\b[^>]*\bsrc\s*=\s*["']?[^"'>\s]*planktos/install\.js""", re.I)
 HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+PRESENT, NO_HEAD = "p", "n"  # what a build found in a page, remembered for the next one
 
 
 @dataclass(slots=True)
@@ -40,23 +41,26 @@ def script_tag(base_url: str | None) -> bytes:
 
 
 def inject(
-    files: list[SiteFile],
-    base_url: str | None,
-    known: Callable[[SiteFile], bool] | None = None,
-    note: Callable[[SiteFile], None] | None = None,
+    files: list[SiteFile], base_url: str | None, known: Mapping[str, str] | None = None
 ) -> InjectReport:
     """Inject the tag into HTML files; returns which pages changed and which were skipped.
 
-    ``known(f)`` says a page is known to load the script as it is (not read again: a rebuild
-    of a large site reads no unchanged page); ``note(f)`` is told of each page found loading it.
+    ``known`` maps the path of a page unchanged since the last build to what that build
+    found: ``PRESENT``, it loads the script; ``NO_HEAD``, it has no ``<head>``. Such pages are not
+    read again: a rebuild of a large site reads no unchanged page.
     """
     tag = script_tag(base_url)
     report = InjectReport()
+    known = known or {}
     for f in files:
         if not f.rel.lower().endswith(HTML_SUFFIXES):
             continue
-        if known is not None and known(f):
+        status = known.get(f.rel)
+        if status == PRESENT:
             report.present.append(f.rel)
+            continue
+        if status == NO_HEAD:
+            report.no_head.append(f.rel)
             continue
         try:
             with open(f.path, "rb") as page:
@@ -65,8 +69,6 @@ def inject(
             raise BuildError(f.rel, f"cannot be read ({err.strerror})") from err
         if _EXISTING.search(data):
             report.present.append(f.rel)
-            if note is not None:
-                note(f)
             continue
         head = _HEAD.search(data)
         if head is None:
