@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
@@ -208,44 +209,88 @@ def test_killed_build_leaves_previous_output(site: Path) -> None:
     assert snapshot(site) == before
 
 
-@pytest.mark.parametrize("dies_at", ["torrent", "table", "install.js", "manifest.json"])
-def test_build_dying_while_writing_leaves_a_consistent_site(
-    site: Path, dies_at: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    "dies_at",
+    ["torrent", "table", "agent", "install.js", "manifest.json", "planktos.sw.js", "page"],
+)
+@pytest.mark.parametrize("fresh", [False, True], ids=["rebuild", "first build"])
+def test_build_dying_while_writing_changes_nothing(
+    site: Path, dies_at: str, fresh: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A build dying at any write before the commit leaves the old output whole."""
+    """A build interrupted at any write leaves the site exactly as it was (on a first build:
+    no planktos/ at all), and the next build works."""
     from planktos import output
     from tests.test_build import verify_site
 
-    build(BuildOptions(root=site))
-    for i in range(40):
-        write(site, f"blog/post-{i:02}.html", f"<p>new {i}</p>")
-    if dies_at == "install.js":
-        # One from another release, so that this build rewrites it (an unchanged one is left
-        # alone).
-        write(site, "planktos/install.js", "// older")
-    before = snapshot(site)
-    real = output.Output._replace
-
-    def dying(self: output.Output, path: Path, data: bytes) -> None:
-        if path.name.endswith(dies_at) or (dies_at == "table" and path.parent.name == "i"):
-            raise KeyboardInterrupt
-        real(self, path, data)
-
-    monkeypatch.setattr(output.Output, "_replace", dying)
-    with pytest.raises(KeyboardInterrupt):
+    if not fresh:
         build(BuildOptions(root=site))
+        if dies_at in ("install.js", "agent"):
+            # One from another release, so that this build rewrites it (an unchanged one is
+            # left alone).
+            write(site, "planktos/install.js", "// older")
+            for agent in (site / "planktos").glob("agent.*"):
+                agent.unlink()
+    for i in range(40):
+        write(site, f"blog/post-{i:02}.html", f"<head></head><p>new {i}</p>")
+    before = snapshot(site)
+    real = output.Output._write
+
+    def dying(self: output.Output, path: Path, data: bytes) -> Path:
+        if (
+            path.name.endswith(dies_at)
+            or (dies_at == "table" and path.parent.name == "i")
+            or (dies_at == "agent" and path.name.startswith("agent."))
+        ):
+            raise KeyboardInterrupt
+        return real(self, path, data)
+
+    def dying_page(*args: object) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(output.Output, "_write", dying)
+    if dies_at == "page":
+        monkeypatch.setattr("planktos.inject._stage", dying_page)
+    with pytest.raises(KeyboardInterrupt):
+        build(BuildOptions(root=site, inject=True))
     monkeypatch.undo()
-    after = snapshot(site)
-    assert after["planktos/manifest.json"] == before["planktos/manifest.json"]
-    assert after["planktos.sw.js"] == before["planktos.sw.js"]
-    for rel, content in before.items():
-        # A file's precompressed copies go before it is replaced (output.py): none is better
-        # than one from another build.
-        gone = rel.endswith((".br", ".gz")) and rel not in after
-        assert after.get(rel) == content or gone, rel
-    build(BuildOptions(root=site))
+    assert snapshot(site) == before
+    build(BuildOptions(root=site, inject=True))
     verify_site(site)
-    assert not [rel for rel in snapshot(site) if ".tmp-" in rel]
+    assert not [rel for rel in snapshot(site) if ".tmp-" in rel or ".planktos-" in rel]
+
+
+@pytest.mark.parametrize(
+    "fails_at, uninstall",
+    [(f, False) for f in ("manifest.json", "install.js", "page", "planktos.sw.js")]
+    + [(f, True) for f in ("manifest.json", "install.js", "planktos.sw.js")],
+)
+def test_failure_during_the_swap_puts_everything_back(
+    site: Path, fails_at: str, uninstall: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The swap renames files into place in order; a rename that fails (here: made to fail
+    with EIO) undoes the renames before it, so that install.js, the manifest, the SW and the
+    pages are never from different builds."""
+    build(BuildOptions(root=site))
+    write(site, "planktos/install.js", "// older")  # so that install.js is replaced too
+    for i in range(40):
+        write(site, f"blog/post-{i:02}.html", f"<head></head><p>new {i}</p>")
+    before = snapshot(site)
+    real = os.replace
+    failed = []
+
+    def failing(src: str | Path, dst: str | Path) -> None:
+        name = os.path.basename(dst)
+        if name == fails_at or (fails_at == "page" and name == "post-20.html"):
+            failed.append(dst)
+            raise OSError(errno.EIO, "Input/output error", str(dst))
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(BuildError, match="Input/output error"):
+        build(BuildOptions(root=site, inject=not uninstall, uninstall=uninstall))
+    monkeypatch.undo()
+    assert failed
+    assert snapshot(site) == before
 
 
 def test_interrupted_build_cleans_up(site: Path) -> None:
@@ -269,3 +314,62 @@ def test_interrupted_build_cleans_up(site: Path) -> None:
     big.unlink()
     assert proc.returncode == 130 and "interrupted" in err
     assert snapshot(site) == before
+
+
+def test_relative_symlink_to_a_file_in_another_directory(site: Path) -> None:
+    """The link is published as its target's bytes; the web seed links the target, not the
+    link (a hard link to a relative symlink dangled and crashed the build)."""
+    from tests.test_build import manifest_of, verify_site
+
+    (site / "blog/latest.html").symlink_to("post-39.html")
+    (site / "link.txt").symlink_to("css/style.css")
+    (site / "about/up.css").symlink_to("../css/style.css")
+    build(BuildOptions(root=site))
+    files = manifest_of(site)["files"]
+    assert files["link.txt"]["sha256"] == files["css/style.css"]["sha256"]
+    assert files["about/up.css"]["sha256"] == files["css/style.css"]["sha256"]
+    verify_site(site)
+    seeds = [p for p in (site / "planktos/w").rglob("*") if p.is_symlink()]
+    assert seeds == []
+
+
+def test_file_name_not_utf8(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", "--root", str(site), "--quiet"]) == 0
+    name = os.fsdecode(b"blog/bad\xff.txt")
+    write(site, name, "x")
+    before = snapshot(site)
+    code, err = run_cli(["build", "--root", str(site)], capsys)
+    assert code == 1 and err.count("\n") == 1, err
+    assert "blog/bad\\xff.txt: file name is not valid UTF-8" in err
+    assert snapshot(site) == before
+    # The way out the message gives works.
+    code, err = run_cli(["build", "--root", str(site), "--exclude", "bad*"], capsys)
+    assert code == 0, err
+
+
+def test_tree_deeper_than_the_recursion_limit(tmp_path: Path) -> None:
+    from tests.test_build import manifest_of, verify_site
+
+    root = tmp_path / "site"
+    depth = sys.getrecursionlimit() + 100
+    deep = str(root)
+    os.mkdir(deep)
+    for _ in range(depth):  # not mkdir(parents=True): that recurses too
+        deep += "/d"
+        os.mkdir(deep)
+    Path(deep, "a.txt").write_text("a")
+    Path(deep, "b.txt").write_text("b")  # two files: a shard with a web seed tree
+    (root / "index.html").write_text("x")
+    try:
+        build(BuildOptions(root=root))
+        rel = "d/" * depth + "a.txt"
+        assert rel in manifest_of(root)["files"]
+        verify_site(root)
+        (first,) = (root / "planktos/w").iterdir()
+        for content in ("B", "BB"):  # two builds later, the first web seed tree is deleted
+            Path(deep, "b.txt").write_text(content)
+            build(BuildOptions(root=root))
+        assert len(list((root / "planktos/w").iterdir())) == 2 and not first.exists()
+    finally:
+        # pytest's own cleanup (shutil.rmtree) recurses per level before Python 3.12.
+        subprocess.run(["rm", "-rf", str(root)], check=True)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import bisect
+import contextlib
+import errno
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -14,8 +17,9 @@ from typing import Any, Protocol
 
 from planktos import runtime, state
 from planktos.cache import HashCache
+from planktos.errors import BuildError
 from planktos.hashing import ShardDigest, hash_shard
-from planktos.inject import NO_HEAD, PRESENT, InjectReport, inject
+from planktos.inject import INJECT_PREFIX, NO_HEAD, PRESENT, InjectReport, inject
 from planktos.manifest import (
     FORMAT,
     SEED_DIR,
@@ -36,7 +40,7 @@ from planktos.state import BuildState, ShardMemo
 from planktos.tables import boundary_bit
 from planktos.torrent import info_bytes, info_hash, metainfo
 from planktos.urls import seed_path, tracker_for_base
-from planktos.walk import OUTPUT_DIR, SiteFile, Skipped, Walk, collect
+from planktos.walk import OUTPUT_DIR, SiteFile, Skipped, Walk, collect, printable
 
 DEFAULT_TRACKER = "planktos/tracker"
 
@@ -87,21 +91,41 @@ def build(opts: BuildOptions, progress: Progress | None = None) -> BuildResult:
     root = opts.root
     walk = None if opts.uninstall else collect(root, opts.paths, opts.excludes)
     with locked(root):
-        cache = HashCache(root, opts.cache_dir)
-        if walk is None:
-            result = _write_uninstall(Output(root))
-            state.discard(state.state_path(cache.path))
-        else:
-            try:
-                result = _build_site(opts, walk, cache, progress, reuse=True)
-            except StaleState:  # the previous output is not what its state says
-                result = _build_site(opts, walk, cache, progress, reuse=False)
+        try:
+            result = _build_locked(opts, walk, progress)
+        except OSError as err:  # a full disk, a read-only file system, an I/O error
+            raise _unwritable(err, root) from err
     result.seconds = time.perf_counter() - started
     return result
 
 
+def _build_locked(opts: BuildOptions, walk: Walk | None, progress: Progress | None) -> BuildResult:
+    root = opts.root
+    previous = previous_manifest(root)
+    cache = HashCache(root, opts.cache_dir)
+    if walk is None:
+        output = Output(root, fresh=previous is None)
+        try:
+            result = _write_uninstall(output)
+        except BaseException:
+            output.abandon()
+            raise
+        state.discard(state.state_path(cache.path))
+        return result
+    _remove_killed_injections(root, walk)
+    try:
+        return _build_site(opts, walk, previous, cache, progress, reuse=True)
+    except StaleState:  # the previous output is not what its state says
+        return _build_site(opts, walk, previous, cache, progress, reuse=False)
+
+
 def _build_site(
-    opts: BuildOptions, walk: Walk, cache: HashCache, progress: Progress | None, reuse: bool
+    opts: BuildOptions,
+    walk: Walk,
+    previous: dict[str, Any] | None,
+    cache: HashCache,
+    progress: Progress | None,
+    reuse: bool,
 ) -> BuildResult:
     """Inject, plan, hash, write and commit; with ``reuse``, keep what the state of the
     previous build (:mod:`planktos.state`) shows unchanged."""
@@ -114,40 +138,47 @@ def _build_site(
     injected = None
     if opts.inject:
         injected = inject(files, opts.base_url, pages)
-        if injected.injected:  # their size, mtime and inode changed
-            files, restated = _restat(files, set(injected.injected))
-            changed |= restated
+        files, restated = _restat(files, injected)
+        changed |= restated
         pages = {rel: PRESENT for rel in injected.present} | {
             rel: NO_HEAD for rel in injected.no_head
         }
-    previous = previous_manifest(root)
-    options = state.fingerprint(opts.piece_size, opts.base_url, opts.trackers)
-    old_bits = old
-    if old is not None and (
-        previous is None
-        or old.build != previous.get("build")
-        or old.options != options
-        or not old.leaves
-    ):
-        old = None  # its pages stay useful, its shards and tables do not
-    rels = [f.rel for f in files]
-    bits = old_bits.boundaries(rels) if old_bits else [boundary_bit(r) for r in rels]
-    shards = plan(files, opts.piece_size, bits)
-    memos: list[ShardMemo | None] = [None] * len(shards)
-    if old is not None:
-        memos = _reusable(root, shards, old, changed)
-    digests, hashed = _hash_all(shards, memos, None if old else cache, opts, progress)
-    output = Output(root)  # after hashing: a killed hash run leaves nothing behind
-    refs = previous_references(root, previous)
-    reusing = None
-    if old is not None:
-        hashed_files = [s.files for s, d in zip(shards, digests, strict=True) if d is not None]
-        dirty = changed | {f.rel for group in hashed_files for f in group}
-        load = table_loader(root / OUTPUT_DIR / "manifest.json")
-        reusing = Reuse(old.leaves, old.aliases, dirty, load)
-    result, new_state = _write_site(
-        output, shards, digests, memos, files, bits, opts, refs, reusing
-    )
+    try:
+        options = state.fingerprint(opts.piece_size, opts.base_url, opts.trackers)
+        rels = [f.rel for f in files]
+        bits = old.boundaries(rels) if old is not None else [boundary_bit(r) for r in rels]
+        if old is not None and (
+            previous is None
+            or old.build != previous.get("build")
+            or old.options != options
+            or not old.leaves
+        ):
+            old = None  # its pages and bits stay useful, its shards and tables do not
+        shards = plan(files, opts.piece_size, bits)
+        memos: list[ShardMemo | None] = [None] * len(shards)
+        if old is not None:
+            memos = _reusable(root, shards, old, changed)
+        digests, hashed = _hash_all(shards, memos, None if old else cache, opts, progress)
+        output = Output(root, fresh=previous is None)  # after hashing: a killed hash run
+        refs = previous_references(root, previous)  # leaves nothing behind
+        reusing = None
+        if old is not None:
+            hashed_files = [s.files for s, d in zip(shards, digests, strict=True) if d is not None]
+            dirty = changed | {f.rel for group in hashed_files for f in group}
+            load = table_loader(root / OUTPUT_DIR / "manifest.json")
+            reusing = Reuse(old.leaves, old.aliases, dirty, load)
+        staged = [(Path(t), Path(p)) for p, t in injected.staged.items()] if injected else []
+        try:
+            result, new_state = _write_site(
+                output, shards, digests, memos, files, bits, opts, refs, reusing, staged
+            )
+        except BaseException:
+            output.abandon()
+            raise
+    except BaseException:
+        if injected:
+            injected.discard()
+        raise
     result.copies = output.copies
     result.hashed_bytes = hashed
     result.skipped = walk.skipped
@@ -162,18 +193,55 @@ def _build_site(
     return result
 
 
-def _restat(files: list[SiteFile], rewritten: set[str]) -> tuple[list[SiteFile], set[str]]:
-    """``files`` with those ``rewritten`` (and any other name of the same file: a hard link, a
-    symlink) stat-ed again, and the paths stat-ed; a second walk of a 100,000-file site took
-    2 s."""
+def _unwritable(err: OSError, root: Path) -> BuildError:
+    """The one-line error for a build that the file system stopped (nothing was changed)."""
+    what = {
+        errno.ENOSPC: "free some space",
+        errno.EDQUOT: "free some space",
+        errno.EROFS: "the file system is read-only; make it writable",
+        errno.EIO: "check the disk",
+        errno.EACCES: "check the permissions",
+        errno.EPERM: "check the permissions",
+    }.get(err.errno or 0, "fix that")
+    subject = str(err.filename) if err.filename else str(root)
+    if os.path.basename(subject).startswith((".tmp-", INJECT_PREFIX)):
+        subject = os.path.dirname(subject)  # a temporary name tells the user nothing
+    reason = err.strerror or str(err)
+    return BuildError(
+        printable(subject),
+        f"cannot be written ({reason}); {what} and build again (the site was left as it was)",
+    )
+
+
+def _remove_killed_injections(root: Path, walk: Walk) -> None:
+    """Delete the rewritten pages of a killed ``--inject`` build (dot-files beside pages)."""
+    left = [s for s in walk.skipped if s.rel.rpartition("/")[2].startswith(INJECT_PREFIX)]
+    for s in left:
+        with contextlib.suppress(OSError):
+            if stat.S_ISREG(os.lstat(os.path.join(root, s.rel)).st_mode):
+                os.unlink(os.path.join(root, s.rel))
+    if left:
+        walk.skipped = [s for s in walk.skipped if s not in left]
+
+
+def _restat(files: list[SiteFile], injected: InjectReport) -> tuple[list[SiteFile], set[str]]:
+    """``files`` with each page ``--inject`` rewrote (and any other name of it: a symlink)
+    read from its rewritten copy until the commit renames that onto the page, and the paths
+    of those; only names of the same inode pay a ``realpath`` (a second walk of a
+    100,000-file site took 2 s)."""
+    if not injected.staged:
+        return files, set()
+    rewritten = set(injected.injected)
     old = {(f.device, f.inode) for f in files if f.rel in rewritten}
     out = []
     restated = set()
     for f in files:
         if (f.device, f.inode) in old:
-            st = os.stat(f.path)
-            f = SiteFile(f.rel, f.path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
-            restated.add(f.rel)
+            tmp = injected.staged.get(os.path.realpath(f.path))
+            if tmp is not None:  # else a hard link of the page: another file, not rewritten
+                st = os.stat(tmp)
+                f = SiteFile(f.rel, tmp, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+                restated.add(f.rel)
         out.append(f)
     return out, restated
 
@@ -260,6 +328,7 @@ def _write_site(
     opts: BuildOptions,
     previous: tuple[set[str], set[str]],
     reuse: Reuse | None,
+    pages: list[tuple[Path, Path]],
 ) -> tuple[BuildResult, BuildState]:
     """Write torrents and web seed links of shards not kept, then the tables, then commit
     manifest, install script and SW; returns the result and the state to record."""
@@ -323,6 +392,7 @@ def _write_site(
         keep=old | new,  # visitors still on the previous build keep their web seeds and tables
         agent=agent,
         keep_tables=old_tables | tables.names,
+        pages=pages,
     )
     new_state.build = manifest["build"]
     new_state.leaves = tables.leaves
