@@ -20,11 +20,14 @@ atomically after the build committed; a missing or unreadable state only costs t
 
 from __future__ import annotations
 
+import array
+import base64
 import contextlib
 import json
 import os
+import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,7 +64,7 @@ class BuildState:
     build: str = ""
     options: str = ""
     rels: list[str] = field(default_factory=list)
-    stamps: list[int] = field(default_factory=list)  # size, mtime_ns, inode per file
+    stamps: Stamps = field(default_factory=lambda: Stamps.of([]))
     pages: str = ""  # one status letter per file
     bits: str = ""  # "1" where a file's path may end a shard or a leaf, else "0"
     shards: dict[str, ShardMemo] = field(default_factory=dict)  # by key; large: by path
@@ -71,21 +74,11 @@ class BuildState:
     def changed(self, files: Sequence[SiteFile]) -> set[str]:
         """Paths of ``files`` that are new or whose stat fields differ from the record."""
         rels = [f.rel for f in files]
-        stamps = stamps_of(files)
+        new = Stamps.of(files)
         if rels != self.rels:
-            it = iter(self.stamps)
-            old = dict(zip(self.rels, zip(it, it, it, strict=True), strict=True))
-            return {f.rel for f in files if old.get(f.rel) != (f.size, f.mtime_ns, f.inode)}
-        # The common case, same names and a few edits: compare in blocks, in C, and look
-        # into a block only when it differs.
-        out = set()
-        step = 3 * 256
-        for start in range(0, len(stamps), step):
-            if stamps[start : start + step] != self.stamps[start : start + step]:
-                for i in range(start, min(start + step, len(stamps)), 3):
-                    if stamps[i : i + 3] != self.stamps[i : i + 3]:
-                        out.add(rels[i // 3])
-        return out
+            old = dict(zip(self.rels, self.stamps.rows(), strict=True))
+            return {r for r, row in zip(rels, new.rows(), strict=True) if old.get(r) != row}
+        return {rels[i] for i in new.differences(self.stamps)}
 
     def page_status(self, changed: set[str]) -> dict[str, str]:
         """What the record says of each page unchanged since (:mod:`planktos.inject`)."""
@@ -102,9 +95,55 @@ class BuildState:
         return [known[r] == "1" if r in known else boundary_bit(r) for r in rels]
 
 
-def stamps_of(files: Sequence[SiteFile]) -> list[int]:
-    """Size, mtime and inode of each file, one after another."""
-    return [x for f in files for x in (f.size, f.mtime_ns, f.inode)]
+@dataclass(slots=True)
+class Stamps:
+    """Size, mtime and inode of each file, as three arrays of 64-bit integers: compared in C
+    and stored as base64 (a list of 300,000 numbers took 0.1 s to write and read as JSON)."""
+
+    sizes: array.array[int]
+    mtimes: array.array[int]
+    inodes: array.array[int]
+
+    @staticmethod
+    def of(files: Sequence[SiteFile], racy_from: int | None = None) -> Stamps:
+        """The stat fields of ``files``; mtimes from ``racy_from`` on recorded as ``UNKNOWN``."""
+        mtimes = [f.mtime_ns for f in files]
+        if racy_from is not None:
+            mtimes = [m if m < racy_from else UNKNOWN for m in mtimes]
+        return Stamps(
+            array.array("Q", [f.size for f in files]),
+            array.array("q", mtimes),
+            array.array("Q", [f.inode for f in files]),
+        )
+
+    def rows(self) -> Iterator[tuple[int, int, int]]:
+        """(size, mtime, inode) of each file."""
+        return zip(self.sizes, self.mtimes, self.inodes, strict=True)
+
+    def differences(self, other: Stamps, block: int = 512) -> Iterator[int]:
+        """Indexes where ``self`` and ``other`` (as long) differ; blocks that are equal are
+        compared in C and skipped."""
+        if self == other:
+            return
+        for start in range(0, len(self.sizes), block):
+            end = start + block
+            if any(getattr(self, c)[start:end] != getattr(other, c)[start:end] for c in _COLUMNS):
+                for i in range(start, min(end, len(self.sizes))):
+                    if any(getattr(self, c)[i] != getattr(other, c)[i] for c in _COLUMNS):
+                        yield i
+
+    def dump(self) -> list[str]:
+        return [base64.b64encode(getattr(self, c).tobytes()).decode() for c in _COLUMNS]
+
+    @staticmethod
+    def load(data: list[str]) -> Stamps:
+        columns = [array.array(t) for t in "QqQ"]
+        for column, text in zip(columns, data, strict=True):
+            column.frombytes(base64.b64decode(text, validate=True))
+        return Stamps(*columns)
+
+
+_COLUMNS = ("sizes", "mtimes", "inodes")
 
 
 def fingerprint(piece_size: int | None, base_url: str | None, trackers: Sequence[str]) -> str:
@@ -112,14 +151,9 @@ def fingerprint(piece_size: int | None, base_url: str | None, trackers: Sequence
     return json.dumps([VERSION, __version__, piece_size, base_url, list(trackers)])
 
 
-def record_files(files: Sequence[SiteFile], start_ns: int) -> tuple[list[str], list[int]]:
+def record_files(files: Sequence[SiteFile], start_ns: int) -> tuple[list[str], Stamps]:
     """The paths and stat fields of ``files`` to record; racily new ones get ``UNKNOWN``."""
-    racy = start_ns - RACY_NS
-    stamps = stamps_of(files)
-    for i in range(1, len(stamps), 3):
-        if stamps[i] >= racy:
-            stamps[i] = UNKNOWN
-    return [f.rel for f in files], stamps
+    return [f.rel for f in files], Stamps.of(files, start_ns - RACY_NS)
 
 
 def state_path(cache_file: Path) -> Path:
@@ -133,11 +167,13 @@ def load(path: Path) -> BuildState | None:
         data = json.loads(path.read_bytes())
         if not isinstance(data, dict) or data.get("version") != VERSION:
             return None
+        if data.get("byteorder") != sys.byteorder:
+            return None
         state = BuildState(
             build=str(data["build"]),
             options=str(data["options"]),
             rels=data["rels"],
-            stamps=data["stamps"],
+            stamps=Stamps.load(data["stamps"]),
             pages=str(data["pages"]),
             bits=str(data["bits"]),
             shards={k: ShardMemo(*v) for k, v in data["shards"].items()},
@@ -147,7 +183,8 @@ def load(path: Path) -> BuildState | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     n = len(state.rels)
-    if len(state.stamps) != 3 * n or len(state.pages) != n or len(state.bits) != n:
+    lengths = {len(state.stamps.sizes), len(state.stamps.mtimes), len(state.stamps.inodes)}
+    if lengths != {n} or len(state.pages) != n or len(state.bits) != n:
         return None
     return state
 
@@ -159,7 +196,8 @@ def save(path: Path, state: BuildState) -> None:
         "build": state.build,
         "options": state.options,
         "rels": state.rels,
-        "stamps": state.stamps,
+        "byteorder": sys.byteorder,
+        "stamps": state.stamps.dump(),
         "pages": state.pages,
         "bits": state.bits,
         "shards": {

@@ -16,6 +16,7 @@ import os
 import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 
 from planktos.errors import BuildError, InputError
@@ -26,9 +27,12 @@ SW_NAME = "planktos.sw.js"
 OWN_OUTPUT = frozenset({OUTPUT_DIR, SW_NAME, f"{SW_NAME}.br", f"{SW_NAME}.gz"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class SiteFile:
-    """A regular file to publish, with the stat fields the hash cache is keyed by."""
+    """A regular file to publish, with the stat fields the hash cache is keyed by.
+
+    Never modified, but not frozen: a frozen dataclass costs four times as much to create
+    (0.1 s of a 100,000-file rebuild)."""
 
     rel: str  # POSIX path relative to the root, as named on disk
     path: str  # path to open
@@ -80,7 +84,10 @@ def collect(root: Path, paths: Sequence[Path], excludes: Sequence[str]) -> Walk:
             walker.visit(start, real_root)
     except PermissionError as err:
         raise BuildError(err.filename or root, f"{err.strerror}; check its permissions") from err
-    files = sorted({f.rel: f for f in walker.files}.values(), key=lambda f: f.rel)
+    files = walker.files
+    if len(starts) > 1:  # PATH arguments may overlap
+        files = list({f.rel: f for f in files}.values())
+    files.sort(key=attrgetter("rel"))
     if not files:
         raise InputError(root, "no files left to publish after skips and --exclude; check them")
     return Walk(files, walker.skipped)
@@ -129,7 +136,7 @@ class _Walker:
         return path.relative_to(self.root).as_posix()
 
     def _excluded(self, rel: str, name: str) -> bool:
-        return any(
+        return bool(self.excludes) and any(
             fnmatch.fnmatchcase(rel, glob) or ("/" not in glob and fnmatch.fnmatchcase(name, glob))
             for glob in self.excludes
         )
@@ -203,11 +210,33 @@ class _Walker:
             raise BuildError(
                 printable(self._rel(directory)) or ".", f"cannot be listed ({_why(err)})"
             ) from err
-        # Strings, not Path objects, per entry: this loop runs once per file of the site.
+        # Strings, not Path objects, per entry: this loop runs once per file of the site, and
+        # a plain file (no dot, not our output's name, not excluded, no symlink) takes the
+        # shortest way: one stat, no os.access where the mode lets everyone read.
         prefix = self._rel(directory)
         prefix = "" if prefix == "." else prefix + "/"
+        files = self.files
+        plain = not self.excludes
         for entry in entries:
-            rel = prefix + entry.name
+            name = entry.name
+            rel = prefix + name
+            if (
+                plain
+                and name[0] != "."
+                and name not in OWN_OUTPUT
+                and name.isascii()
+                and entry.is_file(follow_symlinks=False)
+            ):
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError as err:
+                    why = f"cannot be read ({_why(err)}); fix or --exclude it"
+                    raise BuildError(rel, why) from err
+                if st.st_mode & 0o444 == 0o444 and stat.S_ISREG(st.st_mode):
+                    files.append(
+                        SiteFile(rel, entry.path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+                    )
+                    continue
             if rel in OWN_OUTPUT:
                 continue  # our own output: never published as site content, not a "skip"
             reason = self._skip_reason(rel, entry.name)
