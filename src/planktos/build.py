@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import errno
+import gc
 import os
 import stat
 import threading
@@ -12,6 +13,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -88,15 +91,27 @@ class Progress(Protocol):
 def build(opts: BuildOptions, progress: Progress | None = None) -> BuildResult:
     """Build the site at ``opts.root``; on any error the previous output is left intact."""
     started = time.perf_counter()
+    collecting = gc.isenabled()
+    # A large site's build makes 100,000s of objects and no garbage cycles: the cyclic
+    # collector would run hundreds of times for nothing (0.1-0.2 s of a 100,000-page rebuild).
+    gc.disable()
+    try:
+        result = _build(opts, progress)
+    finally:
+        if collecting:
+            gc.enable()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _build(opts: BuildOptions, progress: Progress | None) -> BuildResult:
     root = opts.root
     walk = None if opts.uninstall else collect(root, opts.paths, opts.excludes)
     with locked(root):
         try:
-            result = _build_locked(opts, walk, progress)
+            return _build_locked(opts, walk, progress)
         except OSError as err:  # a full disk, a read-only file system, an I/O error
             raise _unwritable(err, root) from err
-    result.seconds = time.perf_counter() - started
-    return result
 
 
 def _build_locked(opts: BuildOptions, walk: Walk | None, progress: Progress | None) -> BuildResult:
@@ -140,9 +155,8 @@ def _build_site(
         injected = inject(files, opts.base_url, pages)
         files, restated = _restat(files, injected)
         changed |= restated
-        pages = {rel: PRESENT for rel in injected.present} | {
-            rel: NO_HEAD for rel in injected.no_head
-        }
+        pages = dict.fromkeys(injected.present, PRESENT)
+        pages.update(dict.fromkeys(injected.no_head, NO_HEAD))
     try:
         options = state.fingerprint(opts.piece_size, opts.base_url, opts.trackers)
         rels = [f.rel for f in files]
@@ -184,10 +198,10 @@ def _build_site(
     result.skipped = walk.skipped
     result.files = len(files)
     result.injected = injected
-    result.bytes = sum(f.size for f in files)
+    result.bytes = sum(map(attrgetter("size"), files))
     new_state.options = options
     new_state.rels, new_state.stamps = state.record_files(files, cache.start_ns)
-    new_state.pages = "".join([pages.get(rel, state.UNSEEN) for rel in new_state.rels])
+    new_state.pages = "".join(map(pages.get, new_state.rels, repeat(state.UNSEEN)))
     new_state.bits = "".join(["1" if b else "0" for b in bits])
     state.save(state_file, new_state)
     return result

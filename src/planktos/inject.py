@@ -74,15 +74,17 @@ def inject(
 def _inject(
     files: list[SiteFile], tag: bytes, report: InjectReport, known: Mapping[str, str]
 ) -> None:
+    status_of = known.get
     for f in files:
-        if not f.rel.lower().endswith(HTML_SUFFIXES):
+        rel = f.rel
+        if not rel.endswith(HTML_SUFFIXES) and not rel.lower().endswith(HTML_SUFFIXES):
             continue
-        status = known.get(f.rel)
+        status = status_of(rel)
         if status == PRESENT:
-            report.present.append(f.rel)
+            report.present.append(rel)
             continue
         if status == NO_HEAD:
-            report.no_head.append(f.rel)
+            report.no_head.append(rel)
             continue
         try:
             with open(f.path, "rb") as page:

@@ -205,7 +205,7 @@ class _Walker:
         st = os.stat(directory)
         ancestors = ancestors | {(st.st_dev, st.st_ino)}
         try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            entries = sorted(os.scandir(directory), key=_NAME)
         except OSError as err:
             raise BuildError(
                 printable(self._rel(directory)) or ".", f"cannot be listed ({_why(err)})"
@@ -300,6 +300,7 @@ class _Walker:
         )
 
 
+_NAME = attrgetter("name")
 _SYMLINK_TO = {
     "dotfile": "a dotfile",
     "build output": "the build output",
