@@ -177,3 +177,26 @@ def test_every_rebuild_equals_a_build_from_scratch(big: Path, tmp_path: Path, se
         result: BuildResult = build(BuildOptions(root=big))
         assert published(big) == from_scratch(big, tmp_path), what
         assert result.build == read_full(big / "planktos/manifest.json")["build"]
+
+
+def test_what_was_deleted_from_the_output_is_written_again(big: Path, tmp_path: Path) -> None:
+    build(BuildOptions(root=big))
+    expected = published(big)
+    tables = sorted((big / "planktos/i").iterdir())
+    torrents = sorted((big / "planktos/t").iterdir())
+    for path in (tables[0], tables[-1], torrents[0], torrents[-1]):
+        path.unlink()
+    build(BuildOptions(root=big))
+    assert published(big) == expected == from_scratch(big, tmp_path)
+
+
+def test_a_damaged_previous_table_means_a_build_from_scratch(big: Path, tmp_path: Path) -> None:
+    build(BuildOptions(root=big))
+    write(big, "s3/p0345.html", page(345, "edited"))
+    age(big, 1)
+    # The leaf of the edited page must be written again from the previous one: damage it.
+    for path in (big / "planktos/i").iterdir():
+        if b'"s3/p0345.html"' in path.read_bytes():
+            path.write_bytes(path.read_bytes().replace(b'"index":', b'"index" :', 1))
+    build(BuildOptions(root=big))
+    assert published(big) == from_scratch(big, tmp_path)

@@ -40,7 +40,7 @@ from planktos.manifest import (
 from planktos.output import Output, gzipped, locked, previous_manifest, previous_references
 from planktos.shards import Shard, plan
 from planktos.state import BuildState, ShardMemo
-from planktos.tables import boundary_bit
+from planktos.tables import TABLE_DIR, boundary_bit
 from planktos.torrent import info_bytes, info_hash, metainfo
 from planktos.urls import seed_path, tracker_for_base
 from planktos.walk import OUTPUT_DIR, SiteFile, Skipped, Walk, collect, printable
@@ -180,7 +180,8 @@ def _build_site(
             hashed_files = [s.files for s, d in zip(shards, digests, strict=True) if d is not None]
             dirty = changed | {f.rel for group in hashed_files for f in group}
             load = table_loader(root / OUTPUT_DIR / "manifest.json")
-            reusing = Reuse(old.leaves, old.aliases, dirty, load)
+            published = {n.removesuffix(".json") for n in _listdir(root / TABLE_DIR)}
+            reusing = Reuse(old.leaves, old.aliases, dirty, load, published)
         staged = [(Path(t), Path(p)) for p, t in injected.staged.items()] if injected else []
         try:
             result, new_state = _write_site(
@@ -265,11 +266,8 @@ def _reusable(
 ) -> list[ShardMemo | None]:
     """For each shard, what the previous build recorded of it if it may be kept unread: the
     same files, none changed, its torrent (and web seed links) still there."""
-    try:
-        torrents = {n.removesuffix(".torrent") for n in os.listdir(root / TORRENT_DIR)}
-        trees = set(os.listdir(root / SEED_DIR))
-    except OSError:
-        return [None] * len(shards)
+    torrents = {n.removesuffix(".torrent") for n in _listdir(root / TORRENT_DIR)}
+    trees = set(_listdir(root / SEED_DIR))
     edits = sorted(changed)
     out: list[ShardMemo | None] = []
     for s in shards:
@@ -286,6 +284,14 @@ def _reusable(
             memo = None
         out.append(memo)
     return out
+
+
+def _listdir(directory: Path) -> list[str]:
+    """The names in ``directory``; none when it cannot be listed (nothing there to keep)."""
+    try:
+        return os.listdir(directory)
+    except OSError:
+        return []
 
 
 def _hash_all(

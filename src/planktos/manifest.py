@@ -289,7 +289,8 @@ class Reuse:
     ``leaves`` are the previous leaf tables by first key, ``aliases`` the previous aliases;
     ``dirty`` the paths whose entries may differ from the previous build's (every other path's
     entry is read from the previous tables when a leaf must be written again); ``load`` reads
-    a previous table, checked.
+    a previous table, checked; ``published``, the names of the tables in the output now (one
+    deleted since is written again).
     """
 
     def __init__(
@@ -298,9 +299,11 @@ class Reuse:
         aliases: dict[str, str],
         dirty: set[str],
         load: Callable[[str], dict[str, Any]],
+        published: set[str],
     ) -> None:
         self.leaves = leaves
         self.aliases = aliases
+        self.published = published
         self.dirty = dirty
         self._load = load
         self._firsts = sorted(leaves)
@@ -418,6 +421,8 @@ def build_manifest(
     for n, (a, b) in enumerate(spans):
         first, last = sorted_keys[a], sorted_keys[b - 1]
         memo = reuse.leaves.get(first) if reuse is not None else None
+        if memo is not None and memo.sha not in reuse.published:  # type: ignore[union-attr]
+            memo = None  # deleted from the output since: written again
         if n in dirty_spans or memo is None or (memo.last, memo.count) != (last, b - a):
             leaf = leaf_node({sorted_keys[j]: entry_at(order[j]) for j in range(a, b)}, shard_table)
             if len(spans) == 1:

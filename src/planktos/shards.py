@@ -20,6 +20,8 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
+from operator import attrgetter
 
 from planktos.errors import InputError
 from planktos.walk import SiteFile
@@ -33,6 +35,7 @@ GROUP_MAX_FILES = 256
 SMALL_PIECE = 16 * KiB
 MIN_PIECE = 16 * KiB
 MAX_PIECE = 16 * MiB
+_SIZE = attrgetter("size")
 
 
 @dataclass(slots=True)
@@ -46,16 +49,12 @@ class Shard:
     offsets: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        offset = 0
-        self.offsets = []
-        for f in self.files:
-            self.offsets.append(offset)
-            offset += f.size
+        self.offsets = list(accumulate(map(_SIZE, self.files[:-1]), initial=0))
 
     @property
     def length(self) -> int:
         """Total bytes in the torrent."""
-        return sum(f.size for f in self.files)
+        return self.offsets[-1] + self.files[-1].size if self.files else 0
 
     @property
     def single_file(self) -> bool:
