@@ -3,6 +3,7 @@ what changed, and their output is byte for byte that of a build from scratch."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -73,13 +74,13 @@ def from_scratch(root: Path, tmp: Path, inject: bool = False) -> dict[str, bytes
     return published(copy)
 
 
-def calls(monkeypatch: pytest.MonkeyPatch, name: str) -> list[Any]:
-    """Record the calls of ``planktos.build.<name>`` (which still runs)."""
-    seen: list[Any] = []
+def calls(monkeypatch: pytest.MonkeyPatch, name: str) -> list[tuple[Any, dict[str, Any]]]:
+    """Record the arguments of each call of ``planktos.build.<name>`` (which still runs)."""
+    seen: list[tuple[Any, dict[str, Any]]] = []
     real: Callable[..., Any] = getattr(planktos.build, name)
 
     def spy(*args: Any, **kwargs: Any) -> Any:
-        seen.append(args)
+        seen.append((args, kwargs))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(planktos.build, name, spy)
@@ -100,7 +101,7 @@ def test_one_changed_page_rebuilds_only_its_shard_and_equals_a_fresh_build(
     shard = after["files"]["s3/p0345.html"]["shard"]
     changed = {k for k, s in after["shards"].items() if before["shards"].get(k) != s}
     assert changed == {shard} and result.changed_shards == 1
-    assert [args[0].key for args in encoded] == [shard]  # one info dictionary encoded
+    assert [args[0].key for args, _ in encoded] == [shard]  # one info dictionary encoded
     assert len(hashed) == 1 and result.hashed_bytes == after["shards"][shard]["length"]
     assert published(big) == from_scratch(big, tmp_path)
 
@@ -190,13 +191,37 @@ def test_what_was_deleted_from_the_output_is_written_again(big: Path, tmp_path: 
     assert published(big) == expected == from_scratch(big, tmp_path)
 
 
-def test_a_damaged_previous_table_means_a_build_from_scratch(big: Path, tmp_path: Path) -> None:
+def test_a_damaged_previous_table_means_a_build_from_scratch(
+    big: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     build(BuildOptions(root=big))
-    write(big, "s3/p0345.html", page(345, "edited"))
+    # A leaf over two shards: editing a file of one, the build reads the other's entries
+    # from the previous leaf. Damage that leaf.
+    leaf = next(
+        path
+        for path in sorted((big / "planktos/i").iterdir())
+        if len(json.loads(path.read_bytes()).get("shards", {})) >= 2
+    )
+    node = json.loads(leaf.read_bytes())
+    edited = next(k for k, e in node["files"].items() if k.endswith(".html"))
+    write(big, edited, page(1, "edited"))
     age(big, 1)
-    # The leaf of the edited page must be written again from the previous one: damage it.
-    for path in (big / "planktos/i").iterdir():
-        if b'"s3/p0345.html"' in path.read_bytes():
-            path.write_bytes(path.read_bytes().replace(b'"index":', b'"index" :', 1))
+    leaf.write_bytes(leaf.read_bytes().replace(b'"index":', b'"index" :', 1))
+    attempts = calls(monkeypatch, "_build_site")
     build(BuildOptions(root=big))
+    assert [kw["reuse"] for _, kw in attempts] == [True, False]  # reuse, then from scratch
     assert published(big) == from_scratch(big, tmp_path)
+
+
+def test_a_copy_whose_original_changed_gets_a_shard_of_its_own(big: Path, tmp_path: Path) -> None:
+    """media/b.bin shared media/a.bin's shard (same content); a.bin changes: b.bin's shard
+    is its own now, its torrent naming its own web seed, as in a build from scratch."""
+    base = "https://example.org/site/"
+    build(BuildOptions(root=big, base_url=base))
+    write(big, "media/a.bin", "small now")
+    age(big, 1)
+    build(BuildOptions(root=big, base_url=base))
+    copy = tmp_path / "scratch"
+    shutil.copytree(big, copy, ignore=shutil.ignore_patterns("planktos", "planktos.sw.js*"))
+    build(BuildOptions(root=copy, base_url=base, cache_dir=tmp_path / "scratch-cache"))
+    assert published(big) == published(copy)

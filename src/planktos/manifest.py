@@ -14,6 +14,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -341,6 +342,7 @@ class Tables:
 
 
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+_REL = attrgetter("rel")
 
 
 def build_manifest(
@@ -365,7 +367,7 @@ def build_manifest(
     """
     aliases = aliases or {}
     shard_table = {s.shard.key: s.fields() for s in shards}
-    rels = [f.rel for f in files]
+    rels = list(map(_REL, files))
     keys = url_paths(rels)
     fresh: dict[str, tuple[BuiltShard, int]] = {}
     for built in shards:
@@ -406,7 +408,9 @@ def build_manifest(
             )
     bits = boundaries if boundaries is not None else [boundary_bit(r) for r in rels]
     spans = leaf_spans(
-        sorted_keys, [bits[i] for i in order], [files[i].size >= LARGE_FILE for i in order]
+        sorted_keys,
+        bits if isinstance(order, range) else [bits[i] for i in order],
+        [files[i].size >= LARGE_FILE for i in order],
     )
     dirty_spans = set(range(len(spans)))
     if reuse is not None:
