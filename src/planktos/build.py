@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import stat
 import threading
@@ -16,7 +15,7 @@ from typing import Any, Protocol
 
 from planktos import runtime
 from planktos.cache import HashCache
-from planktos.errors import BuildError
+from planktos.errors import BuildError, advice
 from planktos.hashing import ShardDigest, hash_shard
 from planktos.inject import INJECT_PREFIX, InjectReport, inject
 from planktos.manifest import (
@@ -134,21 +133,13 @@ def _build_locked(opts: BuildOptions, walk: Walk | None, progress: Progress | No
 
 def _unwritable(err: OSError, root: Path) -> BuildError:
     """The one-line error for a build that the file system stopped (nothing was changed)."""
-    what = {
-        errno.ENOSPC: "free some space",
-        errno.EDQUOT: "free some space",
-        errno.EROFS: "the file system is read-only; make it writable",
-        errno.EIO: "check the disk",
-        errno.EACCES: "check the permissions",
-        errno.EPERM: "check the permissions",
-    }.get(err.errno or 0, "fix that")
     subject = str(err.filename) if err.filename else str(root)
     if os.path.basename(subject).startswith((".tmp-", INJECT_PREFIX)):
         subject = os.path.dirname(subject)  # a temporary name tells the user nothing
     reason = err.strerror or str(err)
     return BuildError(
         printable(subject),
-        f"cannot be written ({reason}); {what} and build again (the site was left as it was)",
+        f"cannot be written ({reason}); {advice(err)} and build again (the site is as it was)",
     )
 
 

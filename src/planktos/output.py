@@ -5,16 +5,22 @@ Layout: ``planktos.sw.js`` at the root, and in ``planktos/``: ``manifest.json`` 
 and, for multi-file shards, ``w/<info hash>/<shard id>/<path>`` hard links to the site's files
 (the web seed; a copy where the filesystem cannot link). Tables and the agent are addressed by
 content, torrents and link trees by info hash, so the old and the new build share what did not
-change, and a build only adds what is new. New entries are created under temporary dot-names
-and renamed into place; then ``manifest.json`` is replaced in one rename: that is the commit.
-Only then are entries that neither the new nor the previous manifest references deleted. A
-build killed at any point leaves a consistent site: the old manifest with everything it
-references, plus leftovers that the next build removes. A lock on the root keeps two builds
-apart.
+change, and a build only adds what is new.
+
+A build first writes all it needs: new entries under names nothing references yet, and each
+file it replaces as a temporary file beside it (a site's first build writes the whole of
+``planktos/`` under a temporary dot-name). Then :meth:`Output.commit` swaps them in by renames,
+in order: replaced torrents, ``manifest.json`` (the commit point), ``install.js``, ``planktos/``
+on a first build, pages rewritten by ``--inject``, ``planktos.sw.js``. Every replaced file is
+hard-linked to a temporary name first, so that a failing rename undoes the ones before it with
+no free space needed. Only after the swap are entries that neither the new nor the previous
+manifest references deleted. A failed build leaves the site as it was; one killed at any
+point leaves a consistent site plus dot-named leftovers that the next build removes. A lock on
+the root keeps two builds apart.
 
 The runtime files and the manifest have precompressed copies beside them (``<name>.br``,
-``<name>.gz``) where compression pays. A copy is deleted before its file is replaced and the
-new one written after, so a copy is never from another build than its file. The agent the
+``<name>.gz``) where compression pays. A copy is removed before its file is replaced and the
+new one renamed in after, so a copy is never from another build than its file. The agent the
 previous build's install.js imports is kept for visitors still on that build, older ones are
 deleted.
 """
