@@ -18,7 +18,7 @@ import pytest
 
 from planktos.build import BuildOptions, build
 from planktos.cli import main
-from planktos.errors import BuildError
+from planktos.errors import BuildError, InputError
 from tests.conftest import write
 
 
@@ -485,3 +485,26 @@ def test_read_only_root(small_fs: Path, first: bool, capsys: pytest.CaptureFixtu
     assert code == 1 and err.count("\n") == 1, err
     assert "Read-only file system" in err
     assert snapshot(site) == before
+
+
+def test_what_a_failed_first_build_of_0_1_left_is_rebuilt(site: Path) -> None:
+    """planktos 0.1 left planktos/ with t/ and w/ and no manifest when a first build failed
+    after writing started; every later build refused it as not written by planktos."""
+    from tests.test_build import verify_site
+
+    build(BuildOptions(root=site))
+    (site / "planktos/manifest.json").unlink()
+    for extra in ("install.js", "install.js.br", "install.js.gz", "manifest.json.gz"):
+        (site / "planktos" / extra).unlink()
+    for agent in (site / "planktos").glob("agent.*"):
+        agent.unlink()
+    (site / "planktos.sw.js").unlink()
+    (site / "planktos.sw.js.gz").unlink()
+    build(BuildOptions(root=site))
+    verify_site(site)
+    # Anything else in it is the user's: refused, untouched.
+    (site / "planktos/manifest.json").unlink()
+    write(site, "planktos/t/notes.txt", "mine")
+    with pytest.raises(InputError, match="not written by planktos"):
+        build(BuildOptions(root=site))
+    assert (site / "planktos/t/notes.txt").read_text() == "mine"

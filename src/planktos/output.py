@@ -85,6 +85,9 @@ def previous_manifest(root: Path) -> dict[str, Any] | None:
     out = root / OUTPUT_DIR
     if not os.path.lexists(out):
         return None
+    if _failed_first_build(out):
+        _remove(out)
+        return None
     try:
         data = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -97,6 +100,33 @@ def previous_manifest(root: Path) -> dict[str, Any] | None:
         )
     manifest: dict[str, Any] = data
     return manifest
+
+
+_LEFTOVERS = {
+    Path(TORRENT_DIR).name: re.compile(r"[0-9a-f]{40}\.torrent"),
+    Path(SEED_DIR).name: re.compile(r"[0-9a-f]{40}"),
+    Path(TABLE_DIR).name: re.compile(r"[0-9a-f]{64}\.json"),
+}
+
+
+def _failed_first_build(out: Path) -> bool:
+    """Whether ``out`` is what a first build of planktos 0.1 left when it failed: no manifest,
+    only torrents, web seed trees and tables named by hash. Every later build refused it."""
+    try:
+        if out.is_symlink() or os.path.lexists(out / "manifest.json"):
+            return False
+        for entry in os.scandir(out):
+            if entry.name.startswith(TMP_PREFIX):
+                continue
+            pattern = _LEFTOVERS.get(entry.name)
+            if pattern is None or not entry.is_dir(follow_symlinks=False):
+                return False
+            for inner in os.scandir(entry.path):
+                if not (inner.name.startswith(TMP_PREFIX) or pattern.fullmatch(inner.name)):
+                    return False
+    except OSError:
+        return False
+    return True
 
 
 def previous_references(root: Path, manifest: dict[str, Any] | None) -> tuple[set[str], set[str]]:
