@@ -137,3 +137,16 @@ def test_a_page_and_a_symlink_to_it(pages: Path) -> None:
     assert (pages / "home.html").is_symlink()
     verify_site(pages)
     assert not [p for p in pages.rglob(".planktos-*")]
+
+
+def test_pages_left_by_a_killed_build_are_removed(pages: Path) -> None:
+    """A build killed before its commit leaves rewritten pages as dot-files beside the pages;
+    the next build deletes them (they are never published either way)."""
+    from planktos.build import BuildOptions, build
+
+    write(pages, "a/.planktos-inject-k1ll3d", "<head><script></script></head>")
+    write(pages, "a/.planktos-kept", "a dotfile of the user's")
+    result = build(BuildOptions(root=pages, inject=True))
+    assert not (pages / "a/.planktos-inject-k1ll3d").exists()
+    assert (pages / "a/.planktos-kept").exists()
+    assert [s.rel for s in result.skipped] == ["a/.planktos-kept"]

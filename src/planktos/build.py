@@ -133,7 +133,8 @@ def _build_locked(opts: BuildOptions, walk: Walk | None, progress: Progress | No
 
 def _unwritable(err: OSError, root: Path) -> BuildError:
     """The one-line error for a build that the file system stopped (nothing was changed)."""
-    subject = str(err.filename) if err.filename else str(root)
+    name = err.filename2 or err.filename  # a rename's target, else the file
+    subject = os.fsdecode(name) if name else str(root)
     if os.path.basename(subject).startswith((".tmp-", INJECT_PREFIX)):
         subject = os.path.dirname(subject)  # a temporary name tells the user nothing
     reason = err.strerror or str(err)

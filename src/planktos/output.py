@@ -156,7 +156,7 @@ class _Change:
 
     target: Path
     new: Path | None
-    backup_prefix: str = ".tmp-"  # pages, in the site's directories: INJECT_PREFIX
+    backup_prefix: str = TMP_PREFIX  # pages, in the site's directories: INJECT_PREFIX
 
 
 class Output:
