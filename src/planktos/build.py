@@ -27,7 +27,14 @@ from planktos.manifest import (
     dumps,
     web_seed_for,
 )
-from planktos.output import Output, gzipped, locked, previous_manifest, previous_references
+from planktos.output import (
+    TMP_PREFIX,
+    Output,
+    gzipped,
+    locked,
+    previous_manifest,
+    previous_references,
+)
 from planktos.shards import Shard, plan
 from planktos.torrent import info_bytes, info_hash, metainfo
 from planktos.urls import seed_path, tracker_for_base
@@ -135,7 +142,7 @@ def _unwritable(err: OSError, root: Path) -> BuildError:
     """The one-line error for a build that the file system stopped (nothing was changed)."""
     name = err.filename2 or err.filename  # a rename's target, else the file
     subject = os.fsdecode(name) if name else str(root)
-    if os.path.basename(subject).startswith((".tmp-", INJECT_PREFIX)):
+    if os.path.basename(subject).startswith((TMP_PREFIX, INJECT_PREFIX)):
         subject = os.path.dirname(subject)  # a temporary name tells the user nothing
     reason = err.strerror or str(err)
     return BuildError(

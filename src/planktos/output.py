@@ -186,8 +186,10 @@ class Output:
         self.torrents = self.out / Path(TORRENT_DIR).name
         self.seeds = self.out / Path(SEED_DIR).name
         self.tables = self.out / Path(TABLE_DIR).name
-        for directory in (self.out, self.torrents, self.seeds, self.tables):
-            directory.mkdir(exist_ok=True)
+        for directory in (self.torrents, self.seeds, self.tables):
+            with contextlib.suppress(FileExistsError):
+                directory.mkdir()
+                self._created.append(directory)  # an output that lacked it: not if we fail
 
     def _remove_leftovers(self) -> None:
         """Delete temporary entries of builds that were killed (we hold the root's lock)."""
