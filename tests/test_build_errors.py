@@ -473,17 +473,20 @@ def test_disk_full_changes_nothing(
         verify_site(site)
 
 
+@pytest.mark.parametrize("inject", [False, True], ids=["", "inject"])
 @pytest.mark.parametrize("first", [True, False], ids=["first build", "rebuild"])
-def test_read_only_root(small_fs: Path, first: bool, capsys: pytest.CaptureFixture[str]) -> None:
+def test_read_only_root(
+    small_fs: Path, first: bool, inject: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
     site = small_site(small_fs / "site")
     if not first:
         assert main(["build", "--root", str(site), "--quiet"]) == 0
         write(site, "blog/post-00.html", "<p>changed</p>")
     before = snapshot(site)
     subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
-    code, err = run_cli(["build", "--root", str(site), "--inject"], capsys)
+    code, err = run_cli(["build", "--root", str(site)] + ["--inject"] * inject, capsys)
     assert code == 1 and err.count("\n") == 1, err
-    assert "Read-only file system" in err
+    assert "Read-only file system" in err and "make the file system writable" in err
     assert snapshot(site) == before
 
 

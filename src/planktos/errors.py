@@ -35,7 +35,7 @@ def advice(err: OSError) -> str:
     return {
         errno.ENOSPC: "free some space",
         errno.EDQUOT: "free some space",
-        errno.EROFS: "the file system is read-only; make it writable",
+        errno.EROFS: "make the file system writable",
         errno.EIO: "check the disk",
         errno.EACCES: "check the permissions",
         errno.EPERM: "check the permissions",
