@@ -25,6 +25,7 @@ from planktos.manifest import (
     build_id,
     build_manifest,
     dumps,
+    read_full,
     web_seed_for,
 )
 from planktos.output import (
@@ -37,8 +38,8 @@ from planktos.output import (
 )
 from planktos.shards import Shard, plan
 from planktos.torrent import info_bytes, info_hash, metainfo
-from planktos.urls import seed_path, tracker_for_base
-from planktos.walk import SiteFile, Skipped, Walk, collect, printable
+from planktos.urls import seed_path, tracker_for_base, url_path
+from planktos.walk import OUTPUT_DIR, SiteFile, Skipped, Walk, collect, printable
 
 DEFAULT_TRACKER = "planktos/tracker"
 
@@ -119,6 +120,8 @@ def _build_locked(opts: BuildOptions, walk: Walk | None, progress: Progress | No
         output = Output(root, fresh=previous is None)  # after hashing: a killed hash run
         empty = [f.rel for f in walk.files if f.size == 0]  # leaves nothing behind
         old = previous_references(root, previous)
+        if _published_what_is_now_skipped(root, previous, walk.skipped):
+            old = set(), set()  # the previous build's web seed trees must not serve it any more
         pages = [(Path(t), Path(p)) for p, t in injected.staged.items()] if injected else []
         try:
             result = _write_site(output, shards, digests, opts, old, empty, pages)
@@ -136,6 +139,33 @@ def _build_locked(opts: BuildOptions, walk: Walk | None, progress: Progress | No
     result.injected = injected
     result.bytes = sum(f.size for f in walk.files)
     return result
+
+
+# Skips of what earlier releases published (through a symlink, or below the root).
+_NEWLY_SKIPPED = ("symlink to ", "build output of another site")
+
+
+def _published_what_is_now_skipped(
+    root: Path, previous: dict[str, Any] | None, skipped: list[Skipped]
+) -> bool:
+    """Whether the previous build published a file this one must skip (``repo -> .git`` before
+    the fix): then its web seed trees, torrents and tables are not kept for its visitors.
+
+    Reads the previous manifest's tables, so only when a skip of that kind exists; a manifest
+    that cannot be read counts as having published it.
+    """
+    gone = {url_path(s.rel) for s in skipped if s.reason.startswith(_NEWLY_SKIPPED)}
+    if previous is None or not gone or previous.get("uninstalled"):
+        return False
+    try:
+        files = previous["files"] if previous.get("version") == 1 else None
+        if files is None:
+            files = read_full(root / OUTPUT_DIR / "manifest.json")["files"]
+        urls = list(files)
+    except (OSError, ValueError, KeyError, TypeError):
+        return True
+    prefixes = tuple(u + "/" for u in gone)
+    return any(u in gone or u.startswith(prefixes) for u in urls)
 
 
 def _unwritable(err: OSError, root: Path) -> BuildError:
