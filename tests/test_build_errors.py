@@ -511,3 +511,32 @@ def test_what_a_failed_first_build_of_0_1_left_is_rebuilt(site: Path) -> None:
     with pytest.raises(InputError, match="not written by planktos"):
         build(BuildOptions(root=site))
     assert (site / "planktos/t/notes.txt").read_text() == "mine"
+
+
+def test_first_build_killed_while_writing(tmp_path: Path) -> None:
+    """SIGKILL once the build has started writing its output: no planktos/ (earlier: one with
+    t/ and w/ and no manifest, that every later build refused), and the next build works."""
+    from tests.test_build import verify_site
+
+    root = tmp_path / "site"
+    for d in range(60):
+        for f in range(50):
+            write(root, f"d{d:02}/f{f:02}.html", f"<p>{d} {f}</p>")
+    before = snapshot(root)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "planktos", "build", "--root", str(root), "--quiet"],
+        env=dict(os.environ),
+    )
+    deadline = time.monotonic() + 60
+    while not any(p.name.startswith((".tmp-", "planktos")) for p in root.iterdir()):
+        assert proc.poll() is None, "the build ended before it wrote anything"
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (root / "planktos").exists() and not (root / "planktos.sw.js").exists()
+    leftovers = {rel for rel in snapshot(root) if rel not in before}
+    assert all(rel.startswith(".tmp-") for rel in leftovers), leftovers
+    build(BuildOptions(root=root))
+    verify_site(root)
+    assert not [p for p in root.iterdir() if p.name.startswith(".tmp-")]
