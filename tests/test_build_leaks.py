@@ -4,6 +4,7 @@ reached through symlinks, the output itself as a root, other sites' output below
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,31 @@ def test_parent_of_built_sites_skips_their_output(
     # Their own builds still work and still skip nothing of the parent's.
     build(BuildOptions(root=parent / "one"))
     verify_site(parent / "one")
+
+
+def test_a_leak_of_an_earlier_release_goes_at_the_next_build(site: Path) -> None:
+    """Earlier releases published ``repo -> .git`` as ``repo/config``. A build normally keeps
+    the previous build's web seed trees for its visitors; not when they hold what this build
+    skips, or the fixing build would serve the secret for one more build."""
+    write(site, ".git/config", SECRET)
+    # What such a release published: repo/config, the same file as .git/config.
+    (site / "repo").mkdir()
+    os.link(site / ".git/config", site / "repo/config")
+    write(site, "repo/HEAD", "ref: refs/heads/main\n")
+    build(BuildOptions(root=site))
+    assert secret_holders(site) != []  # the web seed tree links it
+    shutil.rmtree(site / "repo")
+    (site / "repo").symlink_to(".git")
+    build(BuildOptions(root=site))
+    assert secret_holders(site) == []
+    verify_site(site)
+
+
+def test_previous_web_seed_trees_are_kept_without_such_a_leak(site: Path) -> None:
+    """The usual case: visitors on the previous build keep its web seed trees."""
+    build(BuildOptions(root=site))
+    trees = set((site / "planktos/w").iterdir())
+    (site / "repo").symlink_to(".git")
+    write(site, "blog/post-00.html", "<p>changed</p>")
+    build(BuildOptions(root=site))
+    assert trees < set((site / "planktos/w").iterdir())

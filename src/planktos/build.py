@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import errno
 import gc
 import os
 import stat
@@ -20,7 +19,7 @@ from typing import Any, Protocol
 
 from planktos import runtime, state
 from planktos.cache import HashCache
-from planktos.errors import BuildError
+from planktos.errors import BuildError, advice
 from planktos.hashing import ShardDigest, hash_shard
 from planktos.inject import INJECT_PREFIX, NO_HEAD, PRESENT, InjectReport, inject
 from planktos.manifest import (
@@ -34,15 +33,23 @@ from planktos.manifest import (
     build_id,
     build_manifest,
     dumps,
+    read_full,
     table_loader,
     web_seed_for,
 )
-from planktos.output import Output, gzipped, locked, previous_manifest, previous_references
+from planktos.output import (
+    TMP_PREFIX,
+    Output,
+    gzipped,
+    locked,
+    previous_manifest,
+    previous_references,
+)
 from planktos.shards import Shard, plan
 from planktos.state import BuildState, ShardMemo
 from planktos.tables import TABLE_DIR, boundary_bit
 from planktos.torrent import info_bytes, info_hash, metainfo
-from planktos.urls import seed_path, tracker_for_base
+from planktos.urls import seed_path, tracker_for_base, url_path
 from planktos.walk import OUTPUT_DIR, SiteFile, Skipped, Walk, collect, printable
 
 DEFAULT_TRACKER = "planktos/tracker"
@@ -175,6 +182,8 @@ def _build_site(
         digests, hashed = _hash_all(shards, memos, None if old else cache, opts, progress)
         output = Output(root, fresh=previous is None)  # after hashing: a killed hash run
         refs = previous_references(root, previous)  # leaves nothing behind
+        if _published_what_is_now_skipped(root, previous, walk.skipped):
+            refs = set(), set()  # the previous build's web seed trees must not serve it any more
         reusing = None
         if old is not None:
             hashed_files = [s.files for s, d in zip(shards, digests, strict=True) if d is not None]
@@ -208,23 +217,43 @@ def _build_site(
     return result
 
 
+# Skips of what earlier releases published (through a symlink, or below the root).
+_NEWLY_SKIPPED = ("symlink to ", "build output of another site")
+
+
+def _published_what_is_now_skipped(
+    root: Path, previous: dict[str, Any] | None, skipped: list[Skipped]
+) -> bool:
+    """Whether the previous build published a file this one must skip (``repo -> .git`` before
+    the fix): then its web seed trees, torrents and tables are not kept for its visitors.
+
+    Reads the previous manifest's tables, so only when a skip of that kind exists; a manifest
+    that cannot be read counts as having published it.
+    """
+    gone = {url_path(s.rel) for s in skipped if s.reason.startswith(_NEWLY_SKIPPED)}
+    if previous is None or not gone or previous.get("uninstalled"):
+        return False
+    try:
+        files = previous["files"] if previous.get("version") == 1 else None
+        if files is None:
+            files = read_full(root / OUTPUT_DIR / "manifest.json")["files"]
+        urls = list(files)
+    except (OSError, ValueError, KeyError, TypeError):
+        return True
+    prefixes = tuple(u + "/" for u in gone)
+    return any(u in gone or u.startswith(prefixes) for u in urls)
+
+
 def _unwritable(err: OSError, root: Path) -> BuildError:
     """The one-line error for a build that the file system stopped (nothing was changed)."""
-    what = {
-        errno.ENOSPC: "free some space",
-        errno.EDQUOT: "free some space",
-        errno.EROFS: "the file system is read-only; make it writable",
-        errno.EIO: "check the disk",
-        errno.EACCES: "check the permissions",
-        errno.EPERM: "check the permissions",
-    }.get(err.errno or 0, "fix that")
-    subject = str(err.filename) if err.filename else str(root)
-    if os.path.basename(subject).startswith((".tmp-", INJECT_PREFIX)):
+    name = err.filename2 or err.filename  # a rename's target, else the file
+    subject = os.fsdecode(name) if name else str(root)
+    if os.path.basename(subject).startswith((TMP_PREFIX, INJECT_PREFIX)):
         subject = os.path.dirname(subject)  # a temporary name tells the user nothing
     reason = err.strerror or str(err)
     return BuildError(
         printable(subject),
-        f"cannot be written ({reason}); {what} and build again (the site was left as it was)",
+        f"cannot be written ({reason}); {advice(err)} and build again (the site is as it was)",
     )
 
 

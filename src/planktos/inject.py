@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from planktos.errors import BuildError
+from planktos.errors import BuildError, advice
 from planktos.walk import SiteFile
 
 _HEAD = re.compile(rb"<head(?:\s[^>]*)?>", re.IGNORECASE)
@@ -106,21 +106,20 @@ def _inject(
 
 def _stage(f: SiteFile, real: str, data: bytes) -> str:
     """Write ``data`` to a new dot-file beside the page at ``real``, with its permissions."""
+    tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=INJECT_PREFIX, dir=os.path.dirname(real))
-    except OSError as err:
-        raise BuildError(
-            f.rel, f"cannot be rewritten to inject the script ({err.strerror})"
-        ) from err
-    try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         os.chmod(tmp, os.stat(real).st_mode & 0o7777)
     except BaseException as err:
-        os.unlink(tmp)
-        if isinstance(err, OSError):
-            raise BuildError(
-                f.rel, f"cannot be rewritten to inject the script ({err.strerror})"
-            ) from err
-        raise
+        if tmp is not None:
+            os.unlink(tmp)
+        if not isinstance(err, OSError):
+            raise
+        raise BuildError(
+            f.rel,
+            f"cannot be rewritten to inject the script ({err.strerror}); {advice(err)}"
+            " and build again",
+        ) from err
     return tmp

@@ -5,16 +5,22 @@ Layout: ``planktos.sw.js`` at the root, and in ``planktos/``: ``manifest.json`` 
 and, for multi-file shards, ``w/<info hash>/<shard id>/<path>`` hard links to the site's files
 (the web seed; a copy where the filesystem cannot link). Tables and the agent are addressed by
 content, torrents and link trees by info hash, so the old and the new build share what did not
-change, and a build only adds what is new. New entries are created under temporary dot-names
-and renamed into place; then ``manifest.json`` is replaced in one rename: that is the commit.
-Only then are entries that neither the new nor the previous manifest references deleted. A
-build killed at any point leaves a consistent site: the old manifest with everything it
-references, plus leftovers that the next build removes. A lock on the root keeps two builds
-apart.
+change, and a build only adds what is new.
+
+A build first writes all it needs: new entries under names nothing references yet, and each
+file it replaces as a temporary file beside it (a site's first build writes the whole of
+``planktos/`` under a temporary dot-name). Then :meth:`Output.commit` swaps them in by renames,
+in order: replaced torrents, ``manifest.json`` (the commit point), ``install.js``, ``planktos/``
+on a first build, pages rewritten by ``--inject``, ``planktos.sw.js``. Every replaced file is
+hard-linked to a temporary name first, so that a failing rename undoes the ones before it with
+no free space needed. Only after the swap are entries that neither the new nor the previous
+manifest references deleted. A failed build leaves the site as it was; one killed at any
+point leaves a consistent site plus dot-named leftovers that the next build removes. A lock on
+the root keeps two builds apart.
 
 The runtime files and the manifest have precompressed copies beside them (``<name>.br``,
-``<name>.gz``) where compression pays. A copy is deleted before its file is replaced and the
-new one written after, so a copy is never from another build than its file. The agent the
+``<name>.gz``) where compression pays. A copy is removed before its file is replaced and the
+new one renamed in after, so a copy is never from another build than its file. The agent the
 previous build's install.js imports is kept for visitors still on that build, older ones are
 deleted.
 """
@@ -79,6 +85,9 @@ def previous_manifest(root: Path) -> dict[str, Any] | None:
     out = root / OUTPUT_DIR
     if not os.path.lexists(out):
         return None
+    if _failed_first_build(out):
+        _remove(out)
+        return None
     try:
         data = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -91,6 +100,33 @@ def previous_manifest(root: Path) -> dict[str, Any] | None:
         )
     manifest: dict[str, Any] = data
     return manifest
+
+
+_LEFTOVERS = {
+    Path(TORRENT_DIR).name: re.compile(r"[0-9a-f]{40}\.torrent"),
+    Path(SEED_DIR).name: re.compile(r"[0-9a-f]{40}"),
+    Path(TABLE_DIR).name: re.compile(r"[0-9a-f]{64}\.json"),
+}
+
+
+def _failed_first_build(out: Path) -> bool:
+    """Whether ``out`` is what a first build of planktos 0.1 left when it failed: no manifest,
+    only torrents, web seed trees and tables named by hash. Every later build refused it."""
+    try:
+        if out.is_symlink() or os.path.lexists(out / "manifest.json"):
+            return False
+        for entry in os.scandir(out):
+            if entry.name.startswith(TMP_PREFIX):
+                continue
+            pattern = _LEFTOVERS.get(entry.name)
+            if pattern is None or not entry.is_dir(follow_symlinks=False):
+                return False
+            for inner in os.scandir(entry.path):
+                if not (inner.name.startswith(TMP_PREFIX) or pattern.fullmatch(inner.name)):
+                    return False
+    except OSError:
+        return False
+    return True
 
 
 def previous_references(root: Path, manifest: dict[str, Any] | None) -> tuple[set[str], set[str]]:
@@ -120,7 +156,7 @@ class _Change:
 
     target: Path
     new: Path | None
-    backup_prefix: str = ".tmp-"  # pages, in the site's directories: INJECT_PREFIX
+    backup_prefix: str = TMP_PREFIX  # pages, in the site's directories: INJECT_PREFIX
 
 
 class Output:
@@ -150,8 +186,10 @@ class Output:
         self.torrents = self.out / Path(TORRENT_DIR).name
         self.seeds = self.out / Path(SEED_DIR).name
         self.tables = self.out / Path(TABLE_DIR).name
-        for directory in (self.out, self.torrents, self.seeds, self.tables):
-            directory.mkdir(exist_ok=True)
+        for directory in (self.torrents, self.seeds, self.tables):
+            with contextlib.suppress(FileExistsError):
+                directory.mkdir()
+                self._created.append(directory)  # an output that lacked it: not if we fail
 
     def _remove_leftovers(self) -> None:
         """Delete temporary entries of builds that were killed (we hold the root's lock)."""

@@ -190,7 +190,7 @@ class _Walker:
     def _walk_dir(self, directory: Path, ancestors: set[tuple[int, int]]) -> None:
         """Walk depth first with a stack, not recursion: a tree may nest deeper than Python's
         recursion limit (1,100 levels raised RecursionError)."""
-        stack = [self._scan(directory, ancestors)]
+        stack = [self._scan(str(directory), self._rel(directory), ancestors)]
         while stack:
             below = next(stack[-1], None)
             if below is None:
@@ -199,22 +199,20 @@ class _Walker:
                 stack.append(self._scan(*below))
 
     def _scan(
-        self, directory: Path, ancestors: set[tuple[int, int]]
-    ) -> Iterator[tuple[Path, set[tuple[int, int]]]]:
+        self, directory: str, rel_dir: str, ancestors: set[tuple[int, int]]
+    ) -> Iterator[tuple[str, str, set[tuple[int, int]]]]:
         """Take in the files of one directory; yield its subdirectories to walk, in order."""
         st = os.stat(directory)
         ancestors = ancestors | {(st.st_dev, st.st_ino)}
         try:
             entries = sorted(os.scandir(directory), key=_NAME)
         except OSError as err:
-            raise BuildError(
-                printable(self._rel(directory)) or ".", f"cannot be listed ({_why(err)})"
-            ) from err
-        # Strings, not Path objects, per entry: this loop runs once per file of the site, and
-        # a plain file (no dot, not our output's name, not excluded, no symlink) takes the
-        # shortest way: one stat, no os.access where the mode lets everyone read.
-        prefix = self._rel(directory)
-        prefix = "" if prefix == "." else prefix + "/"
+            raise BuildError(printable(rel_dir), f"cannot be listed ({_why(err)})") from err
+        # Strings, not Path objects, per entry: this loop runs once per file of the site (and
+        # a Path of a deep directory costs time in proportion to its depth). A plain file (no
+        # dot, not our output's name, not excluded, no symlink) takes the shortest way: one
+        # stat, no os.access where the mode lets everyone read.
+        prefix = "" if rel_dir == "." else rel_dir + "/"
         files = self.files
         plain = not self.excludes
         for entry in entries:
@@ -264,7 +262,7 @@ class _Walker:
             if stat.S_ISDIR(st.st_mode):
                 if (st.st_dev, st.st_ino) in ancestors:
                     raise BuildError(rel, "symlink loop; remove the link or --exclude it")
-                yield Path(entry.path), ancestors
+                yield entry.path, rel, ancestors
             else:
                 self._add_file(path, rel, st)
 
