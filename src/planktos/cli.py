@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -59,6 +60,29 @@ def _seconds(value: str) -> float:
         seconds = 0.0
     if not 0.1 <= seconds <= 3600:  # also refuses nan and inf
         raise argparse.ArgumentTypeError(f"invalid time {value!r}; give seconds from 0.1 to 3600")
+    return seconds
+
+
+def _amount(value: str) -> int:
+    """A byte count or rate written as bytes or with a K, M or G suffix (powers of 1024)."""
+    match = re.fullmatch(r"(\d+)\s*([kKmMgG]?)(?:i?[bB])?(?:/s)?", value.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(
+            f"invalid amount {value!r}; give bytes or a number with K, M or G, e.g. 500K"
+        )
+    scale: int = 1024 ** " kmg".index(match[2].lower() or " ")
+    return int(match[1]) * scale
+
+
+def _grace(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 30 * 86400:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(
+            f"invalid time {value!r}; give seconds from 0 to 2592000 (30 days)"
+        )
     return seconds
 
 
@@ -168,6 +192,54 @@ def make_parser() -> argparse.ArgumentParser:
     )
     _add_redis_options(t)
 
+    m = sub.add_parser("mirror", help="seed a Planktos site's files to its visitors from here")
+    m.add_argument("url", metavar="URL", help="the site (or its planktos/manifest.json)")
+    m.add_argument(
+        "--dir",
+        type=Path,
+        default=Path("planktos-mirror"),
+        metavar="DIR",
+        help="where the shards are kept (default: ./planktos-mirror)",
+    )
+    m.add_argument(
+        "--only",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="PATH",
+        help="mirror only these files or directories of the site",
+    )
+    m.add_argument(
+        "--upload-limit", type=_amount, default=0, metavar="RATE", help="bytes/s, e.g. 2M"
+    )
+    m.add_argument(
+        "--download-limit", type=_amount, default=0, metavar="RATE", help="bytes/s, e.g. 2M"
+    )
+    m.add_argument(
+        "--max-disk", type=_amount, metavar="SIZE", help="keep at most this much, e.g. 10G"
+    )
+    m.add_argument(
+        "--poll",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="how often to look for a new build (default 60)",
+    )
+    m.add_argument(
+        "--grace",
+        type=_grace,
+        default=3600.0,
+        metavar="SECONDS",
+        help="keep shards a new build dropped this long (default 3600)",
+    )
+    m.add_argument(
+        "--listen",
+        default="0.0.0.0:0,[::]:0",
+        metavar="INTERFACES",
+        help="libtorrent's listen_interfaces (default: any port on every interface)",
+    )
+    m.add_argument("--json", action="store_true", help="print a JSON status line every second")
+
     d = sub.add_parser("demo", help="build and serve the bundled example site")
     d.add_argument("--host", default="127.0.0.1", help="address to listen on")
     d.add_argument("--port", type=_port, default=8080, help="port to listen on")
@@ -209,6 +281,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 host=args.host, port=args.port, manifests=args.manifest, **_redis_args(args)
             )
             return 0
+        if args.command == "mirror":
+            from planktos.mirror.run import MirrorOptions, mirror
+
+            return mirror(
+                MirrorOptions(
+                    url=args.url,
+                    directory=args.dir,
+                    only=args.only,
+                    upload_limit=args.upload_limit,
+                    download_limit=args.download_limit,
+                    max_disk=args.max_disk,
+                    poll_s=args.poll,
+                    grace_s=args.grace,
+                    as_json=args.json,
+                    interactive=sys.stderr.isatty() and os.environ.get("TERM") != "dumb",
+                    listen=args.listen,
+                )
+            )
         if args.command == "demo":
             from planktos.demo import demo
 
