@@ -22,9 +22,7 @@ class MirrorProcess:
     def __init__(self, url: str, directory: Path, *args: str) -> None:
         cmd = [sys.executable, "-m", "planktos", "mirror", url, "--dir", str(directory)]
         cmd += ["--json", "--listen", "127.0.0.1:0", *args]
-        self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.statuses: list[Status] = []
         self.errors: list[str] = []
         self._changed = threading.Condition()
