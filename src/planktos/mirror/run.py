@@ -93,7 +93,7 @@ class Mirror:
 
     def __init__(self, opts: MirrorOptions) -> None:
         self.opts = opts
-        self.site = Site(opts.url, opts.directory / "tables")
+        self.site = Site(opts.url)  # tables are cached in --dir once it is claimed
         self.held: dict[str, ShardInfo] = {}
         self.retiring: dict[str, float] = {}
         self.skipped: dict[str, ShardInfo] = {}
@@ -120,6 +120,7 @@ class Mirror:
             )
         warnings = check_trackers(snapshot)
         state = claim(self.opts.directory, self.site.base)
+        self.site.cache = self.opts.directory / "tables"
         self.snapshot = snapshot
         self.swarm = Swarm(
             self.opts.directory,
@@ -152,6 +153,10 @@ class Mirror:
                 snapshot = self.site.snapshot(top, self.opts.only)
                 if self.snapshot is not None and snapshot.build != self.snapshot.build:
                     self.event(f"new build {snapshot.build}: {len(snapshot.shards)} shards")
+                if self.snapshot is not None and snapshot.trackers != self.snapshot.trackers:
+                    assert self.swarm is not None
+                    self.swarm.retrack(snapshot.trackers)
+                    self.event("trackers: " + " ".join(snapshot.trackers))
                 self.snapshot = snapshot
                 self.failed.clear()
             self.manifest_note = ""

@@ -112,9 +112,9 @@ def matches(path: str, only: list[str]) -> bool:
 
 class Site:
     """The site at ``url``: fetches its manifest (conditionally), tables and torrents, and
-    keeps the tables it read in ``cache`` (they are immutable, named by SHA-256)."""
+    keeps the tables it read in ``cache`` once set (they are immutable, named by SHA-256)."""
 
-    def __init__(self, url: str, cache: Path) -> None:
+    def __init__(self, url: str, cache: Path | None = None) -> None:
         self.url = url
         self.base, self.manifest_url = site_urls(url)
         self.cache = cache
@@ -159,8 +159,8 @@ class Site:
 
     def table(self, tables_url: str, sha: str) -> dict[str, Any]:
         """The table ``sha`` (checked against its SHA-256), from the cache or the site."""
-        cached = self.cache / f"{sha}.json"
-        if cached.is_file():
+        cached = self.cache / f"{sha}.json" if self.cache else None
+        if cached and cached.is_file():
             try:
                 return read_table(cached.read_bytes(), sha)
             except ValueError:
@@ -173,8 +173,9 @@ class Site:
             node = read_table(body, sha)
         except ValueError as err:
             raise MirrorError(url, str(err)) from None
-        self.cache.mkdir(parents=True, exist_ok=True)
-        cached.write_bytes(body)
+        if cached:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_bytes(body)
         return node
 
     def snapshot(self, top: dict[str, Any], only: list[str]) -> Snapshot:

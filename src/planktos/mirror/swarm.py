@@ -110,6 +110,13 @@ class Swarm:
             params.file_priorities = [4 if i in shard.wanted else 0 for i in range(count)]
         self.handles[shard.infohash] = self.session.add_torrent(params)
 
+    def retrack(self, trackers: list[str]) -> None:
+        """Announce every shard to these trackers from now on (a new build changed them)."""
+        entries = [self.lt.announce_entry(url) for url in trackers]
+        for handle in self.handles.values():
+            handle.replace_trackers(entries)
+            handle.force_reannounce()
+
     def remove(self, infohash: str) -> None:
         """Stop seeding a shard and delete its data."""
         handle = self.handles.pop(infohash, None)
