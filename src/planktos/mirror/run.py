@@ -120,7 +120,7 @@ class Mirror:
             )
         warnings = check_trackers(snapshot)
         state = claim(self.opts.directory, self.site.base)
-        self.site.cache = self.opts.directory / "tables"
+        self.site.use_cache(self.opts.directory / "tables")
         self.snapshot = snapshot
         self.swarm = Swarm(
             self.opts.directory,

@@ -120,6 +120,15 @@ class Site:
         self.cache = cache
         self.etag: str | None = None
         self.modified: str | None = None
+        self.pending: dict[str, bytes] = {}  # tables read before the cache was set
+
+    def use_cache(self, cache: Path) -> None:
+        """Keep tables in ``cache`` from now on, those already read included."""
+        self.cache = cache
+        cache.mkdir(parents=True, exist_ok=True)
+        for sha, body in self.pending.items():
+            (cache / f"{sha}.json").write_bytes(body)
+        self.pending.clear()
 
     def get(self, url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, Any]:
         """Status, body and headers of a GET of ``url``; raises MirrorError when unreachable."""
@@ -176,6 +185,8 @@ class Site:
         if cached:
             cached.parent.mkdir(parents=True, exist_ok=True)
             cached.write_bytes(body)
+        else:
+            self.pending[sha] = body
         return node
 
     def snapshot(self, top: dict[str, Any], only: list[str]) -> Snapshot:
