@@ -305,3 +305,17 @@ def test_mirror_under_a_disk_cap_skips_what_does_not_fit(built_site: Path, tmp_p
     for ih in set(shards) - small:
         assert states[ih] == ("skipped", "over the disk cap (--max-disk)"), states
         assert not (tmp_path / "mirror/shards" / ih).exists()
+
+
+def test_libtorrent_is_imported_by_the_mirror_command_only() -> None:
+    code = (
+        "import sys, planktos.cli, planktos.mirror.run\n"
+        "planktos.cli.make_parser().parse_args(['mirror', 'http://example.com/'])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code + "print('libtorrent' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("False"), proc.stdout + proc.stderr
