@@ -319,3 +319,26 @@ def test_libtorrent_is_imported_by_the_mirror_command_only() -> None:
         check=False,
     )
     assert proc.returncode == 0 and proc.stdout.strip().endswith("False"), proc.stdout + proc.stderr
+
+
+def test_rate_limits_reach_the_libtorrent_session(tmp_path: Path) -> None:
+    from planktos.cli import make_parser
+    from planktos.mirror.swarm import Swarm
+
+    args = make_parser().parse_args(
+        ["mirror", "http://x/", "--upload-limit", "500K", "--download-limit", "2M"]
+    )
+    assert (args.upload_limit, args.download_limit) == (500 * 1024, 2 * 1024 * 1024)
+    swarm = Swarm(
+        tmp_path,
+        upload_limit=args.upload_limit,
+        download_limit=args.download_limit,
+        listen="127.0.0.1:0",
+    )
+    try:
+        settings = swarm.session.get_settings()
+        assert settings["upload_rate_limit"] == 500 * 1024
+        assert settings["download_rate_limit"] == 2 * 1024 * 1024
+        assert not settings["enable_dht"] and not settings["enable_lsd"]
+    finally:
+        swarm.close()
