@@ -99,6 +99,13 @@ def test_mirror_follows_a_rebuild(tmp_path: Path) -> None:
         try:
             status = again.until_seeding(set(second))
             assert status["totals"]["downloaded"] == 0, status
+            # The origin goes down: the mirror says so and keeps what it holds.
+            served.proc.send_signal(signal.SIGINT)
+            served.proc.wait(timeout=10)
+            status = again.until(lambda s: "cannot reach the site" in s["manifest_note"])
+            assert {r["infohash"]: r["state"] for r in status["shards"]} == dict.fromkeys(
+                second, "seeding"
+            )
         finally:
             assert again.stop() == 0, again.output()
 
