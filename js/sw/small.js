@@ -4,7 +4,7 @@
 import { boundaryPieces, storeFilePieces } from "./assemble.js";
 import { took, rejected } from "./counters.js";
 import { IntegrityError, seedTreeUrl } from "./file.js";
-import { originStream } from "./origin.js";
+import { cameOverNetwork, originStream, timingsOf } from "./origin.js";
 import { downWaitMs, measured, peerReader } from "./peers.js";
 import { filePieces, pieceBounds } from "./pieces.js";
 import { ChunkReader, readExactly, ShortReadError } from "./reader.js";
@@ -147,10 +147,18 @@ async function readFromPeers(ctx, file, waitMs = null) {
 async function readFromOrigin(ctx, file) {
   const { length } = file.entry;
   const asked = Date.now();
-  const reader = new ChunkReader(await originStream(file.url, 0, length - 1, length));
+  const before = timingsOf(file.url);
+  const stream = await originStream(file.url, 0, length - 1, length, { revalidate: true });
+  const reader = new ChunkReader(stream);
   try {
     const bytes = await reader.take(length);
-    measured(ctx.meters.origin, reader, length, asked);
+    const firstMs = (reader.firstAt ?? Date.now()) - asked;
+    const totalMs = Date.now() - asked;
+    // A body the HTTP cache gave after a 304 says how soon the origin answers, not how fast
+    // it sends: it counts as a read of no bytes.
+    const meter = ctx.meters.origin;
+    const sample = (net) => meter.record(net ? length : 0, firstMs, totalMs);
+    ctx.background(cameOverNetwork(file.url, before).then(sample));
     return bytes;
   } finally {
     reader.cancel();
