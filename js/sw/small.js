@@ -130,7 +130,9 @@ async function readFromPieces(ctx, file) {
 
 async function readFromPeers(ctx, file, waitMs = null) {
   const { length } = file.entry;
-  const peers = await peerReader(ctx, file, 0, length - 1, waitMs);
+  // A whole small file within the owner's deadline: a peer sending a byte now and then
+  // would otherwise hold the page for as long as it likes.
+  const peers = await peerReader(ctx, file, 0, length - 1, waitMs, { totalMs: waitMs ?? file.deadline });
   if (!peers) return null;
   try {
     const bytes = await peers.reader.take(length);
