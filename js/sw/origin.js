@@ -9,13 +9,14 @@ export class OriginError extends Error {}
 /**
  * A ReadableStream of bytes start..end (inclusive) of `url`, a file of `length` bytes. Asks
  * with Range unless the whole file is wanted; a 200 answer is skipped up to `start`.
- * `revalidate`: a whole file may come from the HTTP cache after a conditional request.
+ * `revalidate`: a whole file may come from the HTTP cache after a conditional request;
+ * `signal`: an AbortSignal that cancels the request.
  */
-export async function originStream(url, start, end, length, { revalidate = false } = {}) {
+export async function originStream(url, start, end, length, { revalidate = false, signal } = {}) {
   const whole = start === 0 && end === length - 1;
   const headers = whole ? {} : { Range: `bytes=${start}-${end}` };
   const cache = whole && revalidate ? "no-cache" : "no-store";
-  const response = await fetch(url, { headers, cache, credentials: "same-origin" });
+  const response = await fetch(url, { headers, cache, credentials: "same-origin", signal });
   if (response.status === 206 && !whole) {
     const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(response.headers.get("content-range") ?? "");
     if (m && Number(m[1]) === start && Number(m[2]) >= end) return response.body;
