@@ -10,6 +10,7 @@ state (what is held, what retires when) is kept in ``--dir`` for the next run.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -284,8 +285,6 @@ def _wanted(value: object) -> frozenset[int] | None:
 
 def mirror(opts: MirrorOptions) -> int:
     """Run ``planktos mirror``; returns the exit status (0 after a clean stop)."""
-    import sys
-
     node = Mirror(opts)
     for warning in node.start():
         print(f"planktos mirror: {warning}", file=sys.stderr)
