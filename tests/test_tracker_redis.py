@@ -429,3 +429,29 @@ async def test_tracker_without_redis_reports_no_cluster(
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("command", ["tracker", "serve"])
+async def test_a_400_digit_left_is_refused_in_a_cluster_and_logs_nothing(
+    command: str,
+    redis_server: RedisServer,
+    session: aiohttp.ClientSession,
+    connect: PeerMaker,
+    tmp_path: Path,
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    with (
+        tracker_process(command, redis_server.url, site=site) as one,
+        tracker_process(command, redis_server.url, site=site) as two,
+    ):
+        alice = await connect(one, "alice")
+        mallory = await connect(two, "mallory")
+        await alice.announce()
+        await until(session, two, lambda s: s["peers"] == 1)
+        for _ in range(20):
+            failure = await mallory.announce(left=int("9" * 400))
+            assert failure["failure reason"].startswith("left: "), failure
+        await exchange(mallory, alice)  # both processes still relay
+    logged = "".join(two.output[1:])
+    assert "Traceback" not in logged and "internal error" not in logged, logged

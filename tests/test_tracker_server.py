@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -801,3 +802,40 @@ async def test_invalid_utf8_text_frame_closes_that_socket_with_1007(
     await eventually(lambda: hub.stats()["connections"] == 1)
     assert hub.stats()["failures"] == 1
     assert (await alice.announce())["incomplete"] == 1
+
+
+# -- abuse: numbers, squatting (issue 12) -----------------------------------------------
+
+
+async def test_a_400_digit_left_is_refused_naming_the_field_and_logs_nothing(
+    make_peer: PeerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    mallory = await make_peer("mallory")
+    alice = await make_peer("alice")
+    await alice.announce()
+    huge = int("9" * 400)
+    caplog.set_level(logging.DEBUG, logger="planktos")
+    for _ in range(50):
+        failure = await mallory.announce(left=huge)
+        assert failure["failure reason"].startswith("left: "), failure
+        assert failure["action"] == "announce"
+        assert failure["info_hash"] == binary(HASH_A)
+    assert [r for r in caplog.records if r.name.startswith("planktos")] == []
+    assert (await mallory.announce(offers=1))["incomplete"] == 2
+    assert (await alice.receive())["peer_id"] == binary(mallory.peer_id)
+
+
+async def test_a_bug_met_by_every_message_is_logged_once(
+    start_tracker: StartTracker, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(info_hash: bytes) -> bool:
+        raise RuntimeError("a bug of ours")
+
+    tracker = await start_tracker(is_allowed=broken)
+    mallory = await tracker.connect("mallory")
+    caplog.set_level(logging.DEBUG, logger="planktos")
+    for _ in range(20):
+        failure = await mallory.announce()
+        assert failure == {"failure reason": "tracker: internal error while handling the message"}
+    logged = [r for r in caplog.records if r.name.startswith("planktos")]
+    assert len(logged) == 1 and logged[0].exc_info is not None, logged

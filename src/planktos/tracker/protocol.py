@@ -207,7 +207,11 @@ def _parse_announce(message: dict[str, object], limits: TrackerLimits) -> Announ
     if raw_left is None:
         left = None  # JSON has no Infinity: WebTorrent sends null before it knows the size
     elif isinstance(raw_left, int | float) and not isinstance(raw_left, bool):
-        left = None if math.isnan(raw_left) else float(raw_left)
+        try:
+            left = None if math.isnan(raw_left) else float(raw_left)
+        except OverflowError:  # an integer of some 310 digits or more
+            problem = "must be a number of bytes below 1e308, or null"
+            raise _fail(info_hash, "left", problem) from None
     else:
         raise _fail(info_hash, "left", "must be a number or null")
 
