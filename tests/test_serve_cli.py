@@ -263,3 +263,18 @@ async def test_a_stop_signal_closes_the_standalone_trackers_sockets_with_1001() 
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_an_access_log_inside_the_served_site_is_refused(site: Path) -> None:
+    for log in (site / "access.log", site / "logs" / "..", site / "css" / "x.log"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "planktos", "serve", str(site), "--port", "0"]
+            + ["--access-log", str(log)],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+        assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+        assert "inside the served site, which would publish it" in proc.stderr
+    assert not (site / "access.log").exists() and not (site / "css/x.log").exists()

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient
 
 from planktos.server.app import create_app
 from planktos.stats.buckets import Bucket
-from planktos.stats.db import StatsDb
+from planktos.stats.db import StatsDb, default_db_name
 from planktos.stats.ratelimit import RateLimiter
 from planktos.stats.web import StatsService
 from tests.servers import planktos_serve
@@ -214,13 +214,16 @@ def test_serve_prints_the_dashboard_and_defaults_the_db_beside_the_access_log(
         assert http(served.url + "planktos/stats", report(peers=5))[0] == 204
     rest = served.proc.stdout.read() if served.proc.stdout else ""
     assert f"{served.url}planktos/dashboard" in rest
-    assert (logs / "planktos-stats.sqlite3").is_file()
-    out = planktos("stats", "--stats-db", str(logs / "planktos-stats.sqlite3"), "--json")
+    name = default_db_name(site.resolve())
+    assert re.fullmatch(r"planktos-stats-site-[0-9a-f]{8}\.sqlite3", name), name
+    assert f"stats kept in {logs / name}" in served.head + rest
+    assert (logs / name).is_file()
+    out = planktos("stats", "--stats-db", str(logs / name), "--json")
     assert json.loads(out.stdout)["periods"]["all"]["peers"] == 5
     # Without an access log: beside the site, which `planktos stats SITE` finds.
     with planktos_serve(site) as served:
         assert http(served.url + "planktos/stats", report(peers=7))[0] == 204
-    assert (tmp_path / "planktos-stats.sqlite3").is_file()
+    assert (tmp_path / name).is_file()
     out = planktos("stats", str(site), "--json")
     assert out.returncode == 0 and json.loads(out.stdout)["periods"]["all"]["peers"] == 7
 
@@ -270,3 +273,50 @@ async def test_a_failed_write_keeps_the_counts_for_the_next_one(tmp_path: Path) 
     assert service._pending == {} and service.db.totals()[0].peers == 42
     service.db.close()
     service._executor.shutdown()
+
+
+def test_sibling_sites_keep_separate_statistics_by_default(tmp_path: Path) -> None:
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "index.html").write_text(name)
+    with planktos_serve(tmp_path / "one") as served:
+        assert http(served.url + "planktos/stats", report(peers=5))[0] == 204
+    out = planktos("stats", str(tmp_path / "one"), "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)["periods"]["all"]["peers"] == 5
+    other = planktos("stats", str(tmp_path / "two"), "--json")
+    assert other.returncode == 1 and "no stats database here" in other.stderr, other
+    with planktos_serve(tmp_path / "two") as served:
+        assert http(served.url + "planktos/stats", report(peers=7))[0] == 204
+    other = planktos("stats", str(tmp_path / "two"), "--json")
+    assert other.returncode == 0 and json.loads(other.stdout)["periods"]["all"]["peers"] == 7
+    out = planktos("stats", str(tmp_path / "one"), "--json")
+    assert json.loads(out.stdout)["periods"]["all"]["peers"] == 5
+
+
+def test_the_old_shared_default_database_is_pointed_out(tmp_path: Path) -> None:
+    (tmp_path / "site").mkdir()
+    StatsDb(tmp_path / "planktos-stats.sqlite3").close()
+    with planktos_serve(tmp_path / "site") as served:
+        pass
+    assert f"--stats-db {tmp_path / 'planktos-stats.sqlite3'}" in served.head, served.head
+
+
+def test_another_programs_database_is_refused_and_left_untouched(
+    site: Path, tmp_path: Path
+) -> None:
+    foreign = tmp_path / "app.sqlite3"
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE users (name TEXT)")
+        db.execute("INSERT INTO users VALUES ('ada')")
+    db.close()
+    before = foreign.read_bytes()
+    for args in (
+        ("serve", str(site), "--port", "0", "--stats-db", str(foreign)),
+        ("stats", "--stats-db", str(foreign)),
+    ):
+        proc = planktos(*args)
+        assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
+        assert proc.stdout == "" and proc.stderr.count("\n") == 1, proc.stderr
+        assert "another program's database (tables: users)" in proc.stderr, proc.stderr
+    assert foreign.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("app")) == ["app.sqlite3"]

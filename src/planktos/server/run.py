@@ -19,7 +19,7 @@ from planktos.errors import InputError
 from planktos.manifest import info_hashes
 from planktos.server.accesslog import ClfAccessLogger, close_access_log, open_access_log
 from planktos.server.app import MANIFEST, create_app
-from planktos.stats.db import check_outside, default_db_path
+from planktos.stats.db import LEGACY_NAME, check_outside, default_db_path
 from planktos.tracker.cluster import TrackerCluster
 from planktos.tracker.standalone import TrackerServer
 
@@ -217,9 +217,20 @@ def serve(
             json.loads(manifest.read_text(encoding="utf-8"))
         except ValueError as err:
             raise InputError(manifest, "is not valid JSON; run planktos build again") from err
+    if access_log is not None and access_log.resolve().is_relative_to(site.resolve()):
+        raise InputError(
+            access_log,
+            "lies inside the served site, which would publish it; pick a path outside it",
+        )
     cluster = make_cluster(redis_url, redis_ttl_s)
     db = stats_db or default_db_path(site, access_log)
     check_outside(db, site)
+    if stats_db is None and not db.exists() and (legacy := db.with_name(LEGACY_NAME)).is_file():
+        legacy_note = (
+            f"planktos serve: note: the statistics now go to {db.name}, one file per site; "
+            f"pass --stats-db {legacy} to keep adding to the old shared one"
+        )
+        note = f"{note}\n{legacy_note}" if note else legacy_note
     logger = open_access_log(access_log) if access_log else None
 
     def started(url: str) -> None:
