@@ -266,10 +266,10 @@ async def test_a_stop_signal_closes_the_standalone_trackers_sockets_with_1001() 
 
 
 def test_an_access_log_inside_the_served_site_is_refused(site: Path) -> None:
+    command = [sys.executable, "-m", "planktos", "serve", str(site), "--port", "0"]
     for log in (site / "access.log", site / "logs" / "..", site / "css" / "x.log"):
         proc = subprocess.run(
-            [sys.executable, "-m", "planktos", "serve", str(site), "--port", "0"]
-            + ["--access-log", str(log)],
+            [*command, "--access-log", str(log)],
             capture_output=True,
             text=True,
             timeout=20,
