@@ -278,3 +278,56 @@ def test_an_access_log_inside_the_served_site_is_refused(site: Path) -> None:
         assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
         assert "inside the served site, which would publish it" in proc.stderr
     assert not (site / "access.log").exists() and not (site / "css/x.log").exists()
+
+
+async def test_standalone_tracker_serves_a_rebuilt_manifests_hashes(site: Path) -> None:
+    import asyncio
+    import re
+    import time
+
+    import aiohttp
+
+    def shard_hashes() -> set[str]:
+        shards = read_full(site / "planktos/manifest.json")["shards"].values()
+        return {bytes.fromhex(s["infohash"]).decode("latin-1") for s in shards}
+
+    assert main(["build", "--root", str(site), "--quiet"]) == 0
+    before = shard_hashes()
+    manifest = str(site / "planktos/manifest.json")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "planktos", "tracker", "--port", "0", "--manifest", manifest],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        port = re.search(r"127\.0\.0\.1:(\d+)/", line)
+        assert port, line
+        peer = (b"-PK0001-" + b"b" * 12).decode("latin-1")
+
+        async def announce(ws: aiohttp.ClientWebSocketResponse, info_hash: str) -> bool:
+            await ws.send_json(
+                {"action": "announce", "info_hash": info_hash, "peer_id": peer, "left": 0}
+            )
+            return "failure reason" not in await ws.receive_json(timeout=10)
+
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(f"ws://127.0.0.1:{port[1]}/") as ws,
+        ):
+            assert all([await announce(ws, h) for h in before])
+            (site / "css/style.css").write_text("body { color: navy }\n")
+            assert main(["build", "--root", str(site), "--quiet"]) == 0
+            new = shard_hashes() - before
+            assert new
+            deadline = time.monotonic() + 10
+            while not all([await announce(ws, h) for h in new]):
+                assert time.monotonic() < deadline, "the rebuilt manifest's hashes stay refused"
+                await asyncio.sleep(0.1)
+            # The previous build's hashes stay served for visitors still on it.
+            assert all([await announce(ws, h) for h in before])
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)

@@ -16,10 +16,10 @@ from typing import Any
 from aiohttp import web
 
 from planktos.errors import InputError
-from planktos.manifest import info_hashes
 from planktos.server.accesslog import ClfAccessLogger, close_access_log, open_access_log
 from planktos.server.app import MANIFEST, create_app
 from planktos.stats.db import LEGACY_NAME, check_outside, default_db_path
+from planktos.tracker.allowed import AnyManifest, ManifestHashes
 from planktos.tracker.cluster import TrackerCluster
 from planktos.tracker.standalone import TrackerServer
 
@@ -256,15 +256,15 @@ def run_tracker(
     redis_ttl_s: float = 10.0,
 ) -> None:
     """Run the tracker alone; with manifests, only their info hashes are served."""
-    allowed: set[bytes] = set()
+    watched = []
     for path in manifests:
         try:
-            allowed |= info_hashes(path)
+            watched.append(ManifestHashes.required(path))
         except (OSError, ValueError) as err:
             raise InputError(path, "is not a readable planktos manifest; pass a built one") from err
 
     cluster = make_cluster(redis_url, redis_ttl_s)
-    tracker = TrackerServer(is_allowed=allowed.__contains__ if manifests else None, cluster=cluster)
+    tracker = TrackerServer(is_allowed=AnyManifest(watched) if manifests else None, cluster=cluster)
 
     async def main() -> None:
         try:
