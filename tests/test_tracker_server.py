@@ -839,3 +839,34 @@ async def test_a_bug_met_by_every_message_is_logged_once(
         assert failure == {"failure reason": "tracker: internal error while handling the message"}
     logged = [r for r in caplog.records if r.name.startswith("planktos")]
     assert len(logged) == 1 and logged[0].exc_info is not None, logged
+
+
+async def test_a_handshake_trickled_byte_by_byte_is_cut_at_its_deadline(
+    standalone: StartTracker,
+) -> None:
+    tracker = await standalone(limits=TrackerLimits(handshake_timeout_s=0.5))
+    host, port = tracker.url.split("/")[2].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    head = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nX-Pad: " + b"a" * 500
+
+    async def trickle() -> None:
+        with contextlib.suppress(ConnectionError):
+            for byte in head:  # one byte every 50 ms: never silent for a sweep
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(0.05)
+
+    trickling = asyncio.create_task(trickle())
+    try:
+        assert await asyncio.wait_for(reader.read(), TIMEOUT * 3) == b""
+    finally:
+        trickling.cancel()
+        writer.close()
+    assert 0.45 <= loop.time() - started <= 2.0
+    # A completed handshake is not cut: the socket outlives the deadline.
+    alice = await tracker.connect("alice")
+    assert (await alice.announce())["incomplete"] == 1
+    await asyncio.sleep(1.0)  # twice the deadline, idle
+    assert (await alice.announce(event=None))["incomplete"] == 1

@@ -18,6 +18,7 @@ from aiohttp import web
 from planktos.errors import InputError
 from planktos.server.accesslog import ClfAccessLogger, close_access_log, open_access_log
 from planktos.server.app import MANIFEST, create_app
+from planktos.server.deadline import HEAD_TIMEOUT_S, DeadlineSite, HeadDeadline
 from planktos.stats.db import LEGACY_NAME, check_outside, default_db_path
 from planktos.tracker.allowed import AnyManifest, ManifestHashes
 from planktos.tracker.cluster import TrackerCluster
@@ -30,24 +31,31 @@ log = logging.getLogger(__name__)
 
 
 async def start(
-    app: web.Application, host: str, port: int, access_log: logging.Logger | None
+    app: web.Application,
+    host: str,
+    port: int,
+    access_log: logging.Logger | None,
+    head_timeout_s: float = HEAD_TIMEOUT_S,
 ) -> tuple[web.AppRunner, int]:
-    """Start ``app`` on host:port; returns the runner and the bound port (for port 0)."""
+    """Start ``app`` on host:port; returns the runner and the bound port (for port 0).
+
+    A connection whose request head (or WebSocket handshake) is not complete
+    ``head_timeout_s`` after its first byte is cut (:mod:`planktos.server.deadline`).
+    """
+    deadline = HeadDeadline(head_timeout_s)
+    app.middlewares.append(deadline.middleware)
     if access_log is None:
         runner = web.AppRunner(app, access_log=None)
     else:
         runner = web.AppRunner(app, access_log_class=ClfAccessLogger, access_log=access_log)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = DeadlineSite(runner, host, port, deadline)
     try:
         await site.start()
     except OSError as err:
         await runner.cleanup()
         raise listen_error(host, port, err) from err
-    server = site._server  # aiohttp exposes the bound port only here
-    sockets = getattr(server, "sockets", None) or []
-    bound = sockets[0].getsockname()[1] if sockets else port
-    return runner, bound
+    return runner, site.bound_port
 
 
 def listen_error(host: str, port: int, err: OSError) -> InputError:

@@ -54,6 +54,9 @@ class TrackerLimits:
     ``idle_timeout_s``: a socket from which nothing (not even a pong) arrived for this long
     is closed. ``interval_s``: announce interval told to clients; bittorrent-tracker tells
     WebSocket clients its HTTP interval / 5, i.e. 120 s by default.
+    ``handshake_timeout_s``: the standalone tracker cuts a connection whose HTTP request
+    (the WebSocket handshake) is not complete this long after it opened, however steadily
+    its bytes trickle in.
     """
 
     max_message_bytes: int = 64 * 1024
@@ -64,6 +67,7 @@ class TrackerLimits:
     max_sdp_chars: int = 16 * 1024
     max_scrape_hashes: int = 100
     max_swarms_per_connection: int = 256
+    handshake_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         for field in fields(self):
