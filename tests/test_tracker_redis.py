@@ -25,7 +25,7 @@ import aiohttp
 import pytest
 
 from tests.servers import free_port
-from tests.test_tracker_server import Peer
+from tests.test_tracker_server import HASH_A, HASH_B, Peer
 
 REDIS_SERVER = Path("/usr/bin/redis-server")
 pytestmark = pytest.mark.skipif(
@@ -188,9 +188,9 @@ async def connect(session: aiohttp.ClientSession) -> AsyncIterator[PeerMaker]:
         await ws.close()
 
 
-async def exchange(offerer: Peer, answerer: Peer) -> None:
+async def exchange(offerer: Peer, answerer: Peer, info_hash: bytes = HASH_A) -> None:
     """``offerer`` sends one offer, which reaches ``answerer``, whose answer comes back."""
-    reply = await offerer.announce(offers=1, event=None)
+    reply = await offerer.announce(info_hash, offers=1, event=None)
     assert reply["action"] == "announce" and "offer" not in reply, reply
     offer = await answerer.receive()
     assert offer["offer"]["type"] == "offer", offer
@@ -455,3 +455,26 @@ async def test_a_400_digit_left_is_refused_in_a_cluster_and_logs_nothing(
         await exchange(mallory, alice)  # both processes still relay
     logged = "".join(two.output[1:])
     assert "Traceback" not in logged and "internal error" not in logged, logged
+
+
+async def test_a_peer_id_held_on_one_process_cannot_be_squatted_on_another(
+    redis_server: RedisServer, session: aiohttp.ClientSession, connect: PeerMaker
+) -> None:
+    with (
+        tracker_process("tracker", redis_server.url) as one,
+        tracker_process("tracker", redis_server.url) as two,
+    ):
+        alice = await connect(one, "alice")
+        await alice.announce(HASH_A)
+        await until(session, two, lambda s: s["peers"] == 1)
+        mallory = await connect(two, "mallory")
+        mallory.peer_id = alice.peer_id
+        refused = await mallory.announce(HASH_B)
+        assert refused["failure reason"].startswith("peer_id: in use by another connection")
+        bob = await connect(two, "bob")
+        await bob.announce(HASH_B)
+        await until(session, one, lambda s: s["peers"] == 2)
+        assert (await alice.announce(HASH_B))["incomplete"] == 2
+        await until(session, two, lambda s: s["peers"] == 3)
+        await exchange(alice, bob, HASH_B)
+        await mallory.nothing_pending()

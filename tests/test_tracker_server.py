@@ -870,3 +870,30 @@ async def test_a_handshake_trickled_byte_by_byte_is_cut_at_its_deadline(
     assert (await alice.announce())["incomplete"] == 1
     await asyncio.sleep(1.0)  # twice the deadline, idle
     assert (await alice.announce(event=None))["incomplete"] == 1
+
+
+async def test_a_learned_peer_id_cannot_lock_its_owner_out_of_another_swarm(
+    make_peer: PeerFactory,
+) -> None:
+    alice = await make_peer("alice")
+    bob = await make_peer("bob")
+    mallory = await make_peer("mallory")
+    await alice.announce(HASH_A)
+    await bob.announce(HASH_B)
+    # Mallory learns alice's id from an offer alice sends, and announces it in swarm B.
+    await alice.announce(HASH_A, offers=1, event=None)
+    await mallory.announce(HASH_A)
+    await alice.announce(HASH_A, offers=1, event=None)
+    offer = await mallory.receive()
+    assert offer["peer_id"] == binary(alice.peer_id)
+    mallory.peer_id = alice.peer_id
+    refused = await mallory.announce(HASH_B)
+    assert refused["failure reason"].startswith("peer_id: in use by another connection"), refused
+    # Alice joins swarm B all the same, and bob's answer to her offer reaches her alone.
+    assert (await alice.announce(HASH_B))["incomplete"] == 2
+    await alice.announce(HASH_B, offers=1, event=None)
+    offer = await bob.receive()
+    await bob.answer(offer)
+    answer = await alice.receive()
+    assert answer["answer"]["type"] == "answer" and answer["peer_id"] == binary(bob.peer_id)
+    await mallory.nothing_pending()

@@ -19,10 +19,17 @@ seam) so that a store shared by several processes can replace :class:`MemorySwar
 Peers are addressed by connection, not by peer id: bittorrent-tracker's client shares one
 socket per tracker URL among all its torrents, and a page may run several clients on it.
 
-Two rules bittorrent-tracker lacks, because a client's mistake must not change anything
-for others: a peer id already in a swarm on another connection is refused (else that
-connection would receive the other peer's answers), and one connection may join at most
-``max_swarms_per_connection`` swarms.
+Rules bittorrent-tracker lacks, because a client's mistake (or malice) must not change
+anything for others:
+
+- A peer id belongs to the connection that first joined a swarm with it, in every swarm of
+  the tracker, until that connection closes; any other connection announcing it, in any
+  swarm, is refused. Every offer a peer sends carries its peer id to another peer, so peer
+  ids are not secret: were they scoped per swarm, anyone who learned one could announce it
+  in another swarm before its owner, lock the owner out of that swarm and receive the
+  answers meant for it. With ``--redis``, an id held on another process counts too.
+- One connection may join at most ``max_swarms_per_connection`` swarms and use as many
+  peer ids.
 """
 
 from __future__ import annotations
@@ -107,6 +114,10 @@ class SwarmStore(Protocol):
 
     def swarm_sizes(self) -> dict[bytes, int]:
         """Number of peers of every swarm."""
+        ...
+
+    def held_elsewhere(self, peer_id: bytes) -> bool:
+        """Whether another tracker process holds a peer with this id, in any swarm."""
         ...
 
 
@@ -199,6 +210,9 @@ class MemorySwarmStore:
     def swarm_sizes(self) -> dict[bytes, int]:
         return {info_hash: len(swarm.peers) for info_hash, swarm in self._swarms.items()}
 
+    def held_elsewhere(self, peer_id: bytes) -> bool:
+        return False  # one process: every peer's connection is the core's own
+
     def peers(self) -> Iterator[tuple[bytes, bytes, ConnectionId, bool]]:
         """Every peer of every swarm: (info hash, peer id, connection, complete)."""
         for info_hash, swarm in self._swarms.items():
@@ -233,6 +247,9 @@ class TrackerCore:
         self._store: SwarmStore = store if store is not None else MemorySwarmStore()
         # (info_hash, peer_id) pairs each connection joined, to leave them when it closes.
         self._joined: dict[ConnectionId, list[tuple[bytes, bytes]]] = {}
+        # Each peer id's connection (the first to join a swarm with it), and the reverse.
+        self._owners: dict[bytes, ConnectionId] = {}
+        self._owned: dict[ConnectionId, list[bytes]] = {}
 
     def receive(self, connection: ConnectionId, text: str) -> list[Delivery]:
         """Handle one text message; a bad one gets a failure reason and changes nothing."""
@@ -255,6 +272,8 @@ class TrackerCore:
             peer = self._store.find_peer(info_hash, peer_id)
             if peer is not None and peer.connection == connection:
                 self._store.remove_peer(info_hash, peer_id)
+        for peer_id in self._owned.pop(connection, ()):
+            del self._owners[peer_id]
 
     def stats(self) -> dict[str, object]:
         """Swarm sizes and the counters, for ``/stats`` and the benchmarks."""
@@ -278,6 +297,15 @@ class TrackerCore:
             raise TrackerProtocolError(
                 "peer_id",
                 "already in this swarm on another connection",
+                action="announce",
+                info_hash=info_hash,
+            )
+        owner = self._owners.get(peer_id)
+        if owner != connection and (owner is not None or store.held_elsewhere(peer_id)):
+            raise TrackerProtocolError(
+                "peer_id",
+                "in use by another connection; a peer id is its first connection's until "
+                "that closes",
                 action="announce",
                 info_hash=info_hash,
             )
@@ -325,6 +353,20 @@ class TrackerCore:
                 action="announce",
                 info_hash=request.info_hash,
             )
+        peer_id = request.peer_id
+        if peer_id not in self._owners:
+            owned = self._owned.get(connection)
+            if owned is None:
+                owned = self._owned[connection] = []
+            if len(owned) >= self.limits.max_swarms_per_connection:
+                raise TrackerProtocolError(
+                    "peer_id",
+                    f"this connection already uses {len(owned)} peer ids; reuse one",
+                    action="announce",
+                    info_hash=request.info_hash,
+                )
+            owned.append(peer_id)
+            self._owners[peer_id] = connection
         completed = request.event is Event.COMPLETED
         seeder = request.left == 0 and not completed
         self._store.add_peer(request.info_hash, request.peer_id, connection, seeder)
