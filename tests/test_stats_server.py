@@ -7,6 +7,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError
@@ -320,3 +321,34 @@ def test_another_programs_database_is_refused_and_left_untouched(
         assert "another program's database (tables: users)" in proc.stderr, proc.stderr
     assert foreign.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("app")) == ["app.sqlite3"]
+
+
+async def test_one_address_forging_reports_with_fresh_ids_moves_the_figures_little(
+    client: Client,
+) -> None:
+    claimed = 64 << 30  # the most one report may claim
+    statuses: Counter[int] = Counter()
+    for i in range(300):
+        resp = await post(client, report(f"forged-visitor-{i:06}", peers=claimed))
+        statuses[resp.status] += 1
+    assert statuses == {204: 300}
+    stats = await (await client.get("/planktos/stats")).json()
+    peers = stats["aggregates"]["totals"]["peers"]
+    # 16 MiB a minute from an address without tracker connections (two if a minute turned).
+    assert 0 < peers <= 2 * (16 << 20), peers
+    assert stats["reports"]["clipped_bytes"] == 300 * claimed - peers
+
+
+async def test_an_address_with_tracker_connections_may_claim_more(client: Client) -> None:
+    async def clipped() -> int:
+        stats = await (await client.get("/planktos/stats")).json()
+        return int(stats["reports"]["clipped_bytes"])
+
+    claimed = 400 << 20
+    assert (await post(client, report(peers=claimed))).status == 204
+    assert await clipped() == claimed - (16 << 20)  # no tracker connection: 16 MiB
+    sockets = [await client.ws_connect("/planktos/tracker") for _ in range(2)]
+    assert (await post(client, report("ZyXwVuTsRqPoNmLkJiHgFe", peers=claimed))).status == 204
+    assert await clipped() == claimed - (16 << 20), "counted in full: 16 MiB + 2 x 256 MiB"
+    for ws in sockets:
+        await ws.close()

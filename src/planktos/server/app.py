@@ -41,7 +41,10 @@ def create_app(
     app[_TRACKER] = tracker
     app.router.add_get(TRACKER_PATH, tracker.handle, allow_head=False)
     stats = StatsService(
-        StatsDb(stats_db), static_bytes=lambda: static.bytes_sent, tracker_stats=tracker.stats
+        StatsDb(stats_db),
+        static_bytes=lambda: static.bytes_sent,
+        tracker_stats=tracker.stats,
+        connections_from=tracker.connections_from,
     )
     stats.install(app)
     app.router.add_route("*", "/{tail:.*}", static.handle)

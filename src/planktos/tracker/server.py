@@ -28,10 +28,14 @@ Socket handling, and why:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
+from planktos.stats.ratelimit import AddressKeys
+from planktos.tracker.cluster import TrackerCluster
 from planktos.tracker.hub import CLOSE_TIMEOUT_S, TrackerHub
+from planktos.tracker.protocol import TrackerLimits
 
 __all__ = ["UPGRADE_REQUIRED_TEXT", "TrackerService"]
 
@@ -60,6 +64,21 @@ class _AiohttpSocket:
 class TrackerService(TrackerHub):
     """A WebSocket tracker for WebTorrent, to mount on an aiohttp route (GET)."""
 
+    def __init__(
+        self,
+        *,
+        is_allowed: Callable[[bytes], bool] | None = None,
+        limits: TrackerLimits | None = None,
+        cluster: TrackerCluster | None = None,
+    ) -> None:
+        super().__init__(is_allowed=is_allowed, limits=limits, cluster=cluster)
+        self._address_key = AddressKeys()
+        self._per_address: dict[str, int] = {}
+
+    def connections_from(self, address: str) -> int:
+        """Open WebSockets from ``address`` (an IPv6 address: its /64), for the stats."""
+        return self._per_address.get(self._address_key(address), 0)
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Upgrade a GET to a WebSocket and serve tracker messages until it closes."""
         ws = web.WebSocketResponse(
@@ -76,6 +95,8 @@ class TrackerService(TrackerHub):
             )
         await ws.prepare(request)
         connection = self.open(_AiohttpSocket(ws, request.transport))
+        address = self._address_key(request.remote or "")
+        self._per_address[address] = self._per_address.get(address, 0) + 1
         try:
             async for message in ws:
                 if message.type is _TEXT:
@@ -90,4 +111,8 @@ class TrackerService(TrackerHub):
                     break
         finally:
             self.closed(connection)
+            if (left := self._per_address[address] - 1) > 0:
+                self._per_address[address] = left
+            else:
+                del self._per_address[address]
         return ws
