@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sqlite3
@@ -350,5 +351,12 @@ async def test_an_address_with_tracker_connections_may_claim_more(client: Client
     sockets = [await client.ws_connect("/planktos/tracker") for _ in range(2)]
     assert (await post(client, report("ZyXwVuTsRqPoNmLkJiHgFe", peers=claimed))).status == 204
     assert await clipped() == claimed - (16 << 20), "counted in full: 16 MiB + 2 x 256 MiB"
+    # A visitor's last report comes as its page goes away, when its socket may be closed.
     for ws in sockets:
         await ws.close()
+    deadline = asyncio.get_running_loop().time() + 5
+    while (await (await client.get("/planktos/stats")).json())["tracker"]["connections"]:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.01)
+    assert (await post(client, report("ZyXwVuTsRqPoNmLkJiHgF2", peers=100 << 20))).status == 204
+    assert await clipped() == claimed - (16 << 20), "the minute's sockets still count"
