@@ -360,3 +360,22 @@ async def test_an_address_with_tracker_connections_may_claim_more(client: Client
         await asyncio.sleep(0.01)
     assert (await post(client, report("ZyXwVuTsRqPoNmLkJiHgF2", peers=100 << 20))).status == 204
     assert await clipped() == claimed - (16 << 20), "the minute's sockets still count"
+
+
+async def test_a_report_body_trickled_in_too_slowly_is_refused(aiohttp_client: Any) -> None:
+    app = web.Application()
+    service = StatsService(
+        StatsDb(":memory:"), static_bytes=lambda: 0, tracker_stats=dict, body_timeout_s=0.3
+    )
+    service.install(app)
+    client: Client = await aiohttp_client(app)
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(
+        b"POST /planktos/stats HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+        b'Content-Length: 120\r\n\r\n{"v": 1'
+    )  # and the rest never comes
+    started = asyncio.get_running_loop().time()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"HTTP/1.1 408 "), head
+    assert 0.25 <= asyncio.get_running_loop().time() - started <= 2
+    writer.close()

@@ -59,6 +59,7 @@ class StatsService:
         per_address: RateLimiter | None = None,
         budget: AddressBudget | None = None,
         connections_from: Callable[[str], int] = lambda address: 0,
+        body_timeout_s: float = 10.0,
     ) -> None:
         self.db = db
         self.flush_s = flush_s
@@ -73,6 +74,7 @@ class StatsService:
         # What one address may claim, bounded by its tracker connections (issue 12).
         self.budget = AddressBudget(clock=clock) if budget is None else budget
         self._connections_from = connections_from
+        self.body_timeout_s = body_timeout_s  # a body trickled in slower is refused (408)
         self._pending: dict[int, Bucket] = {}
         self._bytes_seen = static_bytes()
         self._rolled_up = 0.0
@@ -111,9 +113,13 @@ class StatsService:
             check_content_type(request.content_type)
             if (request.content_length or 0) > MAX_BODY_BYTES:
                 raise ReportError("body", f"larger than {MAX_BODY_BYTES} bytes", 413)
-            report = parse_report(await _read_capped(request, MAX_BODY_BYTES + 1))
+            async with asyncio.timeout(self.body_timeout_s):
+                body = await _read_capped(request, MAX_BODY_BYTES + 1)
+            report = parse_report(body)
         except ReportError as err:
             return _refuse(err.status, str(err))
+        except TimeoutError:
+            return _refuse(408, f"body: not received within {self.body_timeout_s:g} s")
         wait = self.per_client.wait_s(report.client)
         if wait:
             return _refuse(429, "id: too many reports from this visitor; retry later", _retry(wait))
