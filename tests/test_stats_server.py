@@ -377,5 +377,5 @@ async def test_a_report_body_trickled_in_too_slowly_is_refused(aiohttp_client: A
     started = asyncio.get_running_loop().time()
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
     assert head.startswith(b"HTTP/1.1 408 "), head
-    assert 0.25 <= asyncio.get_running_loop().time() - started <= 2
+    assert 0.25 <= asyncio.get_running_loop().time() - started < 5
     writer.close()

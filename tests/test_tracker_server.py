@@ -864,7 +864,7 @@ async def test_a_handshake_trickled_byte_by_byte_is_cut_at_its_deadline(
     finally:
         trickling.cancel()
         writer.close()
-    assert 0.45 <= loop.time() - started <= 2.0
+    assert 0.45 <= loop.time() - started < 5, "cut long before its bytes end (27 s)"
     # A completed handshake is not cut: the socket outlives the deadline.
     alice = await tracker.connect("alice")
     assert (await alice.announce())["incomplete"] == 1
@@ -897,3 +897,23 @@ async def test_a_learned_peer_id_cannot_lock_its_owner_out_of_another_swarm(
     answer = await alice.receive()
     assert answer["answer"]["type"] == "answer" and answer["peer_id"] == binary(bob.peer_id)
     await mallory.nothing_pending()
+
+
+async def test_a_reconnecting_peers_id_is_kept_for_its_address(
+    start_tracker: StartTracker,
+) -> None:
+    tracker = await start_tracker()
+    alice = await tracker.connect("alice")  # from 127.0.0.1
+    await alice.announce(HASH_A)
+    await alice.ws.close()
+    await eventually(lambda: tracker.hub.stats()["connections"] == 0)
+    elsewhere = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+    async with aiohttp.ClientSession(connector=elsewhere) as session:
+        mallory = Peer(await session.ws_connect(tracker.url), "mallory")
+        mallory.peer_id = alice.peer_id
+        refused = await mallory.announce(HASH_B)
+        assert refused["failure reason"].startswith("peer_id: its connection closed"), refused
+        back = await tracker.connect("alice")  # alice's browser reconnects
+        assert back.peer_id == alice.peer_id
+        assert (await back.announce(HASH_B))["incomplete"] == 1
+        await mallory.ws.close()

@@ -439,3 +439,21 @@ def test_a_connection_uses_a_bounded_number_of_peer_ids() -> None:
     failure = only(core.receive(5, announce(3))).message["failure reason"]
     assert failure == "peer_id: this connection already uses 2 peer ids; reuse one"
     assert "failure reason" not in only(core.receive(5, announce(2))).message
+
+
+def test_a_closed_connections_peer_id_waits_for_its_address_to_reconnect() -> None:
+    now = [100.0]
+    core = TrackerCore(limits=TrackerLimits(peer_id_grace_s=60), clock=lambda: now[0])
+    core.connected(1, "192.0.2.1")  # the victim
+    core.connected(2, "198.51.100.9")  # mallory, who learned its id
+    core.receive(1, announce(1))
+    core.disconnect(1)  # the victim's socket drops; its browser reconnects in 10-15 s
+    refused = only(core.receive(2, announce(1, HASH_B))).message["failure reason"]
+    assert refused == (
+        "peer_id: its connection closed moments ago; it is kept for its owner to reconnect"
+    )
+    core.connected(3, "192.0.2.1")  # the victim is back: it takes its id again
+    assert "failure reason" not in only(core.receive(3, announce(1, HASH_B))).message
+    core.disconnect(3)
+    now[0] += 61  # nobody came back within the grace period: the id is free
+    assert "failure reason" not in only(core.receive(2, announce(1, HASH_B))).message

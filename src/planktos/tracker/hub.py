@@ -101,10 +101,12 @@ class TrackerHub:
         if cluster is not None:
             cluster.bind(self.send_encoded)
 
-    def open(self, socket: Socket) -> ConnectionId:
-        """Register a socket whose WebSocket handshake completed; returns its id."""
+    def open(self, socket: Socket, address: str = "") -> ConnectionId:
+        """Register a socket whose WebSocket handshake completed, from the network address
+        ``address`` if known; returns its id."""
         connection = next(self._ids)
         self.sockets[connection] = socket
+        self.core.connected(connection, address)
         return connection
 
     def closed(self, connection: ConnectionId) -> None:

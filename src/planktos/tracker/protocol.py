@@ -56,7 +56,8 @@ class TrackerLimits:
     WebSocket clients its HTTP interval / 5, i.e. 120 s by default.
     ``handshake_timeout_s``: the standalone tracker cuts a connection whose HTTP request
     (the WebSocket handshake) is not complete this long after it opened, however steadily
-    its bytes trickle in.
+    its bytes trickle in. ``peer_id_grace_s``: after a connection closes, its peer ids are
+    kept this long for connections from its address (its browser reconnecting).
     """
 
     max_message_bytes: int = 64 * 1024
@@ -68,6 +69,7 @@ class TrackerLimits:
     max_scrape_hashes: int = 100
     max_swarms_per_connection: int = 256
     handshake_timeout_s: float = 10.0
+    peer_id_grace_s: float = 60.0
 
     def __post_init__(self) -> None:
         for field in fields(self):

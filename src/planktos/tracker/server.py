@@ -123,7 +123,7 @@ class TrackerService(TrackerHub):
                 headers={"Upgrade": "websocket", "Connection": "Upgrade"},
             )
         await ws.prepare(request)
-        connection = self.open(_AiohttpSocket(ws, request.transport))
+        connection = self.open(_AiohttpSocket(ws, request.transport), request.remote or "")
         address = self._address_key(request.remote or "")
         self._count_open(address, 1)
         try:

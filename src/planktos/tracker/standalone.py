@@ -216,7 +216,9 @@ class _Connection(asyncio.Protocol):
             response = ws.reject(404, f"Not found. The tracker is at {EMBEDDED_PATH}.\n")
         ws.send_response(response)
         if response.status_code == 101:
-            self._id = server.hub.open(self)
+            peer = self.transport.get_extra_info("peername") if self.transport else None
+            address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+            self._id = server.hub.open(self, address)
 
     def _flush(self) -> None:
         transport = self.transport
