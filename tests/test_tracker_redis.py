@@ -453,6 +453,8 @@ async def test_a_400_digit_left_is_refused_in_a_cluster_and_logs_nothing(
             failure = await mallory.announce(left=int("9" * 400))
             assert failure["failure reason"].startswith("left: "), failure
         await exchange(mallory, alice)  # both processes still relay
+        for peer in (alice, mallory):
+            await peer.ws.close()  # else each process waits for their close frames
     logged = "".join(two.output[1:])
     assert "Traceback" not in logged and "internal error" not in logged, logged
 
@@ -478,3 +480,5 @@ async def test_a_peer_id_held_on_one_process_cannot_be_squatted_on_another(
         await until(session, two, lambda s: s["peers"] == 3)
         await exchange(alice, bob, HASH_B)
         await mallory.nothing_pending()
+        for peer in (alice, bob, mallory):
+            await peer.ws.close()  # else each process waits for their close frames
