@@ -311,17 +311,25 @@ def test_another_programs_database_is_refused_and_left_untouched(
         db.execute("CREATE TABLE users (name TEXT)")
         db.execute("INSERT INTO users VALUES ('ada')")
     db.close()
-    before = foreign.read_bytes()
-    for args in (
-        ("serve", str(site), "--port", "0", "--stats-db", str(foreign)),
-        ("stats", "--stats-db", str(foreign)),
-    ):
-        proc = planktos(*args)
-        assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
-        assert proc.stdout == "" and proc.stderr.count("\n") == 1, proc.stderr
-        assert "another program's database (tables: users)" in proc.stderr, proc.stderr
-    assert foreign.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("app")) == ["app.sqlite3"]
+    also_meta = tmp_path / "app2.sqlite3"  # a table named like ours is not enough
+    with sqlite3.connect(also_meta) as db:
+        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute("INSERT INTO meta VALUES ('owner', 'someone else')")
+        db.execute("CREATE TABLE users (name TEXT)")
+    db.close()
+    for path, tables in ((foreign, "users"), (also_meta, "meta, users")):
+        before = path.read_bytes()
+        for args in (
+            ("serve", str(site), "--port", "0", "--stats-db", str(path)),
+            ("stats", "--stats-db", str(path)),
+        ):
+            proc = planktos(*args)
+            assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
+            assert proc.stdout == "" and proc.stderr.count("\n") == 1, proc.stderr
+            assert f"another program's database (tables: {tables})" in proc.stderr, proc.stderr
+        assert path.read_bytes() == before
+    made = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("app"))
+    assert made == ["app.sqlite3", "app2.sqlite3"], "no -wal or -journal file either"
 
 
 async def test_one_address_forging_reports_with_fresh_ids_moves_the_figures_little(

@@ -88,7 +88,13 @@ class StatsDb:
         """Refuse, before changing anything, a database whose tables another program made."""
         rows = self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
         tables = sorted(str(row[0]) for row in rows)
-        if tables and "meta" not in tables:
+        if not tables:
+            return  # a new file, or an empty database: ours to set up
+        ours = (
+            "meta" in tables
+            and self._db.execute("SELECT 1 FROM meta WHERE key = 'schema'").fetchone()
+        )
+        if not ours:
             self._db.close()
             shown = ", ".join(tables[:3]) + (", ..." if len(tables) > 3 else "")
             raise StatsDbError(
