@@ -13,6 +13,7 @@ from typing import Any, NoReturn, TypeVar
 
 from planktos import __version__
 from planktos.build import DEFAULT_TRACKER, BuildOptions, BuildResult, build
+from planktos.check.judge import check_site_url
 from planktos.errors import InputError, PlanktosError
 from planktos.manifest import parse_runtime_option
 from planktos.shards import parse_piece_size
@@ -168,6 +169,17 @@ def make_parser() -> argparse.ArgumentParser:
     )
     _add_redis_options(t)
 
+    c = sub.add_parser("check", help="check a deployed site from outside: one line per problem")
+    c.add_argument("url", type=_checked(check_site_url), metavar="URL", help="the site's URL")
+    c.add_argument("--json", action="store_true", help="print the findings as JSON")
+    c.add_argument("--strict", action="store_true", help="exit non-zero on warnings too")
+    c.add_argument(
+        "--pages", type=_positive, default=10, metavar="N", help="pages to check (default 10)"
+    )
+    c.add_argument(
+        "--timeout", type=_seconds, default=10.0, metavar="SECONDS", help="per request (10)"
+    )
+
     d = sub.add_parser("demo", help="build and serve the bundled example site")
     d.add_argument("--host", default="127.0.0.1", help="address to listen on")
     d.add_argument("--port", type=_port, default=8080, help="port to listen on")
@@ -209,6 +221,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 host=args.host, port=args.port, manifests=args.manifest, **_redis_args(args)
             )
             return 0
+        if args.command == "check":
+            from planktos.check import run_check
+
+            return run_check(
+                args.url,
+                pages=args.pages,
+                timeout_s=args.timeout,
+                as_json=args.json,
+                strict=args.strict,
+            )
         if args.command == "demo":
             from planktos.demo import demo
 
