@@ -146,6 +146,12 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=_port, default=8080, help="port to listen on (0: any free)")
     s.add_argument("--access-log", type=Path, metavar="FILE", help="Common Log Format file")
     s.add_argument("--open-tracker", action="store_true", help="track any info hash")
+    s.add_argument(
+        "--base-url",
+        type=_checked(check_base_url),
+        metavar="URL",
+        help="serve the site under this path, e.g. /docs/ (its build's --base-url)",
+    )
     _add_redis_options(s)
     s.add_argument(
         "--stats-db", type=Path, metavar="PATH", help="SQLite file of the offload statistics"
@@ -208,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 open_tracker=args.open_tracker,
                 **_redis_args(args),
                 stats_db=args.stats_db,
+                base_url=args.base_url,
             )
             return 0
         if args.command == "stats":

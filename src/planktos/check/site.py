@@ -165,9 +165,23 @@ def _manifest(got: Got, url: str) -> tuple[dict[str, Any] | None, list[Finding]]
 
 
 async def _why_no_manifest(p: Prober, url: str) -> list[Finding]:
-    """Without a manifest: where do the site's pages look for Planktos, if anywhere?"""
+    """Without a manifest: where do the site's pages look for Planktos, if anywhere? Is there
+    a Planktos site at a shorter path?"""
     page = await p.get(url)
     if page.status != 200:
+        parent = url
+        while base_path(parent) != "/":
+            parent = urljoin(parent, "..")
+            above = await p.get(urljoin(parent, MANIFEST), body=False)
+            if above.status == 200:
+                return [
+                    error(
+                        "base-url",
+                        url,
+                        f"answered {page.status}, but there is a Planktos site at {parent}",
+                        f"check {parent}, or deploy the site at {url}",
+                    )
+                ]
         return []
     sources = install_sources(page.text(), page.url)
     if not sources:
