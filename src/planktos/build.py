@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from planktos import runtime
 from planktos.cache import HashCache
 from planktos.hashing import ShardDigest, hash_shard
-from planktos.inject import InjectReport, inject
+from planktos.inject import InjectReport, inject, loads_install_script
 from planktos.manifest import (
     FORMAT,
     VERSION,
@@ -64,6 +64,7 @@ class BuildResult:
     copies: int = 0
     seconds: float = 0.0
     injected: InjectReport | None = None
+    install_tag: bool | None = None  # whether a page loads install.js (None: no HTML page)
 
 
 class Progress(Protocol):
@@ -102,6 +103,10 @@ def build(opts: BuildOptions, progress: Progress | None = None) -> BuildResult:
             result.skipped = walk.skipped
             result.files = len(walk.files)
             result.injected = injected
+            if injected is not None and (injected.injected or injected.present):
+                result.install_tag = True
+            else:
+                result.install_tag = loads_install_script(walk.files)
             result.bytes = sum(f.size for f in walk.files)
     result.seconds = time.perf_counter() - started
     return result

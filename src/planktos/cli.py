@@ -15,6 +15,7 @@ from planktos import __version__
 from planktos.build import DEFAULT_TRACKER, BuildOptions, BuildResult, build
 from planktos.check.judge import check_site_url
 from planktos.errors import InputError, PlanktosError
+from planktos.inject import script_tag
 from planktos.manifest import parse_runtime_option
 from planktos.shards import parse_piece_size
 from planktos.urls import check_base_url, check_tracker_url
@@ -283,4 +284,15 @@ def _build(args: argparse.Namespace) -> int:
     with BuildProgress(enabled=interactive) as progress:
         result: BuildResult = build(opts, progress)
     print(summary(result, opts), file=sys.stdout)
+    if result.install_tag is False:
+        print(no_install_tag_warning(opts.base_url), file=sys.stderr)
     return 0
+
+
+def no_install_tag_warning(base_url: str | None) -> str:
+    """The warning for a build none of whose pages loads install.js."""
+    tag = script_tag(base_url).decode()
+    return (
+        "planktos build: warning: no page loads planktos/install.js, so visitors never get "
+        f"the service worker; build with --inject, or add {tag} to your pages' <head>"
+    )

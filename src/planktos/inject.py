@@ -77,6 +77,22 @@ def inject(
     return report
 
 
+def loads_install_script(files: list[SiteFile]) -> bool | None:
+    """Whether some HTML page among ``files`` loads ``planktos/install.js`` (None: no page).
+
+    Reads pages until the first that does, so a site that has the tag costs a page or two.
+    """
+    pages = [f for f in files if f.rel.lower().endswith(HTML_SUFFIXES)]
+    for f in pages:
+        try:
+            with open(f.path, "rb") as page:
+                if _EXISTING.search(page.read()):
+                    return True
+        except OSError as err:
+            raise BuildError(f.rel, f"cannot be read ({err.strerror})") from err
+    return False if pages else None
+
+
 def _replace(f: SiteFile, data: bytes) -> None:
     real = os.path.realpath(f.path)
     fd, tmp = tempfile.mkstemp(prefix=".planktos-inject-", dir=os.path.dirname(real))

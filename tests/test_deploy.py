@@ -1,0 +1,291 @@
+"""Deployments as the README writes them, and as users get them wrong, checked by
+``planktos check`` from outside: planktos serve, Debian's nginx and Caddy with the README's
+configurations, nginx with each mistake a new user makes, and ``python3 -m http.server``.
+
+Each broken deployment must fail exactly the areas it breaks, so a check that reports
+everything, or nothing, fails these tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from planktos.cli import main
+from tests.deploy import caddy, nginx, readme_block, wait_listening, without_location
+from tests.servers import free_port, planktos_serve
+
+ROOT_NGINX = "location = /planktos/tracker"
+SUB_NGINX = "location = /docs/planktos/tracker"
+
+
+def write_site(root: Path) -> None:
+    """A small site: pages with <head>, styles, a group of small files, a large file."""
+    head = '<!doctype html><html><head><meta charset="utf-8"><title>{}</title></head>'
+    for name in ("index.html", "guide/index.html", "guide/install.html", "blog/one.html"):
+        page = root / name
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text(head.format(name) + f"<body><h1>{name}</h1></body></html>\n")
+    (root / "css").mkdir()
+    (root / "css/site.css").write_text("body { color: teal }\n" * 200)
+    (root / "notes").mkdir()
+    for i in range(30):
+        (root / f"notes/n{i:02}.txt").write_text(f"note {i}\n" * (50 + 37 * i))
+    (root / "media").mkdir()
+    (root / "media/big.bin").write_bytes(os.urandom(1_300_000))
+
+
+def build(root: Path, *args: str) -> str:
+    """``planktos build --root ROOT ARGS``; returns what it printed (fails the test on error)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "planktos", "build", "--root", str(root), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("deploy") / "site"
+    write_site(root)
+    return root
+
+
+@pytest.fixture
+def site(template: Path, tmp_path: Path) -> Path:
+    """A copy of the site, built with --inject (as a site owner is told to)."""
+    root = Path(shutil.copytree(template, tmp_path / "www" / "site"))
+    build(root, "--inject", "--quiet")
+    return root
+
+
+@pytest.fixture
+def sub_site(template: Path, tmp_path: Path) -> Path:
+    """The site built for /docs/, in www/docs/."""
+    root = Path(shutil.copytree(template, tmp_path / "www" / "docs"))
+    build(root, "--inject", "--base-url", "/docs/", "--quiet")
+    return root
+
+
+def check(url: str, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    """Run ``planktos check URL --json``; returns the exit status and the report."""
+    capsys.readouterr()
+    status = main(["check", url, "--json", *args])
+    out = capsys.readouterr().out
+    print(out)
+    return status, json.loads(out)
+
+
+def problems(report: dict[str, Any], level: str = "error") -> set[str]:
+    """The areas with findings of ``level``."""
+    return {f["area"] for f in report["findings"] if f["level"] == level}
+
+
+def assert_clean(status: int, report: dict[str, Any]) -> None:
+    bad = [f for f in report["findings"] if f["level"] != "ok"]
+    assert status == 0 and not bad, json.dumps(bad, indent=1)
+
+
+def test_planktos_serve_passes_every_check(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with planktos_serve(site) as served:
+        assert_clean(*check(served.url, capsys, "--strict"))
+        capsys.readouterr()
+        assert main(["check", served.url]) == 0
+        text = capsys.readouterr().out
+    assert text.splitlines()[0].startswith(f"planktos check {served.url} (build ")
+    assert text.splitlines()[-1] == "0 errors, 0 warnings"
+    for area in ("manifest", "worker", "install.js", "agent", "web seeds", "tracker", "pages"):
+        assert f"ok      {area}: " in text
+
+
+def test_planktos_serve_base_url_passes_every_check(
+    sub_site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with planktos_serve(sub_site, "--base-url", "/docs/") as served:
+        assert served.url.endswith("/")
+        assert_clean(*check(served.url + "docs/", capsys, "--strict"))
+
+
+def test_readme_nginx_passes_every_check(
+    site: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with planktos_serve(site) as served:
+        config = readme_block("nginx", ROOT_NGINX)
+        with nginx(config, site, tmp_path / "nginx", served.port) as url:
+            assert_clean(*check(url, capsys, "--strict"))
+
+
+def test_readme_nginx_sub_path_passes_every_check(
+    sub_site: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with planktos_serve(sub_site) as served:
+        config = readme_block("nginx", SUB_NGINX)
+        with nginx(config, sub_site.parent, tmp_path / "nginx", served.port) as url:
+            assert_clean(*check(url + "docs/", capsys, "--strict"))
+
+
+def test_readme_caddy_passes_every_check(
+    site: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with (
+        planktos_serve(site) as served,
+        caddy(readme_block("caddy"), site, tmp_path / "caddy", served.port) as url,
+    ):
+        assert_clean(*check(url, capsys, "--strict"))
+
+
+def _drop(*locations: str) -> object:
+    def edit(config: str) -> str:
+        for location in locations:
+            config = without_location(config, location)
+        return config
+
+    return edit
+
+
+def _bare_sub_path_proxy(config: str) -> str:
+    """The obvious adaptation of the root snippet: the prefix passed on to planktos serve."""
+    return config.replace("http://127.0.0.1:8080/planktos/tracker", "http://127.0.0.1:8080")
+
+
+@pytest.mark.parametrize(
+    ("edit", "sub", "broken"),
+    [
+        pytest.param(_drop(ROOT_NGINX), False, {"tracker"}, id="no tracker location"),
+        pytest.param(_bare_sub_path_proxy, True, {"tracker"}, id="tracker proxied to a 404"),
+        pytest.param(
+            _drop("location = /planktos/stats", "location = /planktos/dashboard"),
+            False,
+            {"stats"},
+            id="stats not proxied",
+        ),
+        pytest.param(
+            _drop("location = /planktos/install.js"), False, {"install.js"}, id="install.js cached"
+        ),
+    ],
+)
+def test_nginx_mistakes_fail_their_area_only(
+    edit: object,
+    sub: bool,
+    broken: set[str],
+    site: Path,
+    sub_site: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert callable(edit)
+    root = sub_site if sub else site
+    config = edit(readme_block("nginx", SUB_NGINX if sub else ROOT_NGINX))
+    with (
+        planktos_serve(root) as served,
+        nginx(config, root.parent if sub else root, tmp_path / "nginx", served.port) as url,
+    ):
+        status, report = check(url + ("docs/" if sub else ""), capsys)
+    assert status == 1
+    assert problems(report) == broken
+
+
+def test_nginx_site_built_without_inject(
+    template: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = Path(shutil.copytree(template, tmp_path / "site"))
+    printed = build(root)
+    assert "warning: no page loads planktos/install.js" in printed
+    with (
+        planktos_serve(root) as served,
+        nginx(readme_block("nginx", ROOT_NGINX), root, tmp_path / "nginx", served.port) as url,
+    ):
+        status, report = check(url, capsys)
+    assert status == 1 and problems(report) == {"pages"}
+    [finding] = [f for f in report["findings"] if f["level"] == "error"]
+    assert "none of the" in finding["problem"] and "--inject" in finding["fix"]
+
+
+def test_nginx_site_built_for_another_base_url(
+    template: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = Path(shutil.copytree(template, tmp_path / "site"))
+    build(root, "--inject", "--base-url", "/docs/", "--quiet")
+    with (
+        planktos_serve(root) as served,
+        nginx(readme_block("nginx", ROOT_NGINX), root, tmp_path / "nginx", served.port) as url,
+    ):
+        status, report = check(url, capsys)
+    assert status == 1 and problems(report) == {"base-url", "pages"}
+    fixes = " ".join(f["fix"] for f in report["findings"] if f["level"] == "error")
+    assert "--base-url /" in fixes
+    # ...and checked at the sub-path it was built for, the pages are not there.
+    with (
+        planktos_serve(root) as served,
+        nginx(readme_block("nginx", ROOT_NGINX), root, tmp_path / "nginx2", served.port) as url,
+    ):
+        status, report = check(url + "docs/", capsys)
+    assert status == 1 and problems(report) == {"manifest", "base-url"}
+
+
+def test_http_server_without_range(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()
+    log = site.parent / "http.server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+            cwd=site,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_listening(port, proc, log)
+        status, report = check(f"http://127.0.0.1:{port}/", capsys)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert status == 1
+    assert problems(report) == {"manifest", "worker", "install.js", "web seeds", "tracker", "stats"}
+    assert problems(report, "warning") >= {"agent", "torrents"}
+    [ranges] = [f for f in report["findings"] if f["area"] == "web seeds"]
+    assert "with 200 and the whole file" in ranges["problem"]
+    assert "python3 -m http.server does not" in ranges["fix"]
+
+
+def test_tracker_that_serves_another_site(
+    site: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "x.txt").write_text("another site\n")
+    build(other, "--quiet")
+    with planktos_serve(other) as tracker:
+        ws = tracker.url.replace("http://", "ws://") + "planktos/tracker"
+        build(site, "--inject", "--tracker", ws, "--quiet")
+        with planktos_serve(site) as served:
+            status, report = check(served.url, capsys)
+    assert status == 1 and problems(report) == {"tracker"}
+    [finding] = [f for f in report["findings"] if f["area"] == "tracker"]
+    assert finding["url"] == ws and "refuses info hash" in finding["problem"]
+
+
+def test_bad_url_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["check", "ftp://example.com/"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "ftp://example.com/" in err and "invalid URL" in err
+
+
+def test_site_that_does_not_answer(capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{free_port()}/"
+    assert main(["check", url]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith(f"error   site: {url}: no answer (cannot connect")
+    assert lines[-1] == "1 error, 0 warnings"
