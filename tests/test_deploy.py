@@ -8,6 +8,7 @@ everything, or nothing, fails these tests.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -15,10 +16,12 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from planktos.cli import main
+from planktos.server.run import base_note
 from tests.deploy import caddy, nginx, readme_block, wait_listening, without_location
 from tests.servers import free_port, planktos_serve
 
@@ -289,3 +292,97 @@ def test_site_that_does_not_answer(capsys: pytest.CaptureFixture[str]) -> None:
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].startswith(f"error   site: {url}: no answer (cannot connect")
     assert lines[-1] == "1 error, 0 warnings"
+
+
+def test_make_dist_wheel_stands_alone(tmp_path: Path) -> None:
+    """``make dist`` writes a wheel that carries the runtime and builds a site without Node."""
+    repo = Path(__file__).resolve().parents[1]
+    dist = tmp_path / "dist"
+    proc = subprocess.run(
+        ["make", "-s", "-C", str(repo), "dist", f"DIST={dist}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [wheel] = dist.glob("planktos-*.whl")
+    assert len(list(dist.glob("planktos-*.tar.gz"))) == 1
+    target = tmp_path / "installed"
+    pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check", "install"]
+    subprocess.run(
+        [*pip, "--no-deps", "--no-index", "--target", str(target), str(wheel)], check=True
+    )
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<html><head></head><body>hi</body></html>")
+    env = {"PYTHONPATH": str(target), "PATH": "", "PLANKTOS_CACHE_DIR": str(tmp_path / "c")}
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import planktos.cli, sys; print(planktos.cli.__file__); "
+            "sys.exit(planktos.cli.main(['build', '--root', sys.argv[1], '--inject']))",
+            str(site),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.startswith(str(target)), run.stdout  # the wheel's planktos, not src/
+    agents = list((site / "planktos").glob("agent.*.js"))
+    assert len(agents) == 1 and (site / "planktos.sw.js").is_file()
+    assert b"planktos/install.js" in (site / "index.html").read_bytes()
+
+
+def _head(url: str) -> tuple[int, str]:
+    """Status and Location of a GET, redirects not followed."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    try:
+        conn.request("GET", parts.path)
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status, resp.getheader("Location") or ""
+    finally:
+        conn.close()
+
+
+def test_serve_base_url_serves_the_site_under_the_path(sub_site: Path) -> None:
+    with planktos_serve(sub_site, "--base-url", "/docs/") as served:
+        root = served.url
+        assert _head(root + "docs/") == (200, "")
+        assert _head(root + "docs/guide/install.html") == (200, "")
+        assert _head(root + "docs/guide") == (301, "/docs/guide/")
+        assert _head(root) == (302, "/docs/")
+        assert _head(root + "docs") == (302, "/docs/")
+        assert _head(root + "guide/install.html")[0] == 404
+        assert _head(root + "planktos/manifest.json")[0] == 404
+        assert _head(root + "docs/planktos/stats")[0] == 200
+        assert _head(root + "planktos/stats")[0] == 404
+
+
+def test_serve_notes_a_site_built_for_another_path() -> None:
+    assert base_note({"base": "/docs/"}, "/docs/") == ""
+    assert base_note({"base": "https://example.com/docs/"}, "/docs/") == ""
+    assert base_note({"base": None}, "/") == ""
+    note = base_note({"base": "/docs/"}, "/")
+    assert note.startswith("planktos serve: note: the site was built for /docs/, served at /;")
+    assert "--base-url /docs/" in note
+    assert "no --base-url" in base_note({"base": None}, "/docs/")
+    assert base_note({"uninstalled": True}, "/docs/") == base_note(None, "/") == ""
+
+
+def test_serve_base_url_is_checked() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "planktos", "serve", ".", "--base-url", "docs"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "docs: invalid --base-url" in proc.stderr

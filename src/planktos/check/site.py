@@ -479,9 +479,8 @@ async def _range(
 def _tracker_fix(ws_url: str) -> str:
     path = base_path(ws_url)
     return (
-        f"proxy {path} to planktos serve with the WebSocket upgrade (nginx: location {path} "
-        "{ proxy_pass http://127.0.0.1:8080/planktos/tracker; proxy_http_version 1.1; "
-        'proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade"; })'
+        f"proxy {path} to planktos serve with the WebSocket upgrade (nginx: proxy_pass "
+        "http://127.0.0.1:8080/planktos/tracker; with the Upgrade headers, as in the README)"
     )
 
 
