@@ -162,6 +162,11 @@ def _bare_sub_path_proxy(config: str) -> str:
     return config.replace("http://127.0.0.1:8080/planktos/tracker", "http://127.0.0.1:8080")
 
 
+def _no_types(config: str) -> str:
+    """A server block that forgot ``include mime.types``: every file is a download."""
+    return "types { }\ndefault_type application/octet-stream;\n" + config
+
+
 @pytest.mark.parametrize(
     ("edit", "sub", "broken"),
     [
@@ -176,6 +181,7 @@ def _bare_sub_path_proxy(config: str) -> str:
         pytest.param(
             _drop("location = /planktos/install.js"), False, {"install.js"}, id="install.js cached"
         ),
+        pytest.param(_no_types, False, {"worker", "install.js", "agent"}, id="no mime.types"),
     ],
 )
 def test_nginx_mistakes_fail_their_area_only(
@@ -386,3 +392,24 @@ def test_serve_base_url_is_checked() -> None:
     )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "docs: invalid --base-url" in proc.stderr
+
+
+def test_site_with_manifest_tables_and_no_root_page(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Enough pages that the manifest's file tree is in tables the check must read (and
+    verify); no index.html, so the site's root is no page to check."""
+    root = tmp_path / "site"
+    for i in range(600):
+        page = root / f"s{i // 100}" / f"p{i:03}.html"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text(f"<html><head><title>{i}</title></head><body>{'x' * (i % 500)}</body>")
+    build(root, "--inject", "--quiet", "--runtime", "stats_interval_s=0")
+    assert list((root / "planktos/i").glob("*.json"))
+    with planktos_serve(root) as served:
+        status, report = check(served.url, capsys, "--strict")
+    assert_clean(status, report)
+    lines = {f["area"]: f["problem"] for f in report["findings"]}
+    assert lines["stats"] == "reports off (stats_interval_s=0)"
+    assert lines["pages"] == "9 pages checked load planktos/install.js"
+    assert " files in 3 leaves read" in lines["tables"]

@@ -103,13 +103,13 @@ async def _check(p: Prober, url: str, report: Report, pages: int) -> None:
     site = Site(url, top)
     compressed = await p.get(manifest_url, COMPRESSED, body=False)
     findings += compression_problems("manifest", manifest_url, got.body, compressed.headers)
-    report.add(findings, "manifest", f"version {VERSION}, revalidated", manifest_url)
-    report.add(base_problems(top.get("base"), url, manifest_url), "base-url", f"built for {url}")
     if top.get("uninstalled"):
-        report.findings.append(ok("manifest", manifest_url, "the kill switch (--uninstall)"))
+        report.add(findings, "manifest", "the kill switch (--uninstall), revalidated", manifest_url)
         report.findings.extend(await _worker(p, site))
         report.findings.extend((await _install(p, site))[0])
         return
+    report.add(findings, "manifest", f"version {VERSION}, revalidated", manifest_url)
+    report.add(base_problems(top.get("base"), url, manifest_url), "base-url", f"built for {url}")
     areas: list[Awaitable[list[Finding]]] = [
         _worker(p, site),
         _install_and_agent(p, site),
@@ -582,6 +582,8 @@ async def _pages(p: Prober, site: Site, count: int) -> list[Finding]:
     missing: list[str] = []
     good = 0
     for page in got:
+        if page.status == 404 and page.url == site.url and "index.html" not in site.files:
+            continue  # the site's root need not be a page
         if page.status != 200:
             found.append(
                 error("pages", page.url, f"answered {page.status}", "deploy every page built")
