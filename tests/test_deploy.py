@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -413,3 +414,42 @@ def test_site_with_manifest_tables_and_no_root_page(
     assert lines["stats"] == "reports off (stats_interval_s=0)"
     assert lines["pages"] == "9 pages checked load planktos/install.js"
     assert " files in 3 leaves read" in lines["tables"]
+
+
+def test_site_built_for_another_origin(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    build(site, "--inject", "--base-url", "http://127.0.0.1:1/", "--quiet")
+    with planktos_serve(site) as served:
+        status, report = check(served.url, capsys)
+    assert status == 1 and problems(report) == {"base-url"}
+    found = [f for f in report["findings"] if f["level"] == "error"]
+    assert any("another origin" in f["problem"] for f in found)  # the manifest's base
+    assert any("names the web seed http://127.0.0.1:1/" in f["problem"] for f in found)
+
+
+def test_worker_from_another_build(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    worker = site / "planktos.sw.js"
+    text = worker.read_text(encoding="utf-8")
+    worker.write_text(re.sub(r"PLANKTOS_BUILD=[0-9a-f]{16}", "PLANKTOS_BUILD=" + "0" * 16, text))
+    (site / "planktos.sw.js.gz").unlink()  # or the server sends the built one
+    with planktos_serve(site) as served:
+        status, report = check(served.url, capsys)
+    assert status == 1 and problems(report) == {"worker"}
+    [finding] = [f for f in report["findings"] if f["level"] == "error"]
+    assert finding["problem"].startswith("is from build 0000000000000000, the manifest from")
+
+
+def test_files_changed_after_the_build(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Files edited in place (their web seed hard links change too) serve bytes the torrents
+    and the manifest do not match."""
+    for rel in ("media/big.bin", "notes/n00.txt"):
+        path = site / rel
+        data = bytearray(path.read_bytes())
+        data[-1] ^= 0xFF
+        with open(path, "r+b") as f:  # same inode: the web seed tree's link sees it
+            f.write(data)
+    with planktos_serve(site) as served:
+        status, report = check(served.url, capsys)
+    assert status == 1 and problems(report) == {"web seeds"}
+    text = " ".join(f["problem"] for f in report["findings"] if f["level"] == "error")
+    assert "serves other bytes than the build published" in text  # big.bin's last piece
+    assert "differs from the file the build hashed" in text  # n00.txt's SHA-256
