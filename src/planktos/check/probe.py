@@ -8,7 +8,10 @@ Every answer is recorded as a :class:`Got` (status 0 when there was none), so th
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -21,6 +24,11 @@ MAX_BODY = 8 * 1024 * 1024
 IDENTITY = {"Accept-Encoding": "identity"}
 COMPRESSED = {"Accept-Encoding": "br, gzip"}
 USER_AGENT = "planktos-check"
+_DECODERS: dict[str, Callable[[bytes], bytes]] = {
+    "gzip": gzip.decompress,
+    "x-gzip": gzip.decompress,
+    "deflate": zlib.decompress,
+}
 
 
 @dataclass(slots=True)
@@ -89,8 +97,18 @@ class Prober:
                     got.location = resp.headers.get("Location", "")
                     if body and method != "HEAD":
                         got.body = await _read(resp.content, MAX_BODY)
+                        coding = resp.headers.get("Content-Encoding", "").lower()
+                        if fields["Accept-Encoding"] == "identity" and coding in _DECODERS:
+                            got.body = _DECODERS[coding](got.body)  # sent coded all the same
                     return got
-            except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as err:
+            except (
+                TimeoutError,
+                aiohttp.ClientError,
+                OSError,
+                ValueError,
+                EOFError,
+                zlib.error,
+            ) as err:
                 return Got(url, 0, error=_reason(err))
 
     async def scrape(self, url: str, info_hashes: list[bytes]) -> tuple[int, dict[str, Any], str]:
