@@ -47,13 +47,18 @@ def write_site(root: Path) -> None:
 
 
 def build(root: Path, *args: str) -> str:
-    """``planktos build --root ROOT ARGS``; returns what it printed (fails the test on error)."""
+    """``planktos build --root ROOT ARGS``; returns what it printed (fails the test on error).
+
+    The hash cache goes beside the site (module fixtures build before the per-test cache is set).
+    """
+    env = {**os.environ, "PLANKTOS_CACHE_DIR": str(root.parent / "cache")}
     proc = subprocess.run(
         [sys.executable, "-m", "planktos", "build", "--root", str(root), *args],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+        env=env,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout + proc.stderr
@@ -66,12 +71,18 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture
-def site(template: Path, tmp_path: Path) -> Path:
-    """A copy of the site, built with --inject (as a site owner is told to)."""
-    root = Path(shutil.copytree(template, tmp_path / "www" / "site"))
+@pytest.fixture(scope="module")
+def built_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("deploy-built") / "site"
+    write_site(root)
     build(root, "--inject", "--quiet")
     return root
+
+
+@pytest.fixture
+def site(built_template: Path, tmp_path: Path) -> Path:
+    """A copy of the site built with --inject (as a site owner is told to)."""
+    return Path(shutil.copytree(built_template, tmp_path / "www" / "site"))
 
 
 @pytest.fixture

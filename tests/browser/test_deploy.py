@@ -1,4 +1,5 @@
-"""The README's nginx and Caddy configurations, as written, in front of the built test site:
+"""The README's nginx and Caddy configurations, as written, in front of the built test site
+(and ``planktos serve --base-url /docs/`` alone, the preview of a sub-path site):
 a Chromium visitor gets a page whose service worker takes control, whose agent joins the
 tracker through the proxy, and whose files then come through the worker; ``planktos check``
 finds nothing wrong. ``planktos serve`` runs beside the web server for the tracker and stats.
@@ -7,7 +8,8 @@ finds nothing wrong. ``planktos serve`` runs beside the web server for the track
 from __future__ import annotations
 
 import shutil
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,13 +26,22 @@ from tests.browser.probes import (
 )
 from tests.browser.sites import PAGE_A, PAGE_B, VIDEO, planktos_build, site_files
 from tests.deploy import caddy, nginx, readme_block
-from tests.servers import planktos_serve
+from tests.servers import Served, planktos_serve
 
 FILES = site_files()
 
 
-def front(server: str, root: Path, workdir: Path, port: int) -> AbstractContextManager[str]:
+@contextmanager
+def serve_only(url: str) -> Iterator[str]:
+    """No web server in front: ``planktos serve --base-url /docs/`` itself."""
+    yield url
+
+
+def front(server: str, root: Path, workdir: Path, served: Served) -> AbstractContextManager[str]:
     """The web server ``server`` with its README configuration, serving ``root``."""
+    port = served.port
+    if server == "serve-base-url":
+        return serve_only(served.url)
     if server == "caddy":
         return caddy(readme_block("caddy"), root, workdir, port)
     if server == "nginx":
@@ -38,19 +49,20 @@ def front(server: str, root: Path, workdir: Path, port: int) -> AbstractContextM
     return nginx(readme_block("nginx", "location = /docs/planktos/tracker"), root, workdir, port)
 
 
-@pytest.mark.parametrize("server", ["nginx", "nginx-sub-path", "caddy"])
+@pytest.mark.parametrize("server", ["nginx", "nginx-sub-path", "caddy", "serve-base-url"])
 async def test_readme_configuration_serves_a_visitor(
     server: str, visitors: Visitors, site_root: Path, tmp_path: Path
 ) -> None:
-    sub = server == "nginx-sub-path"
+    sub = server in ("nginx-sub-path", "serve-base-url")
     site, docroot = site_root, site_root
     if sub:  # the built site in www/docs/, rebuilt for that path, nginx's root at www/
         docroot = tmp_path / "www"
         site = Path(shutil.copytree(site_root, docroot / "docs", symlinks=True))
         planktos_build(site, "--base-url", "/docs/", "--quiet")
+    args = ("--base-url", "/docs/") if server == "serve-base-url" else ()
     with (
-        planktos_serve(site) as served,
-        front(server, docroot, tmp_path / server, served.port) as url,
+        planktos_serve(site, *args) as served,
+        front(server, docroot, tmp_path / server, served) as url,
     ):
         base = url + ("docs/" if sub else "")
         visitor = await visitors.new("A")
