@@ -179,6 +179,11 @@ def _no_types(config: str) -> str:
     return "types { }\ndefault_type application/octet-stream;\n" + config
 
 
+def _no_ranges(config: str) -> str:
+    """A host without Range support: nginx answers every request with the whole file."""
+    return "max_ranges 0;\n" + config
+
+
 @pytest.mark.parametrize(
     ("edit", "sub", "broken"),
     [
@@ -194,6 +199,7 @@ def _no_types(config: str) -> str:
             _drop("location = /planktos/install.js"), False, {"install.js"}, id="install.js cached"
         ),
         pytest.param(_no_types, False, {"worker", "install.js", "agent"}, id="no mime.types"),
+        pytest.param(_no_ranges, False, {"web seeds"}, id="Range turned off"),
     ],
 )
 def test_nginx_mistakes_fail_their_area_only(
