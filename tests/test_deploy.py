@@ -470,3 +470,28 @@ def test_files_changed_after_the_build(site: Path, capsys: pytest.CaptureFixture
     text = " ".join(f["problem"] for f in report["findings"] if f["level"] == "error")
     assert "serves other bytes than the build published" in text  # big.bin's last piece
     assert "differs from the file the build hashed" in text  # n00.txt's SHA-256
+
+
+@pytest.mark.parametrize(
+    ("pages", "warned"),
+    [
+        ({"index.html": "<html><head></head><body>plain</body></html>"}, True),
+        ({"a.html": "<head><script src='/planktos/install.js' async></script></head>"}, False),
+        ({"notes.txt": "no page at all"}, False),
+    ],
+    ids=["no page has the tag", "a page has it", "no HTML page"],
+)
+def test_build_warns_when_no_page_loads_install_js(
+    pages: dict[str, str], warned: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "site"
+    root.mkdir()
+    for name, text in pages.items():
+        (root / name).write_text(text)
+    assert main(["build", "--root", str(root)]) == 0
+    err = capsys.readouterr().err
+    assert ("warning: no page loads planktos/install.js" in err) == warned
+    if warned:
+        assert err.count("\n") == 1 and '<script src="/planktos/install.js" async>' in err
+    assert main(["build", "--root", str(root), "--inject"]) == 0  # fixes what it can
+    assert "warning" not in capsys.readouterr().err
