@@ -6,8 +6,10 @@ from __future__ import annotations
 import gzip
 import json
 import os
+from typing import Any
 
 import pytest
+from aiohttp import web
 
 from planktos.check.findings import Finding, Report, error, ok, warning
 from planktos.check.judge import (
@@ -23,6 +25,7 @@ from planktos.check.judge import (
     script_type_problems,
     tracker_url,
 )
+from planktos.check.probe import Prober
 from planktos.errors import InputError
 
 URL = "http://127.0.0.1:8080/f"
@@ -244,3 +247,23 @@ def test_exit_status_strict() -> None:
     report = Report("http://x/", findings=[Finding("a", "warning", "", "slow", "fix")])
     assert report.exit_status() == 0 and report.exit_status(strict=True) == 1
     assert Report("http://x/").exit_status(strict=True) == 0
+
+
+async def test_probe_decodes_a_body_coded_despite_identity(aiohttp_server: Any) -> None:
+    """A server that gzips whatever the request accepts: the check still reads the bytes."""
+    body = b'{"format": "planktos-manifest"}' * 10
+    asked: list[str] = []
+
+    async def coded(request: web.Request) -> web.Response:
+        asked.append(request.headers["Accept-Encoding"])
+        return web.Response(body=gzip.compress(body), headers={"Content-Encoding": "gzip"})
+
+    app = web.Application()
+    app.router.add_get("/m", coded)
+    server = await aiohttp_server(app)
+    async with Prober(5.0) as prober:
+        got = await prober.get(str(server.make_url("/m")))
+        compressed = await prober.get(str(server.make_url("/m")), {"Accept-Encoding": "gzip"})
+    assert got.status == 200 and got.body == body
+    assert compressed.body == gzip.compress(body)  # asked for, so kept as sent
+    assert asked == ["identity", "gzip"]

@@ -179,6 +179,12 @@ def _no_types(config: str) -> str:
     return "types { }\ndefault_type application/octet-stream;\n" + config
 
 
+def _worker_redirected(config: str) -> str:
+    """planktos.sw.js moved behind a redirect, which browsers refuse for a service worker."""
+    line = next(x for x in config.splitlines() if x.startswith("location = /planktos.sw.js"))
+    return config.replace(line, "location = /planktos.sw.js { return 302 /planktos/sw.js; }")
+
+
 def _no_ranges(config: str) -> str:
     """A host without Range support: nginx answers every request with the whole file."""
     return "max_ranges 0;\n" + config
@@ -200,6 +206,7 @@ def _no_ranges(config: str) -> str:
         ),
         pytest.param(_no_types, False, {"worker", "install.js", "agent"}, id="no mime.types"),
         pytest.param(_no_ranges, False, {"web seeds"}, id="Range turned off"),
+        pytest.param(_worker_redirected, False, {"worker"}, id="worker redirected"),
     ],
 )
 def test_nginx_mistakes_fail_their_area_only(

@@ -24,6 +24,14 @@ def _tracker_fix(ws_url: str) -> str:
     )
 
 
+def _hex(info_hash: object) -> str:
+    """A tracker's binary-string info hash in hex (``one`` when it is not one)."""
+    try:
+        return info_hash.encode("latin-1").hex() if isinstance(info_hash, str) else "one"
+    except UnicodeEncodeError:
+        return "one"
+
+
 async def trackers(p: Prober, site: Site) -> list[Finding]:
     """Each tracker upgrades to a WebSocket and accepts the manifest's info hashes (a scrape)."""
     urls = list(dict.fromkeys(tracker_url(str(t), site.url) for t in site.top["trackers"]))
@@ -48,8 +56,7 @@ async def trackers(p: Prober, site: Site) -> list[Finding]:
         elif why:
             found.append(error("tracker", url, why, "serve the tracker with planktos serve"))
         elif "failure reason" in reply:
-            refused = reply.get("info_hash")
-            which = refused.encode("latin-1").hex() if isinstance(refused, str) else "one"
+            which = _hex(reply.get("info_hash"))
             found.append(
                 error(
                     "tracker",
