@@ -6,6 +6,8 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -267,3 +269,11 @@ async def test_probe_decodes_a_body_coded_despite_identity(aiohttp_server: Any) 
     assert got.status == 200 and got.body == body
     assert compressed.body == gzip.compress(body)  # asked for, so kept as sent
     assert asked == ["identity", "gzip"]
+
+
+def test_the_command_line_does_not_import_the_http_client() -> None:
+    """``planktos build`` starts without aiohttp's client: only ``planktos check`` needs it
+    (a slower start let a SIGTERM sent 1 s after launch kill a build before its handler)."""
+    code = "import sys, planktos.cli; print(sorted(m for m in sys.modules if 'aiohttp' in m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -13,8 +15,9 @@ from typing import Any, Protocol
 
 from planktos import runtime
 from planktos.cache import HashCache
+from planktos.errors import BuildError, advice
 from planktos.hashing import ShardDigest, hash_shard
-from planktos.inject import InjectReport, inject, loads_install_script
+from planktos.inject import INJECT_PREFIX, InjectReport, inject, loads_install_script
 from planktos.manifest import (
     FORMAT,
     VERSION,
@@ -22,13 +25,21 @@ from planktos.manifest import (
     build_id,
     build_manifest,
     dumps,
+    read_full,
     web_seed_for,
 )
-from planktos.output import Output, gzipped, locked, previous_manifest, previous_references
+from planktos.output import (
+    TMP_PREFIX,
+    Output,
+    gzipped,
+    locked,
+    previous_manifest,
+    previous_references,
+)
 from planktos.shards import Shard, plan
 from planktos.torrent import info_bytes, info_hash, metainfo
-from planktos.urls import seed_path, tracker_for_base
-from planktos.walk import SiteFile, Skipped, collect
+from planktos.urls import seed_path, tracker_for_base, url_path
+from planktos.walk import OUTPUT_DIR, SiteFile, Skipped, Walk, collect, printable
 
 DEFAULT_TRACKER = "planktos/tracker"
 
@@ -80,47 +91,127 @@ def build(opts: BuildOptions, progress: Progress | None = None) -> BuildResult:
     root = opts.root
     walk = None if opts.uninstall else collect(root, opts.paths, opts.excludes)
     with locked(root):
-        injected = None
-        cache = HashCache(root, opts.cache_dir)
-        if walk is not None and opts.inject:
-            injected = inject(
-                walk.files, opts.base_url, cache.page_has_tag, cache.note_page_has_tag
-            )
-            if injected.injected:  # their size, mtime and inode changed
-                walk.files = _restat(walk.files, set(injected.injected))
-        previous = previous_manifest(root)
-        if walk is None:
-            result = _write_uninstall(Output(root))
-        else:
-            shards = plan(walk.files, opts.piece_size)
-            digests, hashed = _hash_all(shards, cache, opts, progress)
-            output = Output(root)  # after hashing: a killed hash run leaves nothing behind
-            empty = [f.rel for f in walk.files if f.size == 0]
-            old = previous_references(root, previous)
-            result = _write_site(output, shards, digests, opts, old, empty)
-            result.copies = output.copies
-            result.hashed_bytes = hashed
-            result.skipped = walk.skipped
-            result.files = len(walk.files)
-            result.injected = injected
-            if injected is not None and (injected.injected or injected.present):
-                result.install_tag = True
-            else:
-                result.install_tag = loads_install_script(walk.files)
-            result.bytes = sum(f.size for f in walk.files)
+        try:
+            result = _build_locked(opts, walk, progress)
+        except OSError as err:  # a full disk, a read-only file system, an I/O error
+            raise _unwritable(err, root) from err
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _restat(files: list[SiteFile], rewritten: set[str]) -> list[SiteFile]:
-    """``files`` with those ``rewritten`` (and any other name of the same file: a hard link, a
-    symlink) stat-ed again; a second walk of a 100,000-file site took 2 s."""
+def _build_locked(opts: BuildOptions, walk: Walk | None, progress: Progress | None) -> BuildResult:
+    root = opts.root
+    previous = previous_manifest(root)
+    if walk is None:
+        output = Output(root, fresh=previous is None)
+        try:
+            return _write_uninstall(output)
+        except BaseException:
+            output.abandon()
+            raise
+    _remove_killed_injections(root, walk)
+    injected = None
+    cache = HashCache(root, opts.cache_dir)
+    if opts.inject:
+        injected = inject(walk.files, opts.base_url, cache.page_has_tag, cache.note_page_has_tag)
+        walk.files = _restat(walk.files, injected)
+    try:
+        shards = plan(walk.files, opts.piece_size)
+        digests, hashed = _hash_all(shards, cache, opts, progress)
+        output = Output(root, fresh=previous is None)  # after hashing: a killed hash run
+        empty = [f.rel for f in walk.files if f.size == 0]  # leaves nothing behind
+        old = previous_references(root, previous)
+        if _published_what_is_now_skipped(root, previous, walk.skipped):
+            old = set(), set()  # the previous build's web seed trees must not serve it any more
+        pages = [(Path(t), Path(p)) for p, t in injected.staged.items()] if injected else []
+        try:
+            result = _write_site(output, shards, digests, opts, old, empty, pages)
+        except BaseException:
+            output.abandon()
+            raise
+    except BaseException:
+        if injected:
+            injected.discard()
+        raise
+    result.copies = output.copies
+    result.hashed_bytes = hashed
+    result.skipped = walk.skipped
+    result.files = len(walk.files)
+    result.injected = injected
+    if injected is not None and (injected.injected or injected.present):
+        result.install_tag = True
+    else:
+        result.install_tag = loads_install_script(walk.files)
+    result.bytes = sum(f.size for f in walk.files)
+    return result
+
+
+# Skips of what earlier releases published (through a symlink, or below the root).
+_NEWLY_SKIPPED = ("symlink to ", "build output of another site")
+
+
+def _published_what_is_now_skipped(
+    root: Path, previous: dict[str, Any] | None, skipped: list[Skipped]
+) -> bool:
+    """Whether the previous build published a file this one must skip (``repo -> .git`` before
+    the fix): then its web seed trees, torrents and tables are not kept for its visitors.
+
+    Reads the previous manifest's tables, so only when a skip of that kind exists; a manifest
+    that cannot be read counts as having published it.
+    """
+    gone = {url_path(s.rel) for s in skipped if s.reason.startswith(_NEWLY_SKIPPED)}
+    if previous is None or not gone or previous.get("uninstalled"):
+        return False
+    try:
+        files = previous["files"] if previous.get("version") == 1 else None
+        if files is None:
+            files = read_full(root / OUTPUT_DIR / "manifest.json")["files"]
+        urls = list(files)
+    except (OSError, ValueError, KeyError, TypeError):
+        return True
+    prefixes = tuple(u + "/" for u in gone)
+    return any(u in gone or u.startswith(prefixes) for u in urls)
+
+
+def _unwritable(err: OSError, root: Path) -> BuildError:
+    """The one-line error for a build that the file system stopped (nothing was changed)."""
+    name = err.filename2 or err.filename  # a rename's target, else the file
+    subject = os.fsdecode(name) if name else str(root)
+    if os.path.basename(subject).startswith((TMP_PREFIX, INJECT_PREFIX)):
+        subject = os.path.dirname(subject)  # a temporary name tells the user nothing
+    reason = err.strerror or str(err)
+    return BuildError(
+        printable(subject),
+        f"cannot be written ({reason}); {advice(err)} and build again (the site is as it was)",
+    )
+
+
+def _remove_killed_injections(root: Path, walk: Walk) -> None:
+    """Delete the rewritten pages of a killed ``--inject`` build (dot-files beside pages)."""
+    left = [s for s in walk.skipped if s.rel.rpartition("/")[2].startswith(INJECT_PREFIX)]
+    for s in left:
+        with contextlib.suppress(OSError):
+            if stat.S_ISREG(os.lstat(os.path.join(root, s.rel)).st_mode):
+                os.unlink(os.path.join(root, s.rel))
+    if left:
+        walk.skipped = [s for s in walk.skipped if s not in left]
+
+
+def _restat(files: list[SiteFile], injected: InjectReport) -> list[SiteFile]:
+    """``files`` with each page ``--inject`` rewrote (and any other name of it: a symlink)
+    read from its rewritten copy until the commit renames that onto the page; only names of
+    the same inode pay a ``realpath`` (a second walk of a 100,000-file site took 2 s)."""
+    if not injected.staged:
+        return files
+    rewritten = set(injected.injected)
     old = {(f.device, f.inode) for f in files if f.rel in rewritten}
     out = []
     for f in files:
         if (f.device, f.inode) in old:
-            st = os.stat(f.path)
-            f = SiteFile(f.rel, f.path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+            tmp = injected.staged.get(os.path.realpath(f.path))
+            if tmp is not None:  # else a hard link of the page: another file, not rewritten
+                st = os.stat(tmp)
+                f = SiteFile(f.rel, tmp, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
         out.append(f)
     return out
 
@@ -166,6 +257,7 @@ def _write_site(
     opts: BuildOptions,
     previous: tuple[set[str], set[str]],
     empty: list[str],
+    pages: list[tuple[Path, Path]],
 ) -> BuildResult:
     """Write torrents and web seed links, then commit manifest, install script and SW."""
     trackers = [t for t in (tracker_for_base(t, opts.base_url) for t in opts.trackers) if t]
@@ -207,6 +299,7 @@ def _write_site(
         keep=old | new,  # visitors still on the previous build keep their web seeds and tables
         agent=agent,
         keep_tables=old_tables | set(tables),
+        pages=pages,
     )
     return BuildResult(build=manifest["build"], shards=len(built), changed_shards=len(new - old))
 

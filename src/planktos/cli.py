@@ -230,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 0
         if args.command == "check":
-            from planktos.check import run_check
+            from planktos.check.site import run_check
 
             return run_check(
                 args.url,

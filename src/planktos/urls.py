@@ -7,12 +7,14 @@ every byte outside the unreserved set and ``/`` escaped, so that a name holding 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from urllib.parse import quote, urljoin, urlsplit
 
 from planktos.errors import InputError
 
 _SEED_SAFE = re.compile(r"[A-Za-z0-9._-]+")
+NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems alike
 
 
 def url_path(rel: str) -> str:
@@ -27,10 +29,15 @@ def seed_segment(segment: str) -> str:
     ``%``, ``#``, ``?`` or a space reaches the server differently from each. Segments made of
     ``[A-Za-z0-9._-]`` are kept; any other is percent-encoded with ``~`` in place of ``%``
     (and ``~`` itself encoded first), which is injective: kept segments hold no ``~``.
+    A segment that would grow past :data:`NAME_MAX` bytes (non-ASCII names triple) becomes
+    ``~~`` and the SHA-256 of the name instead, also injective: no other form holds ``~~``.
     """
     if _SEED_SAFE.fullmatch(segment) and segment not in (".", ".."):
         return segment
-    return quote(segment, safe="").replace("~", "%7E").replace("%", "~")
+    escaped = quote(segment, safe="").replace("~", "%7E").replace("%", "~")
+    if len(escaped) <= NAME_MAX:
+        return escaped
+    return "~~" + hashlib.sha256(segment.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def seed_path(rel: str) -> str:

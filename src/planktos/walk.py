@@ -1,17 +1,20 @@
 """Find the files of a site that may be published, and say why the others are skipped.
 
 Never published: dotfiles and dot-directories (``.git``, ``.env``, our own temporary build
-directories), the build output itself, symlinks that lead outside the root, special files and
-whatever matches an ``--exclude`` glob. Bad input raises :class:`InputError` or
-:class:`BuildError` before anything is written.
+directories), the build output itself and that of other sites built below the root, symlinks
+that lead outside the root or to anything of the above, special files and whatever matches an
+``--exclude`` glob. A symlink to a file is published as the file it resolves to (the hash and
+the web seed's hard link then use the file, not the link). Bad input raises
+:class:`InputError` or :class:`BuildError` before anything is written.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +68,12 @@ def collect(root: Path, paths: Sequence[Path], excludes: Sequence[str]) -> Walk:
         raise InputError(root, "root is not a directory; pass a directory with --root")
     try:
         real_root = root.resolve(strict=True)
+        for parent in [real_root, *real_root.parents]:
+            if parent.name == OUTPUT_DIR and is_site_with_output(parent.parent):
+                raise InputError(
+                    root,
+                    f"is the output of a planktos build; pass its site {parent.parent} with --root",
+                )
         walker = _Walker(real_root, list(excludes))
         starts = [_start(real_root, p) for p in paths] or [real_root]
         for start in starts:
@@ -91,6 +100,24 @@ def _start(root: Path, path: Path) -> Path:
     return resolved
 
 
+def is_site_with_output(directory: Path | str) -> bool:
+    """Whether ``directory`` holds the output of a planktos build (``planktos/manifest.json``
+    in the manifest format); checked only for entries named like our output."""
+    from planktos.manifest import FORMAT  # here: planktos.manifest imports this module
+
+    try:
+        with open(os.path.join(directory, OUTPUT_DIR, "manifest.json"), "rb") as f:
+            data = json.loads(f.read())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("format") == FORMAT
+
+
+def printable(rel: str) -> str:
+    """``rel`` with bytes that are not UTF-8 (held as surrogate escapes) shown as ``\\xff``."""
+    return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 class _Walker:
     def __init__(self, root: Path, excludes: list[str]) -> None:
         self.root = root
@@ -112,8 +139,19 @@ class _Walker:
             return "dotfile"
         if rel in OWN_OUTPUT:
             return "build output"  # a PATH argument naming the output
+        if name in OWN_OUTPUT and is_site_with_output(self.root / rel.rpartition("/")[0]):
+            return "build output of another site"
         if self._excluded(rel, name):
             return "excluded"
+        return None
+
+    def _path_skip_reason(self, rel: str) -> str | None:
+        """Why ``rel`` or any directory above it is not published, or None."""
+        parts = rel.split("/")
+        for i in range(len(parts)):
+            reason = self._skip_reason("/".join(parts[: i + 1]), parts[i])
+            if reason:
+                return reason
         return None
 
     def visit(self, path: Path, real_root: Path) -> None:
@@ -123,12 +161,10 @@ class _Walker:
             return
         rel = self._rel(path)
         # A PATH argument inside a skipped directory is skipped like the directory.
-        parts = rel.split("/")
-        for i in range(len(parts)):
-            reason = self._skip_reason("/".join(parts[: i + 1]), parts[i])
-            if reason:
-                self.skipped.append(Skipped(rel, reason))
-                return
+        reason = self._path_skip_reason(rel)
+        if reason:
+            self.skipped.append(Skipped(rel, reason))
+            return
         st = os.stat(path)
         if stat.S_ISDIR(st.st_mode):
             self._walk_dir(path, ancestors=self._ancestor_ids(path))
@@ -145,17 +181,29 @@ class _Walker:
         return ids
 
     def _walk_dir(self, directory: Path, ancestors: set[tuple[int, int]]) -> None:
+        """Walk depth first with a stack, not recursion: a tree may nest deeper than Python's
+        recursion limit (1,100 levels raised RecursionError)."""
+        stack = [self._scan(str(directory), self._rel(directory), ancestors)]
+        while stack:
+            below = next(stack[-1], None)
+            if below is None:
+                stack.pop()
+            else:
+                stack.append(self._scan(*below))
+
+    def _scan(
+        self, directory: str, rel_dir: str, ancestors: set[tuple[int, int]]
+    ) -> Iterator[tuple[str, str, set[tuple[int, int]]]]:
+        """Take in the files of one directory; yield its subdirectories to walk, in order."""
         st = os.stat(directory)
         ancestors = ancestors | {(st.st_dev, st.st_ino)}
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError as err:
-            raise BuildError(
-                self._rel(directory) or ".", f"cannot be listed ({_why(err)})"
-            ) from err
-        # Strings, not Path objects, per entry: this loop runs once per file of the site.
-        prefix = self._rel(directory)
-        prefix = "" if prefix == "." else prefix + "/"
+            raise BuildError(printable(rel_dir), f"cannot be listed ({_why(err)})") from err
+        # Strings, not Path objects, per entry: this loop runs once per file of the site (and
+        # a Path of a deep directory costs time in proportion to its depth).
+        prefix = "" if rel_dir == "." else rel_dir + "/"
         for entry in entries:
             rel = prefix + entry.name
             if rel in OWN_OUTPUT:
@@ -164,10 +212,20 @@ class _Walker:
             if reason:
                 self.skipped.append(Skipped(rel, reason))
                 continue
+            if not entry.name.isascii():
+                try:
+                    entry.name.encode()
+                except UnicodeEncodeError as err:
+                    raise BuildError(
+                        printable(rel),
+                        "file name is not valid UTF-8, which URLs need; rename or --exclude it",
+                    ) from err
+            path = entry.path
             if entry.is_symlink():
                 target = self._symlink_target(Path(entry.path), rel)
                 if target is None:
                     continue
+                path = str(target)
             try:
                 st = entry.stat(follow_symlinks=True)
             except OSError as err:
@@ -175,9 +233,9 @@ class _Walker:
             if stat.S_ISDIR(st.st_mode):
                 if (st.st_dev, st.st_ino) in ancestors:
                     raise BuildError(rel, "symlink loop; remove the link or --exclude it")
-                self._walk_dir(Path(entry.path), ancestors)
+                yield entry.path, rel, ancestors
             else:
-                self._add_file(entry.path, rel, st)
+                self._add_file(path, rel, st)
 
     def _symlink_target(self, path: Path, rel: str) -> Path | None:
         """Resolve a symlink; None (and a skip) when it leads outside the root or nowhere."""
@@ -193,6 +251,11 @@ class _Walker:
         if target != self.root and self.root not in target.parents:
             self.skipped.append(Skipped(rel, "symlink leads outside the root"))
             return None
+        # What the link leads to must be publishable under its own name too (repo -> .git).
+        reason = None if target == self.root else self._path_skip_reason(self._rel(target))
+        if reason:
+            self.skipped.append(Skipped(rel, f"symlink to {_SYMLINK_TO.get(reason, reason)}"))
+            return None
         return target
 
     def _add_file(self, path: Path | str, rel: str, st: os.stat_result) -> None:
@@ -204,6 +267,14 @@ class _Walker:
         self.files.append(
             SiteFile(rel, str(path), st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
         )
+
+
+_SYMLINK_TO = {
+    "dotfile": "a dotfile",
+    "build output": "the build output",
+    "build output of another site": "the build output of another site",
+    "excluded": "an excluded path",
+}
 
 
 def _why(err: BaseException) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from planktos.check import check_site
+from planktos.check.site import check_site
 from tests.browser.browsers import Visitors
 from tests.browser.probes import (
     arrive,

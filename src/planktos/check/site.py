@@ -28,6 +28,13 @@ from planktos.check.target import MANIFEST, Site
 from planktos.manifest import VERSION
 
 
+def run_check(url: str, *, pages: int, timeout_s: float, as_json: bool, strict: bool) -> int:
+    """Check the site at ``url``, print the report; returns the exit status."""
+    report = asyncio.run(check_site(url, pages=pages, timeout_s=timeout_s))
+    print(report.json() if as_json else report.text(), flush=True)
+    return report.exit_status(strict)
+
+
 async def check_site(url: str, *, pages: int = 10, timeout_s: float = 10.0) -> Report:
     """Check the Planktos site at ``url``; :class:`InputError` for a URL that is not one."""
     site_url = check_site_url(url)
