@@ -17,7 +17,7 @@ from planktos import runtime
 from planktos.cache import HashCache
 from planktos.errors import BuildError, advice
 from planktos.hashing import ShardDigest, hash_shard
-from planktos.inject import INJECT_PREFIX, InjectReport, inject
+from planktos.inject import INJECT_PREFIX, InjectReport, inject, loads_install_script
 from planktos.manifest import (
     FORMAT,
     VERSION,
@@ -75,6 +75,7 @@ class BuildResult:
     copies: int = 0
     seconds: float = 0.0
     injected: InjectReport | None = None
+    install_tag: bool | None = None  # whether a page loads install.js (None: no HTML page)
 
 
 class Progress(Protocol):
@@ -137,6 +138,10 @@ def _build_locked(opts: BuildOptions, walk: Walk | None, progress: Progress | No
     result.skipped = walk.skipped
     result.files = len(walk.files)
     result.injected = injected
+    if injected is not None and (injected.injected or injected.present):
+        result.install_tag = True
+    else:
+        result.install_tag = loads_install_script(walk.files)
     result.bytes = sum(f.size for f in walk.files)
     return result
 

@@ -14,7 +14,9 @@ from typing import Any, NoReturn, TypeVar
 
 from planktos import __version__
 from planktos.build import DEFAULT_TRACKER, BuildOptions, BuildResult, build
+from planktos.check.judge import check_site_url
 from planktos.errors import InputError, PlanktosError
+from planktos.inject import script_tag
 from planktos.manifest import parse_runtime_option
 from planktos.shards import parse_piece_size
 from planktos.urls import check_base_url, check_tracker_url
@@ -169,6 +171,12 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=_port, default=8080, help="port to listen on (0: any free)")
     s.add_argument("--access-log", type=Path, metavar="FILE", help="Common Log Format file")
     s.add_argument("--open-tracker", action="store_true", help="track any info hash")
+    s.add_argument(
+        "--base-url",
+        type=_checked(check_base_url),
+        metavar="URL",
+        help="serve the site under this path, e.g. /docs/ (its build's --base-url)",
+    )
     _add_redis_options(s)
     s.add_argument(
         "--stats-db", type=Path, metavar="PATH", help="SQLite file of the offload statistics"
@@ -239,6 +247,16 @@ def make_parser() -> argparse.ArgumentParser:
         help="libtorrent's listen_interfaces (default: any port on every interface)",
     )
     m.add_argument("--json", action="store_true", help="print a JSON status line every second")
+    c = sub.add_parser("check", help="check a deployed site from outside: one line per problem")
+    c.add_argument("url", type=_checked(check_site_url), metavar="URL", help="the site's URL")
+    c.add_argument("--json", action="store_true", help="print the findings as JSON")
+    c.add_argument("--strict", action="store_true", help="exit non-zero on warnings too")
+    c.add_argument(
+        "--pages", type=_positive, default=10, metavar="N", help="pages to check (default 10)"
+    )
+    c.add_argument(
+        "--timeout", type=_seconds, default=10.0, metavar="SECONDS", help="per request (10)"
+    )
 
     d = sub.add_parser("demo", help="build and serve the bundled example site")
     d.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -268,6 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 open_tracker=args.open_tracker,
                 **_redis_args(args),
                 stats_db=args.stats_db,
+                base_url=args.base_url,
             )
             return 0
         if args.command == "stats":
@@ -298,6 +317,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                     interactive=sys.stderr.isatty() and os.environ.get("TERM") != "dumb",
                     listen=args.listen,
                 )
+            )
+        if args.command == "check":
+            from planktos.check.site import run_check
+
+            return run_check(
+                args.url,
+                pages=args.pages,
+                timeout_s=args.timeout,
+                as_json=args.json,
+                strict=args.strict,
             )
         if args.command == "demo":
             from planktos.demo import demo
@@ -344,4 +373,15 @@ def _build(args: argparse.Namespace) -> int:
     with BuildProgress(enabled=interactive) as progress:
         result: BuildResult = build(opts, progress)
     print(summary(result, opts), file=sys.stdout)
+    if result.install_tag is False:
+        print(no_install_tag_warning(opts.base_url), file=sys.stderr)
     return 0
+
+
+def no_install_tag_warning(base_url: str | None) -> str:
+    """The warning for a build none of whose pages loads install.js."""
+    tag = script_tag(base_url).decode()
+    return (
+        "planktos build: warning: no page loads planktos/install.js, so visitors never get "
+        f"the service worker; build with --inject, or add {tag} to your pages' <head>"
+    )

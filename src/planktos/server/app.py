@@ -27,14 +27,18 @@ def create_app(
     open_tracker: bool = False,
     cluster: TrackerCluster | None = None,
     stats_db: Path | str = ":memory:",
+    base_path: str = "/",
 ) -> web.Application:
     """Serve ``site`` with the tracker at /planktos/tracker, stats at /planktos/stats and a
     dashboard at /planktos/dashboard (aggregates kept in the SQLite file ``stats_db``).
 
-    With ``cluster``, the tracker shares its swarms with other processes (``--redis``).
+    With ``cluster``, the tracker shares its swarms with other processes (``--redis``). With
+    ``base_path`` such as ``/docs/``, all of it is under that path (a site built with
+    ``--base-url /docs/``), ``/`` redirects there, and anything else is 404.
     """
+    prefix = base_path.rstrip("/")
     app = web.Application()
-    static = StaticFiles(site)
+    static = StaticFiles(site, prefix=prefix)
     is_allowed = None if open_tracker else ManifestHashes(site / MANIFEST)
     tracker = TrackerService(is_allowed=is_allowed, cluster=cluster)
     app[_STATIC] = static
@@ -57,4 +61,15 @@ def create_app(
 
     app.on_startup.append(start_tracker)
     app.on_shutdown.append(close_sockets)
-    return app
+    if not prefix:
+        return app
+    outer = web.Application()
+
+    async def to_base(request: web.Request) -> web.Response:
+        raise web.HTTPFound(base_path)
+
+    # Before the sub-application, which would take /docs and find nothing for it.
+    outer.router.add_get("/", to_base)
+    outer.router.add_get(prefix, to_base)
+    outer.add_subapp(prefix, app)
+    return outer

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -212,19 +213,28 @@ def serve(
     redis_url: str | None = None,
     redis_ttl_s: float = 10.0,
     stats_db: Path | None = None,
+    base_url: str | None = None,
 ) -> None:
-    """Serve a built site until interrupted; with ``redis_url``, as one of several trackers."""
+    """Serve a built site until interrupted; with ``redis_url``, as one of several trackers.
+
+    ``base_url`` (a path such as ``/docs/``, or a URL whose path is taken) serves the site
+    under that path, as a site built with that ``--base-url`` is deployed.
+    """
+    base_path = urlsplit(base_url).path if base_url else "/"
     if not site.is_dir():
         raise InputError(site, "is not a directory; pass the site root to serve")
     manifest = site / MANIFEST
     note = ""
     if not manifest.is_file():
         note = f"planktos serve: note: {manifest} missing; run planktos build first"
-    elif not open_tracker:
+    else:
         try:
-            json.loads(manifest.read_text(encoding="utf-8"))
+            built = json.loads(manifest.read_text(encoding="utf-8"))
         except ValueError as err:
-            raise InputError(manifest, "is not valid JSON; run planktos build again") from err
+            if not open_tracker:
+                raise InputError(manifest, "is not valid JSON; run planktos build again") from err
+            built = None
+        note = base_note(built, base_path)
     if access_log is not None and access_log.resolve().is_relative_to(site.resolve()):
         raise InputError(
             access_log,
@@ -244,15 +254,33 @@ def serve(
     def started(url: str) -> None:
         if note:
             print(note, file=sys.stderr)
+        url += base_path[1:]
         print(f"Serving {site} at {url} (tracker: {ws_url(url)}planktos/tracker)")
         print(f"Dashboard: {url}planktos/dashboard (stats kept in {db})")
 
     try:
-        app = create_app(site, open_tracker=open_tracker, cluster=cluster, stats_db=db)
+        app = create_app(
+            site, open_tracker=open_tracker, cluster=cluster, stats_db=db, base_path=base_path
+        )
         run_app(app, host, port, logger, started)
     finally:
         if logger:
             close_access_log(logger)
+
+
+def base_note(manifest: object, base_path: str) -> str:
+    """A note when the site was built for another path than it is served at (or "")."""
+    if not isinstance(manifest, dict) or manifest.get("uninstalled"):
+        return ""
+    built = manifest.get("base")
+    built_path = urlsplit(built).path if isinstance(built, str) else "/"
+    if built_path == base_path:
+        return ""
+    option = f"--base-url {built_path}" if built_path != "/" else "no --base-url"
+    return (
+        f"planktos serve: note: the site was built for {built_path}, served at {base_path}; "
+        f"serve it with {option} (or rebuild with --base-url {base_path})"
+    )
 
 
 def run_tracker(
