@@ -21,7 +21,14 @@ from planktos import runtime, state
 from planktos.cache import HashCache
 from planktos.errors import BuildError, advice
 from planktos.hashing import ShardDigest, hash_shard
-from planktos.inject import INJECT_PREFIX, NO_HEAD, PRESENT, InjectReport, inject
+from planktos.inject import (
+    INJECT_PREFIX,
+    NO_HEAD,
+    PRESENT,
+    InjectReport,
+    inject,
+    loads_install_script,
+)
 from planktos.manifest import (
     FORMAT,
     SEED_DIR,
@@ -86,6 +93,7 @@ class BuildResult:
     copies: int = 0
     seconds: float = 0.0
     injected: InjectReport | None = None
+    install_tag: bool | None = None  # whether a page loads install.js (None: no HTML page)
 
 
 class Progress(Protocol):
@@ -208,6 +216,12 @@ def _build_site(
     result.skipped = walk.skipped
     result.files = len(files)
     result.injected = injected
+    # A page loads the script if --inject saw one, or a build saw one that is unchanged since.
+    seen = injected is not None and bool(injected.injected or injected.present)
+    if seen or PRESENT in pages.values():
+        result.install_tag = True
+    else:
+        result.install_tag = loads_install_script(files)
     result.bytes = sum(map(attrgetter("size"), files))
     new_state.options = options
     new_state.rels, new_state.stamps = state.record_files(files, cache.start_ns)

@@ -104,6 +104,22 @@ def _inject(
         report.injected.append(f.rel)
 
 
+def loads_install_script(files: list[SiteFile]) -> bool | None:
+    """Whether some HTML page among ``files`` loads ``planktos/install.js`` (None: no page).
+
+    Reads pages until the first that does, so a site that has the tag costs a page or two.
+    """
+    pages = [f for f in files if f.rel.lower().endswith(HTML_SUFFIXES)]
+    for f in pages:
+        try:
+            with open(f.path, "rb") as page:
+                if _EXISTING.search(page.read()):
+                    return True
+        except OSError as err:
+            raise BuildError(f.rel, f"cannot be read ({err.strerror})") from err
+    return False if pages else None
+
+
 def _stage(f: SiteFile, real: str, data: bytes) -> str:
     """Write ``data`` to a new dot-file beside the page at ``real``, with its permissions."""
     tmp = None

@@ -44,7 +44,9 @@ def seed_segment(segment: str) -> str:
     A segment that would grow past :data:`NAME_MAX` bytes (non-ASCII names triple) becomes
     ``~~`` and the SHA-256 of the name instead, also injective: no other form holds ``~~``.
     """
-    if _SEED_SAFE.fullmatch(segment) and segment not in (".", ".."):
+    if segment in (".", ".."):  # quote() keeps dots, and a client would resolve these
+        return segment.replace(".", "~2E")
+    if _SEED_SAFE.fullmatch(segment):
         return segment
     escaped = quote(segment, safe="").replace("~", "%7E").replace("%", "~")
     if len(escaped) <= NAME_MAX:
