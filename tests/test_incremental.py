@@ -225,3 +225,13 @@ def test_a_copy_whose_original_changed_gets_a_shard_of_its_own(big: Path, tmp_pa
     shutil.copytree(big, copy, ignore=shutil.ignore_patterns("planktos", "planktos.sw.js*"))
     build(BuildOptions(root=copy, base_url=base, cache_dir=tmp_path / "scratch-cache"))
     assert published(big) == published(copy)
+
+
+def test_a_rebuild_knows_pages_load_the_script_without_reading_them(
+    big: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build(BuildOptions(root=big, inject=True))
+    age(big, 1)  # the injected pages were just written
+    build(BuildOptions(root=big, inject=True))
+    scans = calls(monkeypatch, "loads_install_script")
+    assert build(BuildOptions(root=big)).install_tag is True and scans == []
