@@ -348,10 +348,12 @@ def test_file_name_not_utf8(site: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert code == 0, err
 
 
-def test_tree_deeper_than_the_recursion_limit(tmp_path: Path) -> None:
+def test_tree_deeper_than_the_recursion_limit() -> None:
     from tests.test_build import manifest_of, verify_site
 
-    root = tmp_path / "site"
+    # Not under tmp_path: a tree left by a killed run would crash pytest's own cleanup of old
+    # base directories (shutil.rmtree recurses per level before Python 3.12) in every later run.
+    root = Path(tempfile.mkdtemp(prefix="planktos-deep-")) / "site"
     depth = sys.getrecursionlimit() + 100
     deep = str(root)
     os.mkdir(deep)
@@ -373,7 +375,7 @@ def test_tree_deeper_than_the_recursion_limit(tmp_path: Path) -> None:
         assert len(list((root / "planktos/w").iterdir())) == 2 and not first.exists()
     finally:
         # pytest's own cleanup (shutil.rmtree) recurses per level before Python 3.12.
-        subprocess.run(["rm", "-rf", str(root)], check=True)
+        subprocess.run(["rm", "-rf", str(root.parent)], check=True)
 
 
 def test_long_non_ascii_names(site: Path) -> None:
