@@ -265,6 +265,12 @@ async def fetch_seen(
     )
 
 
+STOP_WORKERS = (
+    "stops the service worker (Chrome DevTools Protocol ServiceWorker.stopAllWorkers); "
+    "WebDriver BiDi has no command that stops or restarts a service worker"
+)
+
+
 async def stop_service_workers(page: Page) -> None:
     """Stop every service worker of ``page``'s browser, as Chromium does to idle ones.
 

@@ -217,8 +217,32 @@ def replace_file(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
+# Scripts a test runs first in its site's service worker (the IndexedDB stand-in, Firefox's
+# error hooks), by site root: :func:`planktos_build` puts them back after every build.
+WORKER_PRELUDES: dict[Path, str] = {}
+
+
+def add_worker_prelude(root: Path, js: str) -> None:
+    """Run ``js`` first in the service worker of the site at ``root`` (and of any site built
+    under it), now and after every later :func:`planktos_build` of it."""
+    WORKER_PRELUDES[root.resolve()] = WORKER_PRELUDES.get(root.resolve(), "") + js
+    prepend_preludes(root)
+
+
+def prepend_preludes(root: Path) -> None:
+    worker = root / "planktos.sw.js"
+    js = "".join(
+        v for k, v in WORKER_PRELUDES.items() if k == root.resolve() or k in root.resolve().parents
+    )
+    if js and worker.exists():
+        text = worker.read_text(encoding="utf-8")
+        worker.write_text(js + text.removeprefix(js), encoding="utf-8")
+        drop_precompressed(worker)
+
+
 def planktos_build(root: Path, *args: str) -> str:
-    """Run ``planktos build --root ROOT ARGS``; returns its output (fails the test on error)."""
+    """Run ``planktos build --root ROOT ARGS``; returns its output (fails the test on error).
+    The worker preludes registered for ``root`` are put back into the new worker script."""
     proc = subprocess.run(
         [sys.executable, "-m", "planktos", "build", "--root", str(root), *args],
         capture_output=True,
@@ -227,6 +251,7 @@ def planktos_build(root: Path, *args: str) -> str:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    prepend_preludes(root)
     return proc.stdout + proc.stderr
 
 
