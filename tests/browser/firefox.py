@@ -62,18 +62,45 @@ PREFS: dict[str, object] = {
     "network.captive-portal-service.enabled": False,
     "network.connectivity-service.enabled": False,
 }
-# Runs first in the tests' service worker in Firefox (see the module's docstring).
+# Runs first in the tests' service worker in Firefox (see the module's docstring). It also
+# reports a response body the worker made that fails: Firefox's own report of that in the page
+# cannot be told from a page's abort (FirefoxPage.abandoned).
 SW_PRELUDE = (
-    "(() => { const error = console.error.bind(console);"
-    f' const tag = "{SW_TAG} ";'
-    ' const text = (a) => String((a && a.stack) || a).replace(/\\n/g, " | ");'
-    ' console.error = (...args) => error(tag + args.map(text).join(" "));'
-    ' self.addEventListener("error", (e) => console.error('
-    '"uncaught error in the service worker: " + e.message));'
-    ' self.addEventListener("unhandledrejection", (e) => console.error('
-    '"unhandled rejection in the service worker: " + text(e.reason)));'
-    " })();\n"
-)
+    """(() => {
+  const error = console.error.bind(console);
+  const text = (a) => String((a && a.stack) || a).replace(/\\n/g, " | ");
+  console.error = (...args) => error("TAG " + args.map(text).join(" "));
+  self.addEventListener("error", (e) =>
+    console.error("uncaught error in the service worker: " + e.message));
+  self.addEventListener("unhandledrejection", (e) =>
+    console.error("unhandled rejection in the service worker: " + text(e.reason)));
+  const failed = (e) => console.error("a response body failed in the service worker: " + text(e));
+  const stop = ReadableStreamDefaultController.prototype.error;
+  ReadableStreamDefaultController.prototype.error = function (e) {
+    failed(e);
+    return stop.call(this, e);
+  };
+  const wrap = (source, f) => f && ((c) => {
+    try {
+      const r = f.call(source, c);  // synchronously, as the constructor would
+      if (!r || typeof r.then !== "function") return r;
+      return r.then(undefined, (e) => { failed(e); throw e; });
+    } catch (e) {
+      failed(e);
+      throw e;
+    }
+  });
+  const Stream = self.ReadableStream;
+  self.ReadableStream = class extends Stream {
+    constructor(source, strategy) {
+      super(source && { ...source, start: wrap(source, source.start),
+        pull: wrap(source, source.pull),
+        cancel: source.cancel && ((r) => source.cancel.call(source, r)) }, strategy);
+    }
+  };
+})();
+"""
+).replace("TAG", SW_TAG)
 SW_LINE = re.compile(r'^console\.error: "' + re.escape(SW_TAG) + r" (.*)\"$")
 INTERCEPTION = re.compile(
     "^Failed to load \u2018(.*)\u2019\\. "
@@ -436,18 +463,22 @@ class FirefoxPage:
         error" in the page whenever the page aborts a response a worker answered while its
         body is still being read (a video element that seeks, a page that reloads), even for
         ``respondWith(fetch(event.request))``; its URL is empty for a body the worker made.
-        The same words also report a worker's real failure (a body stream that errors), but
-        BiDi tells the two apart: a ``network.fetchError`` of ``NS_BINDING_ABORTED`` for that
-        request, sent just before. Only that pair is dropped; anything else fails the test.
+        The same words also report a worker's real failure (a body stream that errors). For a
+        body from the network (a URL in the message) BiDi tells the two apart: a
+        ``network.fetchError`` of ``NS_BINDING_ABORTED`` for that request, sent just before.
+        For a body the worker made (no URL; a media element's requests get no BiDi network
+        events at all) the worker's prelude reports every body that fails (SW_PRELUDE), so
+        Firefox's report is dropped here. Anything else fails the test.
         """
         m = INTERCEPTION.match(text)
         if m is None:
             return False
         url = m.group(1)
-        for i, gone in enumerate(self.aborted):
-            if url in ("", gone):
-                del self.aborted[i]
-                return True
+        if url == "":
+            return True
+        if url in self.aborted:
+            self.aborted.remove(url)
+            return True
         return False
 
     def on_response(self, params: dict[str, Any]) -> None:

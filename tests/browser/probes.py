@@ -265,6 +265,10 @@ async def fetch_seen(
     )
 
 
+IN_THE_WORKER = (
+    "evaluates in the service worker (Playwright's Worker.evaluate); Firefox's WebDriver BiDi "
+    'lists service-worker realms but refuses to evaluate in them ("Realm not found")'
+)
 STOP_WORKERS = (
     "stops the service worker (Chrome DevTools Protocol ServiceWorker.stopAllWorkers); "
     "WebDriver BiDi has no command that stops or restarts a service worker"
