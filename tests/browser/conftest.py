@@ -45,6 +45,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "chromium_only(reason): the test cannot run in Firefox, for this reason"
     )
+    config.addinivalue_line(
+        "markers", "firefox_flaky(reason): the Firefox run is known to fail at times (xfail)"
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -52,6 +55,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "browser_name" not in metafunc.fixturenames:
         return
     only = metafunc.definition.get_closest_marker("chromium_only")
+    flaky = metafunc.definition.get_closest_marker("firefox_flaky")
     params = []
     for name in BROWSERS:
         marks = []
@@ -59,6 +63,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             why = only.args[0] if only.args else only.kwargs.get("reason", "")
             assert why, f"{metafunc.definition.nodeid}: chromium_only needs a reason"
             marks.append(pytest.mark.skip(reason=f"Chromium only: {why}"))
+        if name == "firefox" and flaky is not None:
+            marks.append(pytest.mark.xfail(reason=f"Firefox, known flaky: {flaky.args[0]}"))
         params.append(pytest.param(name, marks=marks, id=name))
     metafunc.parametrize("browser_name", params, indirect=True, scope="session")
 
