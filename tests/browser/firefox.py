@@ -69,7 +69,8 @@ SW_PRELUDE = (
     """(() => {
   const error = console.error.bind(console);
   // Firefox's Error#stack holds the frames only, not the message.
-  const text = (a) => (a instanceof Error ? a + " at " + a.stack : String(a)).replace(/\\n/g, " | ");
+  const text = (a) =>
+    (a instanceof Error ? a + " at " + a.stack : String(a)).replace(/\\n/g, " | ");
   console.error = (...args) => error("TAG " + args.map(text).join(" "));
   self.addEventListener("error", (e) =>
     console.error("uncaught error in the service worker: " + e.message));
