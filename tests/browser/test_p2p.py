@@ -42,9 +42,9 @@ from tests.browser.sites import Page as SitePage
 
 pytestmark = pytest.mark.p2p
 FIREFOX_SWARMS = (
-    "between Firefox visitors, B's agent at times never gets a wire to A in one of the swarms "
-    "it joined (no bitfield from any peer there within 30 s) while it does in the others; "
-    "seen in about half the runs, cause not found yet (issue 13)"
+    "a Firefox visitor B's agent at times never gets a wire to A in one of the swarms it "
+    "joined (no bitfield from any peer there within 30 s) while it does in the others; seen "
+    "in 1 to 3 of these 4 tests per run in 3 of 4 runs, cause not found yet (issue 13)"
 )
 
 WEBTORRENT = Path(__file__).resolve().parents[2] / "node_modules/webtorrent/dist/webtorrent.min.js"
