@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LINT_PATHS := src tests bench
 
-.PHONY: demo test test-latest lint lock bench bench-deps setup system-deps clean runtime
+.PHONY: demo test test-latest lint lock bench bench-deps setup system-deps clean runtime dist
 
 # The exact versions (with hashes) that `make test` and CI use: requirements-dev.txt, written by
 # `make lock` with uv from pyproject.toml's ranges (README, "Dependencies"). hatchling is in the
@@ -44,12 +44,14 @@ test-latest:
 # Debian packages the tests use: aria2c (a regular BitTorrent client), Chromium, Firefox ESR
 # (every browser test runs in both; tests/browser/firefox.py), Redis (tracker
 # scale-out), unshare + ip to run the suite in a network namespace holding only loopback
-# (WebRTC uses every interface it finds; there, everything stays on 127.0.0.1), and GNU time
-# (the benchmarks read each tool's peak memory with it).
+# (WebRTC uses every interface it finds; there, everything stays on 127.0.0.1), GNU time
+# (the benchmarks read each tool's peak memory with it), and nginx (with its brotli_static
+# module) and Caddy, which run the README's configurations in front of a built site.
 system-deps:
 	scripts/ensure-debian-packages aria2:aria2c chromium:chromium firefox-esr:firefox-esr \
 		redis-server:redis-server \
-		util-linux:unshare iproute2:ip time:/usr/bin/time
+		util-linux:unshare iproute2:ip time:/usr/bin/time nginx:nginx caddy:caddy \
+		libnginx-mod-http-brotli-static:/usr/lib/nginx/modules/ngx_http_brotli_static_module.so
 
 # The peer tools the build benchmark compares against (libtorrent and create-torrent come from
 # PyPI and npm with the rest: `make setup runtime`).
@@ -64,6 +66,13 @@ node_modules/.package-lock.json: package-lock.json
 
 runtime: node_modules/.package-lock.json
 	node js/build.mjs
+
+# What a site owner installs: a wheel (and an sdist) in dist/, the browser runtime bundled in,
+# so that `pip install dist/planktos-*.whl` needs no Node (README, "Install").
+DIST ?= dist
+dist: setup runtime
+	rm -rf $(DIST)
+	$(PY) -m hatchling build -d $(DIST)
 
 demo: setup runtime
 	$(VENV)/bin/planktos demo

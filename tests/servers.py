@@ -30,6 +30,7 @@ class Served:
     url: str
     port: int
     proc: subprocess.Popen[str]
+    head: str = ""  # what it printed up to the line with its URL
 
 
 @contextmanager
@@ -58,7 +59,7 @@ def planktos_process(*args: str) -> Iterator[Served]:
         match = re.search(r"at (http://127\.0\.0\.1:(\d+)/)", line)
         assert time.monotonic() < deadline, "".join(lines)
     try:
-        yield Served(match[1], int(match[2]), proc)
+        yield Served(match[1], int(match[2]), proc, "".join(lines))
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -44,6 +44,7 @@ def test_url_path_round_trips(parts: list[str]) -> None:
 
 def test_seed_path_keeps_plain_names() -> None:
     assert seed_path("css/site-1.min.css") == "css/site-1.min.css"
+    assert seed_path("./..") == "~2E/~2E~2E"  # hypothesis found "." returned as is
     assert seed_path("a b/ü.txt") == "a~20b/~C3~BC.txt"
 
 

@@ -72,8 +72,8 @@ def test_inject_and_uninstall_conflict(pages: Path, capsys: pytest.CaptureFixtur
 def test_a_rebuild_does_not_read_pages_it_saw_loading_the_script(
     pages: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Unchanged pages that load install.js cost no read (a large site's rebuild), changed
-    ones are read again."""
+    """Unchanged pages that load install.js, or have no <head>, cost no read (a large site's
+    rebuild) and are reported as before; changed ones are read again."""
     import planktos.inject
 
     assert main(["build", "--root", str(pages), "--inject", "--quiet"]) == 0
@@ -90,9 +90,64 @@ def test_a_rebuild_does_not_read_pages_it_saw_loading_the_script(
 
     monkeypatch.setattr(planktos.inject, "open", counting_open, raising=False)
     assert main(["build", "--root", str(pages), "--inject"]) == 0
-    assert read == ["fragment.html"]  # no <head>: read again, reported again
-    assert "injected into 0 pages (3 had it)" in capsys.readouterr().out
+    assert read == []
+    out = capsys.readouterr().out
+    assert "injected into 0 pages (3 had it), not into 1 without <head>: fragment.html" in out
     write(pages, "done.html", "<head><title>new</title></head>")
     assert main(["build", "--root", str(pages), "--inject", "--quiet"]) == 0
-    assert sorted(read) == ["done.html", "fragment.html", "fragment.html"]
+    assert read == ["done.html"]
     assert "install.js" in (pages / "done.html").read_text()
+
+
+def test_a_failing_build_rewrites_no_page(pages: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The pages are renamed into place with the output, not before: a build that fails
+    (here: a planktos/ directory it did not write) leaves them pointing at nothing new."""
+    from tests.test_build_errors import snapshot
+
+    write(pages, "planktos/notes.txt", "mine")
+    before = snapshot(pages)
+    assert main(["build", "--root", str(pages), "--inject"]) == 1
+    assert "was not written by planktos" in capsys.readouterr().err
+    assert snapshot(pages) == before
+
+
+def test_a_build_failing_while_hashing_rewrites_no_page(pages: Path) -> None:
+    from planktos.build import BuildOptions, build
+    from planktos.errors import BuildError
+    from tests.test_build_errors import _Mutator, snapshot
+
+    build(BuildOptions(root=pages))
+    big = write(pages, "media/growing.bin", os.urandom(3 * 1024 * 1024))
+    before = snapshot(pages)
+    with pytest.raises(BuildError, match="changed while being hashed"):
+        build(BuildOptions(root=pages, jobs=1, inject=True), _Mutator(big))
+    after = snapshot(pages)
+    assert after.pop("media/growing.bin") != before.pop("media/growing.bin")
+    assert after == before
+
+
+def test_a_page_and_a_symlink_to_it(pages: Path) -> None:
+    """Both names publish the injected page; it is rewritten once."""
+    from tests.test_build import manifest_of, verify_site
+
+    (pages / "home.html").symlink_to("index.html")
+    assert main(["build", "--root", str(pages), "--inject", "--quiet"]) == 0
+    files = manifest_of(pages)["files"]
+    assert files["home.html"]["sha256"] == files["index.html"]["sha256"]
+    assert (pages / "index.html").read_text().count("planktos/install.js") == 1
+    assert (pages / "home.html").is_symlink()
+    verify_site(pages)
+    assert not [p for p in pages.rglob(".planktos-*")]
+
+
+def test_pages_left_by_a_killed_build_are_removed(pages: Path) -> None:
+    """A build killed before its commit leaves rewritten pages as dot-files beside the pages;
+    the next build deletes them (they are never published either way)."""
+    from planktos.build import BuildOptions, build
+
+    write(pages, "a/.planktos-inject-k1ll3d", "<head><script></script></head>")
+    write(pages, "a/.planktos-kept", "a dotfile of the user's")
+    result = build(BuildOptions(root=pages, inject=True))
+    assert not (pages / "a/.planktos-inject-k1ll3d").exists()
+    assert (pages / "a/.planktos-kept").exists()
+    assert [s.rel for s in result.skipped] == ["a/.planktos-kept"]

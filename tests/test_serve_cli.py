@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import shutil
 import signal
@@ -263,3 +265,126 @@ async def test_a_stop_signal_closes_the_standalone_trackers_sockets_with_1001() 
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_an_access_log_inside_the_served_site_is_refused(site: Path) -> None:
+    command = [sys.executable, "-m", "planktos", "serve", str(site), "--port", "0"]
+    for log in (site / "access.log", site / "logs" / "..", site / "css" / "x.log"):
+        proc = subprocess.run(
+            [*command, "--access-log", str(log)],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+        assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+        assert "inside the served site, which would publish it" in proc.stderr
+    assert not (site / "access.log").exists() and not (site / "css/x.log").exists()
+
+
+async def test_standalone_tracker_serves_a_rebuilt_manifests_hashes(site: Path) -> None:
+    import re
+    import time
+
+    import aiohttp
+
+    def shard_hashes() -> set[str]:
+        shards = read_full(site / "planktos/manifest.json")["shards"].values()
+        return {bytes.fromhex(s["infohash"]).decode("latin-1") for s in shards}
+
+    assert main(["build", "--root", str(site), "--quiet"]) == 0
+    before = shard_hashes()
+    manifest = str(site / "planktos/manifest.json")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "planktos", "tracker", "--port", "0", "--manifest", manifest],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        port = re.search(r"127\.0\.0\.1:(\d+)/", line)
+        assert port, line
+        peer = (b"-PK0001-" + b"b" * 12).decode("latin-1")
+
+        async def announce(ws: aiohttp.ClientWebSocketResponse, info_hash: str) -> bool:
+            await ws.send_json(
+                {"action": "announce", "info_hash": info_hash, "peer_id": peer, "left": 0}
+            )
+            return "failure reason" not in await ws.receive_json(timeout=10)
+
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(f"ws://127.0.0.1:{port[1]}/") as ws,
+        ):
+            assert all([await announce(ws, h) for h in before])
+            (site / "css/style.css").write_text("body { color: navy }\n")
+            assert main(["build", "--root", str(site), "--quiet"]) == 0
+            new = shard_hashes() - before
+            assert new
+            deadline = time.monotonic() + 10
+            while not all([await announce(ws, h) for h in new]):
+                assert time.monotonic() < deadline, "the rebuilt manifest's hashes stay refused"
+                await asyncio.sleep(0.1)
+            # The previous build's hashes stay served for visitors still on it.
+            assert all([await announce(ws, h) for h in before])
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+
+
+async def _trickle(writer: asyncio.StreamWriter, data: bytes, every_s: float) -> None:
+    """Send ``data`` one byte at a time: a slow half-open request."""
+    with contextlib.suppress(ConnectionError):
+        for byte in data:
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(every_s)
+
+
+async def _cut_after(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> float:
+    """Trickle a request head until the server closes; seconds it took."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    head = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 500
+    trickling = asyncio.create_task(_trickle(writer, head, 0.05))
+    try:
+        assert await asyncio.wait_for(reader.read(), 10) == b""
+    finally:
+        trickling.cancel()
+        writer.close()
+    return loop.time() - started
+
+
+async def test_serve_cuts_a_slow_request_head_at_its_deadline(site: Path, tmp_path: Path) -> None:
+    import aiohttp
+
+    from planktos.server.app import create_app
+    from planktos.server.run import start
+
+    app = create_app(site, stats_db=tmp_path / "stats.sqlite3")
+    runner, port = await start(app, "127.0.0.1", 0, None, head_timeout_s=0.5)
+    try:
+        # A head trickled a byte every 50 ms is cut 0.5 s after its first byte.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert 0.45 <= await _cut_after(reader, writer) < 5
+        # So is the second head of a keep-alive connection whose first request was served.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /css/style.css HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        status = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert status.startswith(b"HTTP/1.1 200 "), status
+        length = int(status.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        await asyncio.wait_for(reader.readexactly(length), 5)
+        assert 0.45 <= await _cut_after(reader, writer) < 5
+        # Requests being handled are not: a tracker WebSocket outlives the deadline.
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(f"ws://127.0.0.1:{port}/planktos/tracker") as ws,
+        ):
+            await asyncio.sleep(1.0)  # twice the deadline, idle
+            await ws.send_json({"action": "scrape", "info_hash": "a" * 20})
+            reply = await ws.receive_json(timeout=5)
+            assert reply["action"] == "scrape", reply
+    finally:
+        await runner.cleanup()

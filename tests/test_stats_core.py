@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 
 from planktos.stats.buckets import HOUR, MINUTE, Bucket, minute_of, offload, peer_share, regroup
 from planktos.stats.db import StatsDb, StatsDbError, check_outside, default_db_path
-from planktos.stats.ratelimit import AddressKeys, RateLimiter
+from planktos.stats.ratelimit import AddressBudget, AddressKeys, RateLimiter
 from planktos.stats.report import (
     MAX_BODY_BYTES,
     MAX_PEERS_CONNECTED,
@@ -186,9 +187,16 @@ def test_db_errors_are_one_line(tmp_path: Path) -> None:
 def test_default_db_path_and_its_place(tmp_path: Path) -> None:
     site = tmp_path / "www" / "site"
     site.mkdir(parents=True)
-    assert default_db_path(site, None) == (tmp_path / "www" / "planktos-stats.sqlite3")
+    name = default_db_path(site, None).name
+    assert default_db_path(site, None) == tmp_path / "www" / name
+    assert re.fullmatch(r"planktos-stats-site-[0-9a-f]{8}\.sqlite3", name), name
     log = tmp_path / "logs" / "access.log"
-    assert default_db_path(site, log) == (tmp_path / "logs" / "planktos-stats.sqlite3")
+    assert default_db_path(site, log) == tmp_path / "logs" / name
+    # Sibling sites, and sites of one name logging to one directory, never share one.
+    assert default_db_path(tmp_path / "www" / "other", None).parent == tmp_path / "www"
+    assert default_db_path(tmp_path / "www" / "other", None).name != name
+    assert default_db_path(tmp_path / "elsewhere" / "site", log).name != name
+    assert default_db_path(tmp_path / "www" / "a b/é", None).name.startswith("planktos-stats-_-")
     check_outside(tmp_path / "elsewhere.sqlite3", site)
     with pytest.raises(StatsDbError, match="inside the served site"):
         check_outside(site / "stats.sqlite3", site)
@@ -213,3 +221,24 @@ def test_summary_fills_the_series_and_computes_ratios() -> None:
     assert s["recent"]["offload"] == pytest.approx(140 / 200)
     assert s["totals"]["origin"] == 1060 and s["totals"]["reports"] == 3
     assert s["series"][0]["offload"] is None and s["series"][0]["connected_avg"] is None
+
+
+def test_address_keys_take_an_ipv6_address_as_its_64() -> None:
+    keys = AddressKeys()
+    assert keys("2001:db8:1:2::1") == keys("2001:db8:1:2:ffff:ffff:ffff:fffe")
+    assert keys("2001:db8:1:2::1") != keys("2001:db8:1:3::1")
+    assert keys("::ffff:192.0.2.7") == keys("192.0.2.7")
+    assert keys("fe80::1%eth0") == keys("fe80::2")
+
+
+def test_address_budget_grows_with_tracker_connections_and_turns_each_minute() -> None:
+    now = [600.0]
+    budget = AddressBudget(base_bytes=100, per_connection_bytes=1000, clock=lambda: now[0])
+    assert budget.allow("a", 0, 60) == 60
+    assert budget.allow("a", 0, 60) == 40  # 100 a minute without a tracker connection
+    assert budget.allow("a", 0, 60) == 0
+    assert budget.allow("b", 0, 60) == 60, "another address has its own"
+    assert budget.allow("a", 2, 5000) == 2000  # 100 + 2 x 1000, 100 spent
+    assert budget.clipped_bytes == 20 + 60 + 3000
+    now[0] += 60
+    assert budget.allow("a", 0, 60) == 60

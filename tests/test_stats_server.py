@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sqlite3
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError
@@ -18,7 +20,7 @@ from aiohttp.test_utils import TestClient
 
 from planktos.server.app import create_app
 from planktos.stats.buckets import Bucket
-from planktos.stats.db import StatsDb
+from planktos.stats.db import StatsDb, default_db_name
 from planktos.stats.ratelimit import RateLimiter
 from planktos.stats.web import StatsService
 from tests.servers import planktos_serve
@@ -214,13 +216,16 @@ def test_serve_prints_the_dashboard_and_defaults_the_db_beside_the_access_log(
         assert http(served.url + "planktos/stats", report(peers=5))[0] == 204
     rest = served.proc.stdout.read() if served.proc.stdout else ""
     assert f"{served.url}planktos/dashboard" in rest
-    assert (logs / "planktos-stats.sqlite3").is_file()
-    out = planktos("stats", "--stats-db", str(logs / "planktos-stats.sqlite3"), "--json")
+    name = default_db_name(site.resolve())
+    assert re.fullmatch(r"planktos-stats-site-[0-9a-f]{8}\.sqlite3", name), name
+    assert f"stats kept in {logs / name}" in served.head + rest
+    assert (logs / name).is_file()
+    out = planktos("stats", "--stats-db", str(logs / name), "--json")
     assert json.loads(out.stdout)["periods"]["all"]["peers"] == 5
     # Without an access log: beside the site, which `planktos stats SITE` finds.
     with planktos_serve(site) as served:
         assert http(served.url + "planktos/stats", report(peers=7))[0] == 204
-    assert (tmp_path / "planktos-stats.sqlite3").is_file()
+    assert (tmp_path / name).is_file()
     out = planktos("stats", str(site), "--json")
     assert out.returncode == 0 and json.loads(out.stdout)["periods"]["all"]["peers"] == 7
 
@@ -270,3 +275,115 @@ async def test_a_failed_write_keeps_the_counts_for_the_next_one(tmp_path: Path) 
     assert service._pending == {} and service.db.totals()[0].peers == 42
     service.db.close()
     service._executor.shutdown()
+
+
+def test_sibling_sites_keep_separate_statistics_by_default(tmp_path: Path) -> None:
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "index.html").write_text(name)
+    with planktos_serve(tmp_path / "one") as served:
+        assert http(served.url + "planktos/stats", report(peers=5))[0] == 204
+    out = planktos("stats", str(tmp_path / "one"), "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)["periods"]["all"]["peers"] == 5
+    other = planktos("stats", str(tmp_path / "two"), "--json")
+    assert other.returncode == 1 and "no stats database here" in other.stderr, other
+    with planktos_serve(tmp_path / "two") as served:
+        assert http(served.url + "planktos/stats", report(peers=7))[0] == 204
+    other = planktos("stats", str(tmp_path / "two"), "--json")
+    assert other.returncode == 0 and json.loads(other.stdout)["periods"]["all"]["peers"] == 7
+    out = planktos("stats", str(tmp_path / "one"), "--json")
+    assert json.loads(out.stdout)["periods"]["all"]["peers"] == 5
+
+
+def test_the_old_shared_default_database_is_pointed_out(tmp_path: Path) -> None:
+    (tmp_path / "site").mkdir()
+    StatsDb(tmp_path / "planktos-stats.sqlite3").close()
+    with planktos_serve(tmp_path / "site") as served:
+        pass
+    assert f"--stats-db {tmp_path / 'planktos-stats.sqlite3'}" in served.head, served.head
+
+
+def test_another_programs_database_is_refused_and_left_untouched(
+    site: Path, tmp_path: Path
+) -> None:
+    foreign = tmp_path / "app.sqlite3"
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE users (name TEXT)")
+        db.execute("INSERT INTO users VALUES ('ada')")
+    db.close()
+    also_meta = tmp_path / "app2.sqlite3"  # a table named like ours is not enough
+    with sqlite3.connect(also_meta) as db:
+        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute("INSERT INTO meta VALUES ('owner', 'someone else')")
+        db.execute("CREATE TABLE users (name TEXT)")
+    db.close()
+    for path, tables in ((foreign, "users"), (also_meta, "meta, users")):
+        before = path.read_bytes()
+        for args in (
+            ("serve", str(site), "--port", "0", "--stats-db", str(path)),
+            ("stats", "--stats-db", str(path)),
+        ):
+            proc = planktos(*args)
+            assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
+            assert proc.stdout == "" and proc.stderr.count("\n") == 1, proc.stderr
+            assert f"another program's database (tables: {tables})" in proc.stderr, proc.stderr
+        assert path.read_bytes() == before
+    made = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("app"))
+    assert made == ["app.sqlite3", "app2.sqlite3"], "no -wal or -journal file either"
+
+
+async def test_one_address_forging_reports_with_fresh_ids_moves_the_figures_little(
+    client: Client,
+) -> None:
+    claimed = 64 << 30  # the most one report may claim
+    statuses: Counter[int] = Counter()
+    for i in range(300):
+        resp = await post(client, report(f"forged-visitor-{i:06}", peers=claimed))
+        statuses[resp.status] += 1
+    assert statuses == {204: 300}
+    stats = await (await client.get("/planktos/stats")).json()
+    peers = stats["aggregates"]["totals"]["peers"]
+    # 16 MiB a minute from an address without tracker connections (two if a minute turned).
+    assert 0 < peers <= 2 * (16 << 20), peers
+    assert stats["reports"]["clipped_bytes"] == 300 * claimed - peers
+
+
+async def test_an_address_with_tracker_connections_may_claim_more(client: Client) -> None:
+    async def clipped() -> int:
+        stats = await (await client.get("/planktos/stats")).json()
+        return int(stats["reports"]["clipped_bytes"])
+
+    claimed = 400 << 20
+    assert (await post(client, report(peers=claimed))).status == 204
+    assert await clipped() == claimed - (16 << 20)  # no tracker connection: 16 MiB
+    sockets = [await client.ws_connect("/planktos/tracker") for _ in range(2)]
+    assert (await post(client, report("ZyXwVuTsRqPoNmLkJiHgFe", peers=claimed))).status == 204
+    assert await clipped() == claimed - (16 << 20), "counted in full: 16 MiB + 2 x 256 MiB"
+    # A visitor's last report comes as its page goes away, when its socket may be closed.
+    for ws in sockets:
+        await ws.close()
+    deadline = asyncio.get_running_loop().time() + 5
+    while (await (await client.get("/planktos/stats")).json())["tracker"]["connections"]:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.01)
+    assert (await post(client, report("ZyXwVuTsRqPoNmLkJiHgF2", peers=100 << 20))).status == 204
+    assert await clipped() == claimed - (16 << 20), "the minute's sockets still count"
+
+
+async def test_a_report_body_trickled_in_too_slowly_is_refused(aiohttp_client: Any) -> None:
+    app = web.Application()
+    service = StatsService(
+        StatsDb(":memory:"), static_bytes=lambda: 0, tracker_stats=dict, body_timeout_s=0.3
+    )
+    service.install(app)
+    client: Client = await aiohttp_client(app)
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(
+        b"POST /planktos/stats HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+        b'Content-Length: 120\r\n\r\n{"v": 1'
+    )  # and the rest never comes
+    started = asyncio.get_running_loop().time()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"HTTP/1.1 408 "), head
+    assert 0.25 <= asyncio.get_running_loop().time() - started < 5
+    writer.close()

@@ -6,7 +6,7 @@ import random
 
 from planktos.tracker.cluster import ClusterStore, MemberEvent, MemberOp
 from planktos.tracker.swarm import SwarmCounts, TrackerCore
-from tests.test_tracker_swarm import HASH_A, announce, answer, pid
+from tests.test_tracker_swarm import HASH_A, HASH_B, SQUATTED, announce, answer, pid
 
 
 def make_store(process: str = "here") -> tuple[ClusterStore, list[MemberEvent]]:
@@ -138,3 +138,16 @@ def test_replace_process_loads_a_snapshot() -> None:
     store.replace_process("there", [join("there", 3, complete=True), join("there", 4)])
     assert store.find_peer(HASH_A, pid(2)) is None
     assert store.counts(HASH_A) == SwarmCounts(complete=1, incomplete=1, downloaded=0)
+
+
+def test_a_peer_id_held_on_another_process_cannot_be_squatted_in_another_swarm() -> None:
+    store, events = make_store()
+    core = TrackerCore(store=store)
+    store.apply(join("there", 1))  # the victim, in swarm A, on another process
+    (failure,) = core.receive(5, announce(1, HASH_B))
+    assert failure.message == SQUATTED
+    assert events == [] and store.swarm_sizes() == {HASH_A: 1}
+    store.apply(join("there", 1))  # restated: still one entry
+    store.drop_process("there")  # the victim's process is gone: its id is free
+    (reply,) = core.receive(5, announce(1, HASH_B))
+    assert "failure reason" not in reply.message

@@ -411,3 +411,18 @@ def test_utf8_encoding_of_a_lone_surrogate_falls_back_to_escapes() -> None:
     request = parse_announce(text)
     encoded = encode_message_utf8(offer_message(INFO_HASH, PEER_ID, request.offers[0]))
     assert json.loads(encoded.decode("ascii"))["offer"]["sdp"] == request.offers[0].sdp
+
+
+@pytest.mark.parametrize("digits", [309, 400, 4000])
+def test_announce_left_too_large_for_a_float_is_refused_naming_left(digits: int) -> None:
+    text = announce().replace('"left": 100', f'"left": {"9" * digits}')
+    with pytest.raises(TrackerProtocolError) as caught:
+        parse_announce(text)
+    assert str(caught.value).startswith("left: ")
+    assert caught.value.action == "announce"
+
+
+@pytest.mark.parametrize("field", ["numwant", "uploaded", "downloaded"])
+def test_announce_other_numbers_of_400_digits_parse(field: str) -> None:
+    request = parse_announce(announce(**{field: int("9" * 400)}))
+    assert request.numwant == (LIMITS.max_numwant if field == "numwant" else 2)

@@ -25,7 +25,7 @@ import aiohttp
 import pytest
 
 from tests.servers import free_port
-from tests.test_tracker_server import Peer
+from tests.test_tracker_server import HASH_A, HASH_B, Peer
 
 REDIS_SERVER = Path("/usr/bin/redis-server")
 pytestmark = pytest.mark.skipif(
@@ -188,9 +188,9 @@ async def connect(session: aiohttp.ClientSession) -> AsyncIterator[PeerMaker]:
         await ws.close()
 
 
-async def exchange(offerer: Peer, answerer: Peer) -> None:
+async def exchange(offerer: Peer, answerer: Peer, info_hash: bytes = HASH_A) -> None:
     """``offerer`` sends one offer, which reaches ``answerer``, whose answer comes back."""
-    reply = await offerer.announce(offers=1, event=None)
+    reply = await offerer.announce(info_hash, offers=1, event=None)
     assert reply["action"] == "announce" and "offer" not in reply, reply
     offer = await answerer.receive()
     assert offer["offer"]["type"] == "offer", offer
@@ -429,3 +429,56 @@ async def test_tracker_without_redis_reports_no_cluster(
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("command", ["tracker", "serve"])
+async def test_a_400_digit_left_is_refused_in_a_cluster_and_logs_nothing(
+    command: str,
+    redis_server: RedisServer,
+    session: aiohttp.ClientSession,
+    connect: PeerMaker,
+    tmp_path: Path,
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    with (
+        tracker_process(command, redis_server.url, site=site) as one,
+        tracker_process(command, redis_server.url, site=site) as two,
+    ):
+        alice = await connect(one, "alice")
+        mallory = await connect(two, "mallory")
+        await alice.announce()
+        await until(session, two, lambda s: s["peers"] == 1)
+        for _ in range(20):
+            failure = await mallory.announce(left=int("9" * 400))
+            assert failure["failure reason"].startswith("left: "), failure
+        await exchange(mallory, alice)  # both processes still relay
+        for peer in (alice, mallory):
+            await peer.ws.close()  # else each process waits for their close frames
+    logged = "".join(two.output[1:])
+    assert "Traceback" not in logged and "internal error" not in logged, logged
+
+
+async def test_a_peer_id_held_on_one_process_cannot_be_squatted_on_another(
+    redis_server: RedisServer, session: aiohttp.ClientSession, connect: PeerMaker
+) -> None:
+    with (
+        tracker_process("tracker", redis_server.url) as one,
+        tracker_process("tracker", redis_server.url) as two,
+    ):
+        alice = await connect(one, "alice")
+        await alice.announce(HASH_A)
+        await until(session, two, lambda s: s["peers"] == 1)
+        mallory = await connect(two, "mallory")
+        mallory.peer_id = alice.peer_id
+        refused = await mallory.announce(HASH_B)
+        assert refused["failure reason"].startswith("peer_id: in use by another connection")
+        bob = await connect(two, "bob")
+        await bob.announce(HASH_B)
+        await until(session, one, lambda s: s["peers"] == 2)
+        assert (await alice.announce(HASH_B))["incomplete"] == 2
+        await until(session, two, lambda s: s["peers"] == 3)
+        await exchange(alice, bob, HASH_B)
+        await mallory.nothing_pending()
+        for peer in (alice, bob, mallory):
+            await peer.ws.close()  # else each process waits for their close frames

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -801,3 +802,118 @@ async def test_invalid_utf8_text_frame_closes_that_socket_with_1007(
     await eventually(lambda: hub.stats()["connections"] == 1)
     assert hub.stats()["failures"] == 1
     assert (await alice.announce())["incomplete"] == 1
+
+
+# -- abuse: numbers, squatting (issue 12) -----------------------------------------------
+
+
+async def test_a_400_digit_left_is_refused_naming_the_field_and_logs_nothing(
+    make_peer: PeerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    mallory = await make_peer("mallory")
+    alice = await make_peer("alice")
+    await alice.announce()
+    huge = int("9" * 400)
+    caplog.set_level(logging.DEBUG, logger="planktos")
+    for _ in range(50):
+        failure = await mallory.announce(left=huge)
+        assert failure["failure reason"].startswith("left: "), failure
+        assert failure["action"] == "announce"
+        assert failure["info_hash"] == binary(HASH_A)
+    assert [r for r in caplog.records if r.name.startswith("planktos")] == []
+    assert (await mallory.announce(offers=1))["incomplete"] == 2
+    assert (await alice.receive())["peer_id"] == binary(mallory.peer_id)
+
+
+async def test_a_bug_met_by_every_message_is_logged_once(
+    start_tracker: StartTracker, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(info_hash: bytes) -> bool:
+        raise RuntimeError("a bug of ours")
+
+    tracker = await start_tracker(is_allowed=broken)
+    mallory = await tracker.connect("mallory")
+    caplog.set_level(logging.DEBUG, logger="planktos")
+    for _ in range(20):
+        failure = await mallory.announce()
+        assert failure == {"failure reason": "tracker: internal error while handling the message"}
+    logged = [r for r in caplog.records if r.name.startswith("planktos")]
+    assert len(logged) == 1 and logged[0].exc_info is not None, logged
+
+
+async def test_a_handshake_trickled_byte_by_byte_is_cut_at_its_deadline(
+    standalone: StartTracker,
+) -> None:
+    tracker = await standalone(limits=TrackerLimits(handshake_timeout_s=0.5))
+    host, port = tracker.url.split("/")[2].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    head = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nX-Pad: " + b"a" * 500
+
+    async def trickle() -> None:
+        with contextlib.suppress(ConnectionError):
+            for byte in head:  # one byte every 50 ms: never silent for a sweep
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(0.05)
+
+    trickling = asyncio.create_task(trickle())
+    try:
+        assert await asyncio.wait_for(reader.read(), TIMEOUT * 3) == b""
+    finally:
+        trickling.cancel()
+        writer.close()
+    assert 0.45 <= loop.time() - started < 5, "cut long before its bytes end (27 s)"
+    # A completed handshake is not cut: the socket outlives the deadline.
+    alice = await tracker.connect("alice")
+    assert (await alice.announce())["incomplete"] == 1
+    await asyncio.sleep(1.0)  # twice the deadline, idle
+    assert (await alice.announce(event=None))["incomplete"] == 1
+
+
+async def test_a_learned_peer_id_cannot_lock_its_owner_out_of_another_swarm(
+    make_peer: PeerFactory,
+) -> None:
+    alice = await make_peer("alice")
+    bob = await make_peer("bob")
+    mallory = await make_peer("mallory")
+    await alice.announce(HASH_A)
+    await bob.announce(HASH_B)
+    # Mallory learns alice's id from an offer alice sends, and announces it in swarm B.
+    await alice.announce(HASH_A, offers=1, event=None)
+    await mallory.announce(HASH_A)
+    await alice.announce(HASH_A, offers=1, event=None)
+    offer = await mallory.receive()
+    assert offer["peer_id"] == binary(alice.peer_id)
+    mallory.peer_id = alice.peer_id
+    refused = await mallory.announce(HASH_B)
+    assert refused["failure reason"].startswith("peer_id: in use by another connection"), refused
+    # Alice joins swarm B all the same, and bob's answer to her offer reaches her alone.
+    assert (await alice.announce(HASH_B))["incomplete"] == 2
+    await alice.announce(HASH_B, offers=1, event=None)
+    offer = await bob.receive()
+    await bob.answer(offer)
+    answer = await alice.receive()
+    assert answer["answer"]["type"] == "answer" and answer["peer_id"] == binary(bob.peer_id)
+    await mallory.nothing_pending()
+
+
+async def test_a_reconnecting_peers_id_is_kept_for_its_address(
+    start_tracker: StartTracker,
+) -> None:
+    tracker = await start_tracker()
+    alice = await tracker.connect("alice")  # from 127.0.0.1
+    await alice.announce(HASH_A)
+    await alice.ws.close()
+    await eventually(lambda: tracker.hub.stats()["connections"] == 0)
+    elsewhere = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+    async with aiohttp.ClientSession(connector=elsewhere) as session:
+        mallory = Peer(await session.ws_connect(tracker.url), "mallory")
+        mallory.peer_id = alice.peer_id
+        refused = await mallory.announce(HASH_B)
+        assert refused["failure reason"].startswith("peer_id: its connection closed"), refused
+        back = await tracker.connect("alice")  # alice's browser reconnects
+        assert back.peer_id == alice.peer_id
+        assert (await back.announce(HASH_B))["incomplete"] == 1
+        await mallory.ws.close()

@@ -391,3 +391,69 @@ def test_memory_store_join_leave_and_sample() -> None:
         store.remove_peer(HASH_A, peer_id)
     assert store.swarm_sizes() == {}
     assert store.counts(HASH_A) == SwarmCounts()
+
+
+SQUATTED = {
+    "failure reason": "peer_id: in use by another connection; a peer id is its first "
+    "connection's until that closes",
+    "action": "announce",
+    "info_hash": binary(HASH_B),
+}
+
+
+def test_a_learned_peer_id_cannot_be_squatted_in_another_swarm(core: TrackerCore) -> None:
+    core.receive(1, announce(1))  # the victim, in swarm A
+    core.receive(3, announce(3, HASH_B))  # an honest peer of swarm B
+    # Mallory (connection 2) learned peer 1's id from an offer and announces it in swarm B.
+    assert only(core.receive(2, announce(1, HASH_B))).message == SQUATTED
+    assert only(core.receive(2, announce(1, HASH_B, event=None))).message == SQUATTED
+    forged = answer(1, to_peer=3, offer_id="3/0", info_hash=HASH_B)
+    assert only(core.receive(2, forged)).message == SQUATTED
+    assert counts(core, HASH_B) == (0, 1)
+    # The victim joins swarm B as usual, and answers meant for it reach it.
+    assert "failure reason" not in only(core.receive(1, announce(1, HASH_B))).message
+    offer = core.receive(1, announce(1, HASH_B, offers=1, event=None))
+    assert [d.connection for d in offer] == [1, 3]
+    assert only(core.receive(3, answer(3, to_peer=1, offer_id="1/0", info_hash=HASH_B))) == (
+        Delivery(
+            1,
+            {
+                "action": "announce",
+                "answer": {"type": "answer", "sdp": "answer from 3"},
+                "offer_id": "1/0",
+                "peer_id": binary(pid(3)),
+                "info_hash": binary(HASH_B),
+            },
+        )
+    )
+    # Once the victim's connection closes, its id is free again.
+    core.disconnect(1)
+    assert "failure reason" not in only(core.receive(2, announce(1, HASH_B))).message
+
+
+def test_a_connection_uses_a_bounded_number_of_peer_ids() -> None:
+    core = TrackerCore(limits=TrackerLimits(max_swarms_per_connection=2))
+    for peer in (1, 2):
+        core.receive(5, announce(peer))
+        core.receive(5, announce(peer, event="stopped"))
+    failure = only(core.receive(5, announce(3))).message["failure reason"]
+    assert failure == "peer_id: this connection already uses 2 peer ids; reuse one"
+    assert "failure reason" not in only(core.receive(5, announce(2))).message
+
+
+def test_a_closed_connections_peer_id_waits_for_its_address_to_reconnect() -> None:
+    now = [100.0]
+    core = TrackerCore(limits=TrackerLimits(peer_id_grace_s=60), clock=lambda: now[0])
+    core.connected(1, "192.0.2.1")  # the victim
+    core.connected(2, "198.51.100.9")  # mallory, who learned its id
+    core.receive(1, announce(1))
+    core.disconnect(1)  # the victim's socket drops; its browser reconnects in 10-15 s
+    refused = only(core.receive(2, announce(1, HASH_B))).message["failure reason"]
+    assert refused == (
+        "peer_id: its connection closed moments ago; it is kept for its owner to reconnect"
+    )
+    core.connected(3, "192.0.2.1")  # the victim is back: it takes its id again
+    assert "failure reason" not in only(core.receive(3, announce(1, HASH_B))).message
+    core.disconnect(3)
+    now[0] += 61  # nobody came back within the grace period: the id is free
+    assert "failure reason" not in only(core.receive(2, announce(1, HASH_B))).message

@@ -2,9 +2,10 @@
 // order, each checked against its chunk's SHA-256: from the store, else from one stream per
 // run of missing pieces, from peers when peers.js says so (a connected peer holds them), else
 // from the origin; the origin also serves the rest of a run that peers were late with,
-// stalled or got wrong. Each run decides anew, so a video starts from the origin and goes on
-// from peers once the agent's peers hold what comes next. Pieces taken from the origin are
-// written to the store.
+// stalled or got wrong. Each run decides anew, and an origin run past the first SINGLE_BYTES
+// stops at the next piece that the agent's peers hold (`peersTakeOver`), so a video starts
+// from the origin and goes on from peers once they hold what comes next. Pieces taken from the
+// origin are written to the store.
 //
 // A run is one window: the agent selects every piece of a read at once (and fetches them in
 // any order), so `Range: bytes=0-` on a video must not become a read of the whole file. A
@@ -15,6 +16,18 @@
 
 export const SINGLE_BYTES = 512 * 1024;
 export const MAX_WINDOW_BYTES = 2 << 20;
+
+/**
+ * Whether an origin run gives way to peers at its next piece: past the first SINGLE_BYTES of
+ * the request (what playback waits for comes from the faster source), the agent's connected
+ * peers hold the rest of the run, and no peer read failed lately. The rest of a large file
+ * comes from peers as soon as they have it, as p2p-media-loader takes segments beyond its
+ * high-demand window from peers: a visitor whose agent connects while the origin streams a
+ * 2 MiB window does not take all of it from the origin. Pure.
+ */
+export function peersTakeOver({ readBytes, held, coolingDown }) {
+  return readBytes >= SINGLE_BYTES && held && !coolingDown;
+}
 
 /** Pieces in the next window, once the request has read `readBytes` and the last window was `previous` pieces. Pure. */
 export function windowPieces(readBytes, previous, pieceLength) {
@@ -51,6 +64,9 @@ export class PieceFeed {
     for (;;) {
       const i = this.i;
       if (i > this.last) return null;
+      if (this.remote?.source === "origin" && i > this.remote.from && this.giveWay(i, this.remote.last)) {
+        this.closeRemote(); // the bytes in flight are lost; the rest of the run is not
+      }
       if (!this.remote) {
         this.stored ??= await ctx.store.pieceIndexes(infohash);
         if (this.stored.has(i)) {
@@ -82,6 +98,14 @@ export class PieceFeed {
       if (remote.source !== "peer") throw new IntegrityError(file.key);
       ctx.meters.peerFailed(); // late, stalled or corrupt: the origin serves the rest
     }
+  }
+
+  /** Whether the origin run should stop before piece i (`peersTakeOver`). */
+  giveWay(i, last) {
+    const { agent, meters } = this.ctx;
+    const readBytes = (i - this.first) * this.file.shard.piece_length;
+    const held = readBytes >= SINGLE_BYTES && agent.holds(this.file.shard.infohash, i, last);
+    return peersTakeOver({ readBytes, held, coolingDown: meters.coolingDown() });
   }
 
   advance(bytes, source) {
@@ -126,7 +150,7 @@ export class PieceFeed {
       if (late) return { source: "peer", last: j, bytes, ...late };
       throw err;
     }
-    return { source: "origin", last: j, bytes, asked, reader: new ChunkReader(stream) };
+    return { source: "origin", from: i, last: j, bytes, asked, reader: new ChunkReader(stream) };
   }
 
   closeRemote() {

@@ -74,6 +74,15 @@ export class Meters {
   }
 
   /**
+   * When a small file's read from peers is late enough that the origin is asked too (the
+   * first verified copy wins): UNPROVEN_WAIT_MS past the wait for a peer holding it and the
+   * peers' expected time for `bytes`.
+   */
+  hedgeMs(bytes, deadlineMs) {
+    return this.peerWaitMs(bytes, deadlineMs) + UNPROVEN_WAIT_MS + (this.peers.estimate(bytes) ?? 0);
+  }
+
+  /**
    * How long to wait for a peer's first bytes before going to the origin: a few times the
    * peers' usual first-byte time, at least UNPROVEN_WAIT_MS, at most `deadlineMs`.
    */

@@ -11,9 +11,10 @@ import { ChunkReader } from "./reader.js";
  * `waitMs`: how long to wait for a peer that holds them (default: what the meters allow; the
  * deadline when the origin has just failed).
  * The reader fails when the first bytes are late (a few times the peers' usual first-byte
- * time) or the stream stalls for the deadline; the caller then calls `peerFailed(ctx)`.
+ * time), the stream stalls for the deadline, or it is not done within `totalMs`; the caller
+ * then calls `peerFailed(ctx)`.
  */
-export async function peerReader(ctx, file, start, end, waitMs = null) {
+export async function peerReader(ctx, file, start, end, waitMs = null, { totalMs = Infinity } = {}) {
   const { agent, meters } = ctx;
   const request = agentRequest(file, start, end);
   const { infohash } = request;
@@ -29,7 +30,7 @@ export async function peerReader(ctx, file, start, end, waitMs = null) {
   try {
     const stream = await agent.read(request, firstByteMs);
     const firstMs = Math.max(1, firstByteMs - (Date.now() - asked));
-    return { reader: new ChunkReader(stream, { stallMs: file.deadline, firstMs }), asked };
+    return { reader: new ChunkReader(stream, { stallMs: file.deadline, firstMs, totalMs }), asked };
   } catch {
     meters.peerFailed();
     return null;

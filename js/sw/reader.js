@@ -7,12 +7,14 @@ export class ShortReadError extends Error {}
 export class ChunkReader {
   /**
    * `stallMs`: longest wait for any bytes (Infinity: none), `firstMs`: longest wait for the
-   * first bytes (defaults to stallMs).
+   * first bytes (defaults to stallMs), `totalMs`: longest time for everything from now (a
+   * source trickling a byte now and then never stalls).
    */
-  constructor(stream, { stallMs = Infinity, firstMs = stallMs } = {}) {
+  constructor(stream, { stallMs = Infinity, firstMs = stallMs, totalMs = Infinity } = {}) {
     this.reader = stream.getReader();
     this.stallMs = stallMs;
     this.waitMs = firstMs;
+    this.until = Date.now() + totalMs;
     this.buffered = [];
     this.size = 0;
     this.done = false;
@@ -52,7 +54,7 @@ export class ChunkReader {
   }
 
   next() {
-    const wait = this.waitMs;
+    const wait = Math.max(0, Math.min(this.waitMs, this.until - Date.now()));
     this.waitMs = this.stallMs;
     const read = this.reader.read();
     if (!Number.isFinite(wait)) return read;

@@ -4,7 +4,8 @@
 import { boundaryPieces, storeFilePieces } from "./assemble.js";
 import { took, rejected } from "./counters.js";
 import { IntegrityError, seedTreeUrl } from "./file.js";
-import { originStream } from "./origin.js";
+import { hedge } from "./hedge.js";
+import { cameOverNetwork, originStream, timingsOf } from "./origin.js";
 import { downWaitMs, measured, peerReader } from "./peers.js";
 import { filePieces, pieceBounds } from "./pieces.js";
 import { ChunkReader, readExactly, ShortReadError } from "./reader.js";
@@ -52,16 +53,26 @@ async function find(ctx, file) {
     return { bytes: fromPieces, source: "store" };
   }
 
-  const fromPeers = await readFromPeers(ctx, file);
-  if (fromPeers && (await check(ctx, fromPeers, entry, "peer"))) {
-    keepFile(ctx, entry, fromPeers);
-    return { bytes: fromPeers, source: "peer" };
+  // Peers late past their expected time: the origin is asked too, and the first answer wins.
+  const peerStop = {};
+  const fromPeers = readFromPeers(ctx, file, null, peerStop).then(async (bytes) => {
+    if (bytes && (await check(ctx, bytes, entry, "peer"))) return bytes;
+    if (bytes) ctx.meters.peerFailed();
+    return null;
+  });
+  const originRead = () => {
+    const controller = new AbortController();
+    return { promise: readFromOrigin(ctx, file, controller.signal), cancel: () => controller.abort() };
+  };
+  const first = await hedge(fromPeers, ctx.meters.hedgeMs(entry.length, file.deadline), originRead, () => peerStop.cancel?.());
+  if (first.primary) {
+    keepFile(ctx, entry, first.primary);
+    return { bytes: first.primary, source: "peer" };
   }
-  if (fromPeers) ctx.meters.peerFailed();
 
   let fromOrigin = null;
   try {
-    fromOrigin = await readFromOrigin(ctx, file);
+    fromOrigin = await (first.secondary ?? readFromOrigin(ctx, file));
   } catch (err) {
     if (!(err instanceof ShortReadError)) {
       // The origin is down or failing: peers are what is left, worth waiting for.
@@ -128,10 +139,14 @@ async function readFromPieces(ctx, file) {
   return out;
 }
 
-async function readFromPeers(ctx, file, waitMs = null) {
+/** The file's bytes from peers, unchecked, or null; `stop.cancel()` abandons the read. */
+async function readFromPeers(ctx, file, waitMs = null, stop = {}) {
   const { length } = file.entry;
-  const peers = await peerReader(ctx, file, 0, length - 1, waitMs);
+  // A whole small file within the owner's deadline: a peer sending a byte now and then
+  // would otherwise hold the page for as long as it likes.
+  const peers = await peerReader(ctx, file, 0, length - 1, waitMs, { totalMs: waitMs ?? file.deadline });
   if (!peers) return null;
+  stop.cancel = () => peers.reader.cancel();
   try {
     const bytes = await peers.reader.take(length);
     measured(ctx.meters.peers, peers.reader, length, peers.asked);
@@ -144,13 +159,21 @@ async function readFromPeers(ctx, file, waitMs = null) {
   }
 }
 
-async function readFromOrigin(ctx, file) {
+async function readFromOrigin(ctx, file, signal) {
   const { length } = file.entry;
   const asked = Date.now();
-  const reader = new ChunkReader(await originStream(file.url, 0, length - 1, length));
+  const before = timingsOf(file.url);
+  const stream = await originStream(file.url, 0, length - 1, length, { revalidate: true, signal });
+  const reader = new ChunkReader(stream);
   try {
     const bytes = await reader.take(length);
-    measured(ctx.meters.origin, reader, length, asked);
+    const firstMs = (reader.firstAt ?? Date.now()) - asked;
+    const totalMs = Date.now() - asked;
+    // A body the HTTP cache gave after a 304 says how soon the origin answers, not how fast
+    // it sends: it counts as a read of no bytes.
+    const meter = ctx.meters.origin;
+    const sample = (net) => meter.record(net ? length : 0, firstMs, totalMs);
+    ctx.background(cameOverNetwork(file.url, before).then(sample));
     return bytes;
   } finally {
     reader.cancel();

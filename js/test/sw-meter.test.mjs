@@ -50,3 +50,14 @@ test("the first-byte bound for peers: a few times their usual first-byte time, w
   m.peers.record(1000, 200, 210);
   assert.equal(m.peerFirstByteMs(2500), 800);
 });
+
+test("a late peer read gets the origin asked too: 300 ms past the wait and the peers' expected time", () => {
+  const m = new Meters();
+  assert.equal(m.hedgeMs(100_000, 2500), UNPROVEN_WAIT_MS); // nothing measured: no wait, no estimate
+  m.peers.record(100_000, 50, 150); // 1,000 bytes/ms after 50 ms
+  assert.equal(m.hedgeMs(100_000, 2500), UNPROVEN_WAIT_MS + 150);
+  m.origin.record(100_000, 1000, 2000); // the origin far slower: a wait for peers first
+  const wait = m.peerWaitMs(100_000, 2500);
+  assert.ok(wait > 0);
+  assert.equal(m.hedgeMs(100_000, 2500), wait + UNPROVEN_WAIT_MS + 150);
+});

@@ -59,3 +59,12 @@ test("large-file windows: one piece for the first 512 KiB read, then doubling up
   assert.equal(windowPieces(0, 0, 4 << 20), 1);
   assert.equal(windowPieces(8 << 20, 1, 4 << 20), 1);
 });
+
+test("an origin run gives way to peers past the first 512 KiB, when they hold the rest, unless they just failed", async () => {
+  const { peersTakeOver, SINGLE_BYTES } = await import("../sw/large.js");
+  const base = { readBytes: SINGLE_BYTES, held: true, coolingDown: false };
+  assert.equal(peersTakeOver(base), true);
+  assert.equal(peersTakeOver({ ...base, readBytes: SINGLE_BYTES - 1 }), false); // what playback waits for
+  assert.equal(peersTakeOver({ ...base, held: false }), false);
+  assert.equal(peersTakeOver({ ...base, coolingDown: true }), false);
+});

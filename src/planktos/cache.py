@@ -1,12 +1,13 @@
-"""The incremental-build cache: shard hashes keyed by each file's path, size, mtime and inode,
-and the pages ``--inject`` found already loading the install script, keyed the same way.
+"""The incremental-build cache: shard hashes keyed by each file's path, size, mtime and inode.
 
 A shard whose files all kept their path, size, mtime and inode is not read again. Entries for
 files modified within ``RACY_NS`` of the build's start are not stored: a later write in the
 same mtime tick could otherwise go unseen (git's "racily clean" problem). The cache lives
 outside the site (``$PLANKTOS_CACHE_DIR``, else ``$XDG_CACHE_HOME/planktos``, else
 ``~/.cache/planktos``), one JSON file per site root, rewritten atomically with only the
-entries the last build used. A missing or unreadable cache only costs time.
+entries the last build used. A missing or unreadable cache only costs time. It is read only
+when a build needs it: a rebuild that keeps the previous build's shards (:mod:`planktos.state`)
+neither reads nor rewrites it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from typing import Any
 
 from planktos.hashing import FileDigest, ShardDigest
 from planktos.shards import Shard
-from planktos.walk import SiteFile
 
 RACY_NS = 2_000_000_000
 VERSION = 2
@@ -43,42 +43,21 @@ class HashCache:
         name = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16] + ".json"
         self.path = (directory or default_cache_dir()) / name
         self.start_ns = time.time_ns()
-        self._old: dict[str, Any] = {}
-        self._old_pages: set[str] = set()
-        self._load()
+        self._loaded: dict[str, Any] | None = None
         self._new: dict[str, Any] = {}
-        self._new_pages: set[str] = set()
 
-    def _load(self) -> None:
-        try:
-            data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return
-        if not isinstance(data, dict) or data.get("version") != VERSION:
-            return
-        shards = data.get("shards")
-        self._old = shards if isinstance(shards, dict) else {}
-        pages = data.get("pages")
-        if isinstance(pages, list):
-            self._old_pages = {p for p in pages if isinstance(p, str)}
-
-    @staticmethod
-    def _page_signature(f: SiteFile) -> str:
-        return hashlib.sha1(f"{f.rel}\0{f.size}\0{f.mtime_ns}\0{f.inode}".encode()).hexdigest()[:20]
-
-    def page_has_tag(self, f: SiteFile) -> bool:
-        """Whether the last build saw ``f``, as it is now, load the install script (``--inject``
-        then need not read it again); remembered for the next build when true."""
-        sig = self._page_signature(f)
-        if sig in self._old_pages:
-            self._new_pages.add(sig)
-            return True
-        return False
-
-    def note_page_has_tag(self, f: SiteFile) -> None:
-        """Remember that ``f``, as it is now, loads the install script (unless racily new)."""
-        if f.mtime_ns < self.start_ns - RACY_NS:
-            self._new_pages.add(self._page_signature(f))
+    @property
+    def _old(self) -> dict[str, Any]:
+        if self._loaded is None:
+            self._loaded = {}
+            try:
+                data = json.loads(self.path.read_text())
+            except (OSError, ValueError):
+                return self._loaded
+            if isinstance(data, dict) and data.get("version") == VERSION:
+                shards = data.get("shards")
+                self._loaded = shards if isinstance(shards, dict) else {}
+        return self._loaded
 
     @staticmethod
     def _signature(shard: Shard) -> str:
@@ -125,13 +104,13 @@ class HashCache:
     def save(self) -> None:
         """Write the entries this build used, atomically, unless they are those it found;
         failures are ignored."""
-        if self._new == self._old and self._new_pages == self._old_pages:
+        if self._new == self._old:
             return  # a rebuild that hashed nothing: 2.8 s of encoding for 100,000 files
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-")
             # dumps, not dump: json.dump encodes in Python, dumps in C (10 times faster here).
-            data = {"version": VERSION, "shards": self._new, "pages": sorted(self._new_pages)}
+            data = {"version": VERSION, "shards": self._new}
             text = json.dumps(data, separators=(",", ":"))
             with os.fdopen(fd, "w") as out:
                 out.write(text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -13,7 +14,9 @@ from typing import Any, NoReturn, TypeVar
 
 from planktos import __version__
 from planktos.build import DEFAULT_TRACKER, BuildOptions, BuildResult, build
+from planktos.check.judge import check_site_url
 from planktos.errors import InputError, PlanktosError
+from planktos.inject import script_tag
 from planktos.manifest import parse_runtime_option
 from planktos.shards import parse_piece_size
 from planktos.urls import check_base_url, check_tracker_url
@@ -59,6 +62,29 @@ def _seconds(value: str) -> float:
         seconds = 0.0
     if not 0.1 <= seconds <= 3600:  # also refuses nan and inf
         raise argparse.ArgumentTypeError(f"invalid time {value!r}; give seconds from 0.1 to 3600")
+    return seconds
+
+
+def _amount(value: str) -> int:
+    """A byte count or rate written as bytes or with a K, M or G suffix (powers of 1024)."""
+    match = re.fullmatch(r"(\d+)\s*([kKmMgG]?)(?:i?[bB])?(?:/s)?", value.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(
+            f"invalid amount {value!r}; give bytes or a number with K, M or G, e.g. 500K"
+        )
+    scale: int = 1024 ** " kmg".index(match[2].lower() or " ")
+    return int(match[1]) * scale
+
+
+def _grace(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 30 * 86400:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(
+            f"invalid time {value!r}; give seconds from 0 to 2592000 (30 days)"
+        )
     return seconds
 
 
@@ -145,6 +171,12 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=_port, default=8080, help="port to listen on (0: any free)")
     s.add_argument("--access-log", type=Path, metavar="FILE", help="Common Log Format file")
     s.add_argument("--open-tracker", action="store_true", help="track any info hash")
+    s.add_argument(
+        "--base-url",
+        type=_checked(check_base_url),
+        metavar="URL",
+        help="serve the site under this path, e.g. /docs/ (its build's --base-url)",
+    )
     _add_redis_options(s)
     s.add_argument(
         "--stats-db", type=Path, metavar="PATH", help="SQLite file of the offload statistics"
@@ -167,6 +199,64 @@ def make_parser() -> argparse.ArgumentParser:
         help="serve only these manifests' info hashes (default: open tracker)",
     )
     _add_redis_options(t)
+
+    m = sub.add_parser("mirror", help="seed a Planktos site's files to its visitors from here")
+    m.add_argument("url", metavar="URL", help="the site (or its planktos/manifest.json)")
+    m.add_argument(
+        "--dir",
+        type=Path,
+        default=Path("planktos-mirror"),
+        metavar="DIR",
+        help="where the shards are kept (default: ./planktos-mirror)",
+    )
+    m.add_argument(
+        "--only",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="PATH",
+        help="mirror only these files or directories of the site",
+    )
+    m.add_argument(
+        "--upload-limit", type=_amount, default=0, metavar="RATE", help="bytes/s, e.g. 2M"
+    )
+    m.add_argument(
+        "--download-limit", type=_amount, default=0, metavar="RATE", help="bytes/s, e.g. 2M"
+    )
+    m.add_argument(
+        "--max-disk", type=_amount, metavar="SIZE", help="keep at most this much, e.g. 10G"
+    )
+    m.add_argument(
+        "--poll",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="how often to look for a new build (default 60)",
+    )
+    m.add_argument(
+        "--grace",
+        type=_grace,
+        default=3600.0,
+        metavar="SECONDS",
+        help="keep shards a new build dropped this long (default 3600)",
+    )
+    m.add_argument(
+        "--listen",
+        default="0.0.0.0:0,[::]:0",
+        metavar="INTERFACES",
+        help="libtorrent's listen_interfaces (default: any port on every interface)",
+    )
+    m.add_argument("--json", action="store_true", help="print a JSON status line every second")
+    c = sub.add_parser("check", help="check a deployed site from outside: one line per problem")
+    c.add_argument("url", type=_checked(check_site_url), metavar="URL", help="the site's URL")
+    c.add_argument("--json", action="store_true", help="print the findings as JSON")
+    c.add_argument("--strict", action="store_true", help="exit non-zero on warnings too")
+    c.add_argument(
+        "--pages", type=_positive, default=10, metavar="N", help="pages to check (default 10)"
+    )
+    c.add_argument(
+        "--timeout", type=_seconds, default=10.0, metavar="SECONDS", help="per request (10)"
+    )
 
     d = sub.add_parser("demo", help="build and serve the bundled example site")
     d.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -196,6 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 open_tracker=args.open_tracker,
                 **_redis_args(args),
                 stats_db=args.stats_db,
+                base_url=args.base_url,
             )
             return 0
         if args.command == "stats":
@@ -209,6 +300,34 @@ def main(argv: Sequence[str] | None = None) -> int:
                 host=args.host, port=args.port, manifests=args.manifest, **_redis_args(args)
             )
             return 0
+        if args.command == "mirror":
+            from planktos.mirror.run import MirrorOptions, mirror
+
+            return mirror(
+                MirrorOptions(
+                    url=args.url,
+                    directory=args.dir,
+                    only=args.only,
+                    upload_limit=args.upload_limit,
+                    download_limit=args.download_limit,
+                    max_disk=args.max_disk,
+                    poll_s=args.poll,
+                    grace_s=args.grace,
+                    as_json=args.json,
+                    interactive=sys.stderr.isatty() and os.environ.get("TERM") != "dumb",
+                    listen=args.listen,
+                )
+            )
+        if args.command == "check":
+            from planktos.check.site import run_check
+
+            return run_check(
+                args.url,
+                pages=args.pages,
+                timeout_s=args.timeout,
+                as_json=args.json,
+                strict=args.strict,
+            )
         if args.command == "demo":
             from planktos.demo import demo
 
@@ -254,4 +373,15 @@ def _build(args: argparse.Namespace) -> int:
     with BuildProgress(enabled=interactive) as progress:
         result: BuildResult = build(opts, progress)
     print(summary(result, opts), file=sys.stdout)
+    if result.install_tag is False:
+        print(no_install_tag_warning(opts.base_url), file=sys.stderr)
     return 0
+
+
+def no_install_tag_warning(base_url: str | None) -> str:
+    """The warning for a build none of whose pages loads install.js."""
+    tag = script_tag(base_url).decode()
+    return (
+        "planktos build: warning: no page loads planktos/install.js, so visitors never get "
+        f"the service worker; build with --inject, or add {tag} to your pages' <head>"
+    )

@@ -6,6 +6,8 @@ so that the CLI can print it on one line and the server can map it to a 4xx stat
 
 from __future__ import annotations
 
+import errno
+
 
 class PlanktosError(Exception):
     """Base of every error Planktos reports to a user."""
@@ -26,3 +28,15 @@ class BuildError(PlanktosError):
 
 class BencodeError(PlanktosError):
     """Data is not valid bencode."""
+
+
+def advice(err: OSError) -> str:
+    """What to do about a file system error, for the end of a one-line message."""
+    return {
+        errno.ENOSPC: "free some space",
+        errno.EDQUOT: "free some space",
+        errno.EROFS: "make the file system writable",
+        errno.EIO: "check the disk",
+        errno.EACCES: "check the permissions",
+        errno.EPERM: "check the permissions",
+    }.get(err.errno or 0, "fix that")

@@ -3,25 +3,30 @@
 The tag goes right after the opening ``<head>`` tag so that the service worker registers as
 early as the page allows. Pages that already load ``planktos/install.js`` are left as they
 are (injection is idempotent); pages without a ``<head>`` are left alone and reported. Bytes
-are edited, not parsed and re-serialized, so nothing else in a page changes; each page is
-replaced atomically (temporary file, then rename), keeping its permissions.
+are edited, not parsed and re-serialized, so nothing else in a page changes. Each new page is
+written to a temporary dot-file beside it, keeping its permissions; the build hashes that file
+and renames it onto the page only when its output commits, so a failed build leaves every page
+as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from planktos.errors import BuildError
+from planktos.errors import BuildError, advice
 from planktos.walk import SiteFile
 
 _HEAD = re.compile(rb"<head(?:\s[^>]*)?>", re.IGNORECASE)
 _EXISTING = re.compile(rb"""<script\b[^>]*\bsrc\s*=\s*["']?[^"'>\s]*planktos/install\.js""", re.I)
 HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+INJECT_PREFIX = ".planktos-inject-"  # a rewritten page (or its backup) before the commit
+PRESENT, NO_HEAD = "p", "n"  # what a build found in a page, remembered for the next one
 
 
 @dataclass(slots=True)
@@ -31,6 +36,13 @@ class InjectReport:
     injected: list[str] = field(default_factory=list)
     present: list[str] = field(default_factory=list)
     no_head: list[str] = field(default_factory=list)
+    staged: dict[str, str] = field(default_factory=dict)  # page's real path -> its new bytes' file
+
+    def discard(self) -> None:
+        """Delete the rewritten pages that were not committed."""
+        for tmp in self.staged.values():
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def script_tag(base_url: str | None) -> bytes:
@@ -40,23 +52,39 @@ def script_tag(base_url: str | None) -> bytes:
 
 
 def inject(
-    files: list[SiteFile],
-    base_url: str | None,
-    known: Callable[[SiteFile], bool] | None = None,
-    note: Callable[[SiteFile], None] | None = None,
+    files: list[SiteFile], base_url: str | None, known: Mapping[str, str] | None = None
 ) -> InjectReport:
-    """Inject the tag into HTML files; returns which pages changed and which were skipped.
+    """Write each HTML file with the tag to a temporary file beside it (``staged``); returns
+    which pages change and which were skipped. On an error, nothing is left behind.
 
-    ``known(f)`` says a page is known to load the script as it is (not read again: a rebuild
-    of a large site reads no unchanged page); ``note(f)`` is told of each page found loading it.
+    ``known`` maps the path of a page unchanged since the last build to what that build
+    found: ``PRESENT``, it loads the script; ``NO_HEAD``, it has no ``<head>``. Such pages are not
+    read again: a rebuild of a large site reads no unchanged page.
     """
     tag = script_tag(base_url)
     report = InjectReport()
+    try:
+        _inject(files, tag, report, known or {})
+    except BaseException:
+        report.discard()
+        raise
+    return report
+
+
+def _inject(
+    files: list[SiteFile], tag: bytes, report: InjectReport, known: Mapping[str, str]
+) -> None:
+    status_of = known.get
     for f in files:
-        if not f.rel.lower().endswith(HTML_SUFFIXES):
+        rel = f.rel
+        if not rel.endswith(HTML_SUFFIXES) and not rel.lower().endswith(HTML_SUFFIXES):
             continue
-        if known is not None and known(f):
-            report.present.append(f.rel)
+        status = status_of(rel)
+        if status == PRESENT:
+            report.present.append(rel)
+            continue
+        if status == NO_HEAD:
+            report.no_head.append(rel)
             continue
         try:
             with open(f.path, "rb") as page:
@@ -65,28 +93,49 @@ def inject(
             raise BuildError(f.rel, f"cannot be read ({err.strerror})") from err
         if _EXISTING.search(data):
             report.present.append(f.rel)
-            if note is not None:
-                note(f)
             continue
         head = _HEAD.search(data)
         if head is None:
             report.no_head.append(f.rel)
             continue
-        _replace(f, data[: head.end()] + tag + data[head.end() :])
+        real = os.path.realpath(f.path)
+        if real not in report.staged:  # not another name (a symlink) of a page done already
+            report.staged[real] = _stage(f, real, data[: head.end()] + tag + data[head.end() :])
         report.injected.append(f.rel)
-    return report
 
 
-def _replace(f: SiteFile, data: bytes) -> None:
-    real = os.path.realpath(f.path)
-    fd, tmp = tempfile.mkstemp(prefix=".planktos-inject-", dir=os.path.dirname(real))
+def loads_install_script(files: list[SiteFile]) -> bool | None:
+    """Whether some HTML page among ``files`` loads ``planktos/install.js`` (None: no page).
+
+    Reads pages until the first that does, so a site that has the tag costs a page or two.
+    """
+    pages = [f for f in files if f.rel.lower().endswith(HTML_SUFFIXES)]
+    for f in pages:
+        try:
+            with open(f.path, "rb") as page:
+                if _EXISTING.search(page.read()):
+                    return True
+        except OSError as err:
+            raise BuildError(f.rel, f"cannot be read ({err.strerror})") from err
+    return False if pages else None
+
+
+def _stage(f: SiteFile, real: str, data: bytes) -> str:
+    """Write ``data`` to a new dot-file beside the page at ``real``, with its permissions."""
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=INJECT_PREFIX, dir=os.path.dirname(real))
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         os.chmod(tmp, os.stat(real).st_mode & 0o7777)
-        os.replace(tmp, real)
-    except OSError as err:
-        os.unlink(tmp)
+    except BaseException as err:
+        if tmp is not None:
+            os.unlink(tmp)
+        if not isinstance(err, OSError):
+            raise
         raise BuildError(
-            f.rel, f"cannot be rewritten to inject the script ({err.strerror})"
+            f.rel,
+            f"cannot be rewritten to inject the script ({err.strerror}); {advice(err)}"
+            " and build again",
         ) from err
+    return tmp

@@ -9,9 +9,12 @@ a browser sees changes.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +22,23 @@ from planktos import __version__
 from planktos.errors import InputError
 from planktos.hashing import ShardDigest
 from planktos.mime import content_type
-from planktos.shards import Shard
-from planktos.tables import TABLE_DIR, build_tree, read_table, walk
-from planktos.urls import url_path
+from planktos.shards import LARGE_FILE, Shard
+from planktos.tables import (
+    INLINE_MAX,
+    TABLE_DIR,
+    Child,
+    LeafMemo,
+    Tree,
+    boundary_bit,
+    build_levels,
+    fits_inline,
+    leaf_node,
+    leaf_spans,
+    read_table,
+    walk,
+)
+from planktos.urls import url_path, url_paths
+from planktos.walk import SiteFile
 
 FORMAT = "planktos-manifest"
 VERSION = 2
@@ -205,10 +222,14 @@ def read_full(path: Path) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class BuiltShard:
-    """A shard with its hashes and info hash, ready for the manifest."""
+    """A shard with its hashes and info hash, ready for the manifest.
+
+    ``digest`` is None for a shard kept from the previous build unread (:mod:`planktos.state`):
+    its entries come from the previous build's tables.
+    """
 
     shard: Shard
-    digest: ShardDigest
+    digest: ShardDigest | None
     info_hash: str
     web_seed: str  # URL relative to the site base
 
@@ -216,6 +237,36 @@ class BuiltShard:
     def torrent_path(self) -> str:
         """Where the .torrent file is published, relative to the site base."""
         return f"{TORRENT_DIR}/{self.info_hash}.torrent"
+
+    def fields(self) -> dict[str, Any]:
+        """The shard's fields in the manifest."""
+        return {
+            "infohash": self.info_hash,
+            "torrent": self.torrent_path,
+            "webseed": self.web_seed,
+            "piece_length": self.shard.piece_length,
+            "length": self.shard.length,
+            "files": len(self.shard.files),
+        }
+
+    def entry(self, index: int) -> dict[str, Any]:
+        """The manifest entry of the shard's file number ``index``."""
+        assert self.digest is not None
+        f = self.shard.files[index]
+        digest = self.digest.files[index]
+        entry: dict[str, Any] = {
+            "shard": self.shard.key,
+            "index": index,
+            "offset": self.shard.offsets[index],
+            "length": f.size,
+            "type": content_type(f.rel),
+        }
+        if digest.chunks is None:
+            entry["sha256"] = digest.content.hex()
+        else:
+            entry["chunks_sha256"] = digest.content.hex()
+            entry["chunks"] = [c.hex() for c in digest.chunks]
+        return entry
 
 
 def web_seed_for(shard: Shard, info_hash: str) -> str:
@@ -229,72 +280,186 @@ def web_seed_for(shard: Shard, info_hash: str) -> str:
     return f"{SEED_DIR}/{info_hash}/"
 
 
+class StaleState(Exception):
+    """The previous build's tables do not hold what its state says: build from scratch."""
+
+
+class Reuse:
+    """What a build may keep of the previous build's tables (see :mod:`planktos.state`).
+
+    ``leaves`` are the previous leaf tables by first key, ``aliases`` the previous aliases;
+    ``dirty`` the paths whose entries may differ from the previous build's (every other path's
+    entry is read from the previous tables when a leaf must be written again); ``load`` reads
+    a previous table, checked; ``published``, the names of the tables in the output now (one
+    deleted since is written again).
+    """
+
+    def __init__(
+        self,
+        leaves: dict[str, LeafMemo],
+        aliases: dict[str, str],
+        dirty: set[str],
+        load: Callable[[str], dict[str, Any]],
+        published: set[str],
+    ) -> None:
+        self.leaves = leaves
+        self.aliases = aliases
+        self.published = published
+        self.dirty = dirty
+        self._load = load
+        self._firsts = sorted(leaves)
+        self._read: dict[str, dict[str, Any]] = {}
+
+    def table(self, sha: str) -> dict[str, Any]:
+        """The previous build's table ``sha``, read and checked once."""
+        if sha not in self._read:
+            try:
+                self._read[sha] = self._load(sha)
+            except (OSError, ValueError) as err:
+                raise StaleState(sha) from err
+        return self._read[sha]
+
+    def entry(self, key: str) -> dict[str, Any]:
+        """The previous build's entry for ``key``."""
+        i = bisect.bisect_right(self._firsts, key) - 1
+        try:
+            entry: dict[str, Any] = self.table(self.leaves[self._firsts[i]].sha)["files"][key]
+        except (IndexError, KeyError, TypeError) as err:
+            raise StaleState(key) from err
+        if i < 0:
+            raise StaleState(key)
+        return entry
+
+
+@dataclass(slots=True)
+class Tables:
+    """The tables of a manifest: the new ones to write (SHA-256 → bytes), the names of all
+    it refers to, and its leaves by first key (for the next build's state)."""
+
+    new: dict[str, bytes]
+    names: set[str]
+    leaves: dict[str, LeafMemo]
+
+
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+_REL = attrgetter("rel")
+
+
 def build_manifest(
     shards: list[BuiltShard],
+    files: list[SiteFile],
     base_url: str | None,
     trackers: list[str],
     aliases: dict[str, str] | None = None,
-    empty: list[str] | None = None,
     runtime: dict[str, Any] | None = None,
-) -> tuple[dict[str, Any], str, dict[str, bytes]]:
+    boundaries: list[bool] | None = None,
+    reuse: Reuse | None = None,
+) -> tuple[dict[str, Any], str, Tables]:
     """Assemble the manifest; returns its top level (with the build id), the top level's
-    canonical JSON and the tables to publish (SHA-256 → bytes), its refs table included.
+    canonical JSON and its tables, the refs table included.
 
-    ``runtime`` holds the site owner's runtime settings (checked), over the defaults.
-
-    ``aliases`` maps the path of a large file to the path of an identical one whose shard it
-    shares (content-keyed shards hold each content once). ``empty`` lists empty files, which
-    have no shard.
+    ``files`` are all the site's files, sorted by path (empty ones have no shard); ``runtime``
+    holds the site owner's runtime settings (checked), over the defaults; ``boundaries``
+    :func:`planktos.tables.boundary_bit` of each file's path, if known. ``aliases`` maps the
+    path of a large file to the path of an identical one whose shard it shares
+    (content-keyed shards hold each content once). With ``reuse``, leaves of the previous
+    build none of whose paths are dirty are kept as they are (the result is the same).
     """
-    files: dict[str, Any] = {}
-    rels: dict[str, str] = {}
-    shard_table: dict[str, Any] = {}
+    aliases = aliases or {}
+    shard_table = {s.shard.key: s.fields() for s in shards}
+    rels = list(map(_REL, files))
+    keys = url_paths(rels)
+    fresh: dict[str, tuple[BuiltShard, int]] = {}
     for built in shards:
-        shard = built.shard
-        shard_table[shard.key] = {
-            "infohash": built.info_hash,
-            "torrent": built.torrent_path,
-            "webseed": built.web_seed,
-            "piece_length": shard.piece_length,
-            "length": shard.length,
-            "files": len(shard.files),
+        if built.digest is not None:
+            for index, f in enumerate(built.shard.files):
+                fresh[f.rel] = (built, index)
+
+    def entry_at(i: int) -> dict[str, Any]:
+        f = files[i]
+        if f.size == 0:
+            return {"length": 0, "sha256": _EMPTY_SHA256, "type": content_type(f.rel)}
+        if f.rel in aliases:
+            original = entry_at(bisect.bisect_left(rels, aliases[f.rel]))
+            return dict(original, type=content_type(f.rel))
+        if f.rel in fresh:
+            source, index = fresh[f.rel]
+            return source.entry(index)
+        if reuse is None:
+            raise AssertionError(f.rel)
+        return reuse.entry(keys[i])
+
+    if keys is rels:
+        order: list[int] | range = range(len(keys))
+        sorted_keys = keys
+    else:
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        sorted_keys = [keys[i] for i in order]
+    if len(files) <= INLINE_MAX // 60:
+        entries = {sorted_keys[j]: entry_at(i) for j, i in enumerate(order)}
+        if fits_inline(entries):
+            return _finish(
+                shard_table,
+                leaf_node(entries, shard_table),
+                base_url,
+                trackers,
+                runtime,
+                Tables({}, set(), {}),
+            )
+    bits = boundaries if boundaries is not None else [boundary_bit(r) for r in rels]
+    spans = leaf_spans(
+        sorted_keys,
+        bits if isinstance(order, range) else [bits[i] for i in order],
+        [files[i].size >= LARGE_FILE for i in order],
+    )
+    dirty_spans = set(range(len(spans)))
+    if reuse is not None:
+        starts = [a for a, _ in spans]
+        dirty_keys = url_paths(sorted(reuse.dirty))
+        dirty_spans = {
+            bisect.bisect_right(starts, bisect.bisect_left(sorted_keys, k)) - 1 for k in dirty_keys
         }
-        for index, (f, offset, digest) in enumerate(
-            zip(shard.files, shard.offsets, built.digest.files, strict=True)
-        ):
-            entry: dict[str, Any] = {
-                "shard": shard.key,
-                "index": index,
-                "offset": offset,
-                "length": f.size,
-                "type": content_type(f.rel),
-            }
-            if digest.chunks is None:
-                entry["sha256"] = digest.content.hex()
-            else:
-                entry["chunks_sha256"] = digest.content.hex()
-                entry["chunks"] = [c.hex() for c in digest.chunks]
-            key = url_path(f.rel)
-            files[key] = entry
-            rels[key] = f.rel
-    for rel in empty or []:
-        rels[url_path(rel)] = rel
-        files[url_path(rel)] = {
-            "length": 0,
-            "sha256": hashlib.sha256(b"").hexdigest(),
-            "type": content_type(rel),
-        }
-    for alias, original in (aliases or {}).items():
-        rels[url_path(alias)] = alias
-        files[url_path(alias)] = dict(files[url_path(original)], type=content_type(alias))
-    root, tables = build_tree(files, rels, shard_table)
+    tree = Tree()
+    level: list[Child] = []
+    memos: dict[str, LeafMemo] = {}
+    for n, (a, b) in enumerate(spans):
+        first, last = sorted_keys[a], sorted_keys[b - 1]
+        memo = reuse.leaves.get(first) if reuse is not None else None
+        if memo is not None and memo.sha not in reuse.published:  # type: ignore[union-attr]
+            memo = None  # deleted from the output since: written again
+        if n in dirty_spans or memo is None or (memo.last, memo.count) != (last, b - a):
+            leaf = leaf_node({sorted_keys[j]: entry_at(order[j]) for j in range(a, b)}, shard_table)
+            if len(spans) == 1:
+                level.append((first, rels[order[b - 1]], leaf))
+                break
+            memo = LeafMemo(last, b - a, tree.publish(leaf))
+        elif len(spans) == 1:  # a lone leaf is carried inline: read it back
+            level.append((first, rels[order[b - 1]], reuse.table(memo.sha)))  # type: ignore[union-attr]
+            break
+        memos[first] = memo
+        level.append((first, rels[order[b - 1]], memo.sha))
+    root = build_levels(level, tree)
+    tables = Tables(tree.tables, set(tree.tables) | {m.sha for m in memos.values()}, memos)
+    return _finish(shard_table, root, base_url, trackers, runtime, tables)
+
+
+def _finish(
+    shard_table: dict[str, Any],
+    root: dict[str, Any],
+    base_url: str | None,
+    trackers: list[str],
+    runtime: dict[str, Any] | None,
+    tables: Tables,
+) -> tuple[dict[str, Any], str, Tables]:
+    """The top level over ``root``, with the refs table added to ``tables``."""
     refs = {
         "infohashes": sorted(s["infohash"] for s in shard_table.values()),
-        "tables": sorted(tables),
+        "tables": sorted(tables.names),
     }
     refs_data = dumps(refs).encode()
     refs_sha = hashlib.sha256(refs_data).hexdigest()
-    tables[refs_sha] = refs_data
+    tables.new[refs_sha] = refs_data
+    tables.names.add(refs_sha)
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,

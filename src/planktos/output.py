@@ -5,16 +5,22 @@ Layout: ``planktos.sw.js`` at the root, and in ``planktos/``: ``manifest.json`` 
 and, for multi-file shards, ``w/<info hash>/<shard id>/<path>`` hard links to the site's files
 (the web seed; a copy where the filesystem cannot link). Tables and the agent are addressed by
 content, torrents and link trees by info hash, so the old and the new build share what did not
-change, and a build only adds what is new. New entries are created under temporary dot-names
-and renamed into place; then ``manifest.json`` is replaced in one rename: that is the commit.
-Only then are entries that neither the new nor the previous manifest references deleted. A
-build killed at any point leaves a consistent site: the old manifest with everything it
-references, plus leftovers that the next build removes. A lock on the root keeps two builds
-apart.
+change, and a build only adds what is new.
+
+A build first writes all it needs: new entries under names nothing references yet, and each
+file it replaces as a temporary file beside it (a site's first build writes the whole of
+``planktos/`` under a temporary dot-name). Then :meth:`Output.commit` swaps them in by renames,
+in order: replaced torrents, ``manifest.json`` (the commit point), ``install.js``, ``planktos/``
+on a first build, pages rewritten by ``--inject``, ``planktos.sw.js``. Every replaced file is
+hard-linked to a temporary name first, so that a failing rename undoes the ones before it with
+no free space needed. Only after the swap are entries that neither the new nor the previous
+manifest references deleted. A failed build leaves the site as it was; one killed at any
+point leaves a consistent site plus dot-named leftovers that the next build removes. A lock on
+the root keeps two builds apart.
 
 The runtime files and the manifest have precompressed copies beside them (``<name>.br``,
-``<name>.gz``) where compression pays. A copy is deleted before its file is replaced and the
-new one written after, so a copy is never from another build than its file. The agent the
+``<name>.gz``) where compression pays. A copy is removed before its file is replaced and the
+new one renamed in after, so a copy is never from another build than its file. The agent the
 previous build's install.js imports is kept for visitors still on that build, older ones are
 deleted.
 """
@@ -28,14 +34,17 @@ import gzip
 import json
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from planktos.errors import BuildError, InputError
+from planktos.inject import INJECT_PREFIX
 from planktos.manifest import FORMAT, SEED_DIR, TORRENT_DIR, references
 from planktos.runtime import AGENT_NAME, ENCODINGS, Script
 from planktos.tables import TABLE_DIR
@@ -76,6 +85,9 @@ def previous_manifest(root: Path) -> dict[str, Any] | None:
     out = root / OUTPUT_DIR
     if not os.path.lexists(out):
         return None
+    if _failed_first_build(out):
+        _remove(out)
+        return None
     try:
         data = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -88,6 +100,33 @@ def previous_manifest(root: Path) -> dict[str, Any] | None:
         )
     manifest: dict[str, Any] = data
     return manifest
+
+
+_LEFTOVERS = {
+    Path(TORRENT_DIR).name: re.compile(r"[0-9a-f]{40}\.torrent"),
+    Path(SEED_DIR).name: re.compile(r"[0-9a-f]{40}"),
+    Path(TABLE_DIR).name: re.compile(r"[0-9a-f]{64}\.json"),
+}
+
+
+def _failed_first_build(out: Path) -> bool:
+    """Whether ``out`` is what a first build of planktos 0.1 left when it failed: no manifest,
+    only torrents, web seed trees and tables named by hash. Every later build refused it."""
+    try:
+        if out.is_symlink() or os.path.lexists(out / "manifest.json"):
+            return False
+        for entry in os.scandir(out):
+            if entry.name.startswith(TMP_PREFIX):
+                continue
+            pattern = _LEFTOVERS.get(entry.name)
+            if pattern is None or not entry.is_dir(follow_symlinks=False):
+                return False
+            for inner in os.scandir(entry.path):
+                if not (inner.name.startswith(TMP_PREFIX) or pattern.fullmatch(inner.name)):
+                    return False
+    except OSError:
+        return False
+    return True
 
 
 def previous_references(root: Path, manifest: dict[str, Any] | None) -> tuple[set[str], set[str]]:
@@ -110,38 +149,70 @@ def previous_references(root: Path, manifest: dict[str, Any] | None) -> tuple[se
         return set(), set()
 
 
-class Output:
-    """The output directory of one site, written entry by entry, committed by one rename."""
+@dataclass(slots=True)
+class _Change:
+    """One step of the commit: ``new`` (a temporary file or directory beside ``target``) renamed
+    onto ``target``, or ``target`` removed when ``new`` is None."""
 
-    def __init__(self, root: Path) -> None:
+    target: Path
+    new: Path | None
+    backup_prefix: str = TMP_PREFIX  # pages, in the site's directories: INJECT_PREFIX
+
+
+class Output:
+    """The output directory of one site, written entry by entry, committed in one ordered swap.
+
+    Until :meth:`commit`, a build only adds entries that nothing references yet (new torrents,
+    tables, web seed trees, agent) and writes what it replaces to temporary files; a site with
+    no output yet gets all of ``planktos/`` written under a temporary dot-name, renamed into
+    place at the commit. Whatever fails (a full disk, a read-only file system, an I/O error, an
+    interrupt) before or during the swap is undone by :meth:`commit` and :meth:`abandon`: the
+    previous output stays as it was, byte for byte.
+    """
+
+    def __init__(self, root: Path, fresh: bool = False) -> None:
         self.root = root
-        self.out = root / OUTPUT_DIR
-        self.torrents = root / TORRENT_DIR
-        self.seeds = root / SEED_DIR
-        self.tables = root / TABLE_DIR
+        self.final = root / OUTPUT_DIR
         self.copies = 0
         self._copies_lock = threading.Lock()  # seed trees are linked from several threads
-        for directory in (self.out, self.torrents, self.seeds, self.tables):
-            directory.mkdir(exist_ok=True)
+        self._created: list[Path] = []  # new entries, deleted if the build fails
+        self._staged: list[_Change] = []  # replacements of existing files, swapped at commit
         self._remove_leftovers()
+        self.out = self.final
+        if fresh:  # nothing to keep: write it all under a dot-name, rename it at the commit
+            self.out = self._temp(root)
+            self._created.append(self.out)
+            os.chmod(self.out, 0o755)
+        self.torrents = self.out / Path(TORRENT_DIR).name
+        self.seeds = self.out / Path(SEED_DIR).name
+        self.tables = self.out / Path(TABLE_DIR).name
+        for directory in (self.torrents, self.seeds, self.tables):
+            with contextlib.suppress(FileExistsError):
+                directory.mkdir()
+                self._created.append(directory)  # an output that lacked it: not if we fail
 
     def _remove_leftovers(self) -> None:
         """Delete temporary entries of builds that were killed (we hold the root's lock)."""
-        for directory in (self.root, self.out, self.torrents, self.seeds, self.tables):
-            for entry in os.scandir(directory):
-                if entry.name.startswith((TMP_PREFIX, ".planktos-build-")):
-                    _remove(Path(entry.path))
+        dirs = [self.root, self.final, *(self.root / d for d in (TORRENT_DIR, SEED_DIR, TABLE_DIR))]
+        for directory in dirs:
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                for entry in os.scandir(directory):
+                    if entry.name.startswith((TMP_PREFIX, ".planktos-build-")):
+                        _remove(Path(entry.path))
 
     def _temp(self, directory: Path) -> Path:
         return Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=directory))
 
     def put_torrent(self, info_hash: str, data: bytes) -> None:
-        """Write ``t/<info_hash>.torrent`` unless it already holds exactly ``data``."""
+        """Write ``t/<info_hash>.torrent`` unless it already holds exactly ``data``; one that
+        holds other bytes (new trackers) is replaced at the commit."""
         path = self.torrents / f"{info_hash}.torrent"
-        with contextlib.suppress(OSError):
-            if path.stat().st_size == len(data) and path.read_bytes() == data:
-                return
-        self._replace(path, data)
+        if _holds(path, data):
+            return
+        if os.path.lexists(path):
+            self._staged.append(_Change(path, self._write(path, data)))
+        else:
+            self._put_new(path, data)
 
     def put_tables(self, tables: dict[str, bytes]) -> int:
         """Write ``i/<sha256>.json`` for each table not there yet; returns how many were new.
@@ -155,7 +226,7 @@ class Output:
             with contextlib.suppress(OSError):
                 if path.stat().st_size == len(data):
                     continue
-            self._replace(path, data)
+            self._put_new(path, data)
             written += 1
         return written
 
@@ -166,15 +237,19 @@ class Output:
     def put_seed_tree(self, info_hash: str, entries: Iterable[tuple[str, SiteFile]]) -> None:
         """Create ``w/<info_hash>/`` holding each ``(path, file)`` as a hard link."""
         tmp = self._temp(self.seeds)
-        made: set[str] = set()
-        for rel, source in entries:
-            parent = os.path.dirname(rel)
-            if parent not in made:
-                os.makedirs(os.path.join(tmp, parent), exist_ok=True)
-                made.add(parent)
-            self._link(source, os.path.join(tmp, rel))
-        os.chmod(tmp, 0o755)
-        os.rename(tmp, self.seeds / info_hash)
+        try:
+            made = {""}
+            for rel, source in entries:
+                parent = os.path.dirname(rel)
+                if parent not in made:
+                    _makedirs(str(tmp), parent, made)
+                self._link(source, os.path.join(tmp, rel))
+            os.chmod(tmp, 0o755)
+            os.rename(tmp, self.seeds / info_hash)
+        except BaseException:
+            _remove(tmp)
+            raise
+        self._created.append(self.seeds / info_hash)
 
     def _link(self, source: SiteFile, path: str) -> None:
         try:
@@ -189,20 +264,28 @@ class Output:
         if (st.st_size, st.st_mtime_ns) != (source.size, source.mtime_ns):
             raise BuildError(source.rel, "changed while the site was built; run the build again")
 
-    def _replace(self, path: Path, data: bytes) -> None:
+    def _write(self, path: Path, data: bytes) -> Path:
+        """Write ``data`` to a new temporary file beside ``path``; returns its name."""
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
             os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+        return Path(tmp)
 
-    def _publish(self, path: Path, data: bytes, encoded: dict[str, bytes]) -> None:
-        """Replace ``path`` and its precompressed copies: old copies go first, new ones after.
+    def _put_new(self, path: Path, data: bytes) -> None:
+        """Add an entry nothing references yet (it is deleted again if the build fails)."""
+        tmp = self._write(path, data)
+        self._created.append(path)
+        os.replace(tmp, path)
+
+    def _stage_published(self, path: Path, data: bytes, encoded: dict[str, bytes]) -> None:
+        """Stage the steps that replace ``path`` and its precompressed copies: old copies go
+        first, new ones after, so that a copy is never from another build than its file.
 
         Nothing is rewritten when all are as wanted already (install.js from one build to the
         next): their ETags stay, so browsers revalidating them get 304s.
@@ -211,11 +294,12 @@ class Output:
         if all(_holds(target, content) for target, content in wanted.items()):
             return
         for suffix in ENCODINGS:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(f"{path}.{suffix}")
-        self._replace(path, data)
+            if os.path.lexists(f"{path}.{suffix}"):
+                self._staged.append(_Change(Path(f"{path}.{suffix}"), None))
+        self._staged.append(_Change(path, self._write(path, data)))
         for suffix, packed in encoded.items():
-            self._replace(Path(f"{path}.{suffix}"), packed)
+            target = Path(f"{path}.{suffix}")
+            self._staged.append(_Change(target, self._write(target, packed)))
 
     def _put_named_by_content(self, script: Script) -> None:
         """Write a content-named file and its copies where missing or different; the file last,
@@ -226,12 +310,12 @@ class Output:
             (path, script.data),
         ]:
             if not _holds(target, data):
-                self._replace(target, data)
+                self._put_new(target, data)
 
     def _agents_in_use(self) -> set[str]:
         """The agent names the current install.js imports (visitors still on that build)."""
         try:
-            text = (self.out / "install.js").read_text(encoding="utf-8", errors="replace")
+            text = (self.final / "install.js").read_text(encoding="utf-8", errors="replace")
         except OSError:
             return set()
         return set(AGENT_NAME.findall(text))
@@ -244,32 +328,136 @@ class Output:
         keep: set[str],
         agent: Script | None = None,
         keep_tables: set[str] | None = None,
+        pages: Iterable[tuple[Path, Path]] = (),
     ) -> None:
-        """Publish: agent and install script, then the manifest (the commit point), then the SW
-        script, each with its precompressed copies; then delete torrents and web seed trees that
-        ``keep`` does not name, tables that ``keep_tables`` does not name, and agents that
-        neither this install script nor the previous one imports. The tables must be in place
-        already."""
+        """Publish: write every new file first (a full disk fails here, before anything
+        visible changed), then swap in order: replaced torrents, the manifest (the commit
+        point), the install script, ``planktos/`` itself on a first build, the rewritten
+        ``pages`` (``(temporary file, page)`` pairs from ``--inject``), the SW script; each
+        with its precompressed copies. A failing step undoes those before it. Then delete
+        torrents and web seed trees that ``keep`` does not name, tables that ``keep_tables``
+        does not name, and agents that neither this install script nor the previous one
+        imports. The tables must be in place already."""
         agents = self._agents_in_use()
         if agent is not None:
             self._put_named_by_content(agent)
             agents.add(agent.name)
-        self._publish(self.out / "install.js", install.data, install.encoded)
-        self._publish(self.out / "manifest.json", manifest, gzipped(manifest))
-        self._publish(self.root / SW_NAME, sw_js, gzipped(sw_js))
-        for entry in os.scandir(self.torrents):
+        self._stage_published(self.out / "manifest.json", manifest, gzipped(manifest))
+        self._stage_published(self.out / "install.js", install.data, install.encoded)
+        if self.out != self.final:
+            self._staged.append(_Change(self.final, self.out))
+        self._staged += [_Change(page, tmp, INJECT_PREFIX) for tmp, page in pages]
+        self._stage_published(self.root / SW_NAME, sw_js, gzipped(sw_js))
+        _swap(self._staged)
+        self._staged = []
+        self._created = []
+        self.out = self.final
+        with contextlib.suppress(OSError):  # what is left over goes at the next build
+            self._delete_unreferenced(keep, keep_tables or set(), agents)
+
+    def _delete_unreferenced(self, keep: set[str], keep_tables: set[str], agents: set[str]) -> None:
+        for entry in os.scandir(self.final / Path(TORRENT_DIR).name):
             if entry.name.removesuffix(".torrent") not in keep:
                 _remove(Path(entry.path))
-        for entry in os.scandir(self.seeds):
+        for entry in os.scandir(self.final / Path(SEED_DIR).name):
             if entry.name not in keep:
                 _remove(Path(entry.path))
-        for entry in os.scandir(self.tables):
-            if entry.name.removesuffix(".json") not in (keep_tables or set()):
+        for entry in os.scandir(self.final / Path(TABLE_DIR).name):
+            if entry.name.removesuffix(".json") not in keep_tables:
                 _remove(Path(entry.path))
-        for entry in os.scandir(self.out):
+        for entry in os.scandir(self.final):
             match = _AGENT_FILE.fullmatch(entry.name)
             if match and match.group(1) not in agents:
                 _remove(Path(entry.path))
+
+    def abandon(self) -> None:
+        """Undo what a failed build added: new entries and temporary files; the previous
+        output is then as it was."""
+        for change in self._staged:
+            if change.new is not None:
+                _remove(change.new)
+        for path in reversed(self._created):
+            _remove(path)
+        self._staged = []
+        self._created = []
+
+
+def _swap(changes: list[_Change]) -> None:
+    """Apply ``changes`` in order; if one fails, put back what the others replaced.
+
+    Each target is first hard-linked (copied where links fail) to a temporary name, so that
+    undoing needs no free space, and these backups are deleted once all steps are done.
+    """
+    backups: dict[Path, Path | None] = {}
+    try:
+        for change in changes:
+            if change.target not in backups:
+                backups[change.target] = _backup(change.target, change.backup_prefix)
+    except BaseException:
+        _drop(changes, backups)
+        raise
+    done: list[Path] = []
+    try:
+        for change in changes:
+            if change.new is None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(change.target)
+            else:
+                os.replace(change.new, change.target)
+            done.append(change.target)  # a rename happens whole or not at all
+    except BaseException:
+        for target in reversed(dict.fromkeys(done)):
+            backup = backups.pop(target)
+            with contextlib.suppress(OSError):
+                if backup is None:
+                    _remove(target)
+                else:
+                    os.replace(backup, target)
+        _drop(changes, backups)
+        raise
+    for backup in backups.values():
+        if backup is not None:
+            _remove(backup)
+
+
+def _drop(changes: list[_Change], backups: dict[Path, Path | None]) -> None:
+    """Delete the temporary files of a swap that did not happen."""
+    for change in changes:
+        if change.new is not None:
+            _remove(change.new)
+    for backup in backups.values():
+        if backup is not None:
+            _remove(backup)
+
+
+def _backup(path: Path, prefix: str) -> Path | None:
+    """A second name for the file at ``path`` (None when there is none), for undoing."""
+    if not os.path.lexists(path):
+        return None
+    for _ in range(100):
+        backup = path.parent / f"{prefix}{secrets.token_hex(8)}"
+        try:
+            os.link(path, backup, follow_symlinks=False)
+        except FileExistsError:
+            continue
+        except OSError as err:
+            if err.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                raise
+            shutil.copy2(path, backup, follow_symlinks=False)
+        return backup
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(path.parent))
+
+
+def _makedirs(base: str, rel: str, made: set[str]) -> None:
+    """``os.makedirs(base/rel)`` without recursion (a tree may be deeper than Python's
+    recursion limit); ``made`` holds the relative directories that exist already."""
+    parts = rel.split("/")
+    for i in range(1, len(parts) + 1):
+        sub = "/".join(parts[:i])
+        if sub not in made:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(os.path.join(base, sub))
+            made.add(sub)
 
 
 def _holds(path: Path, data: bytes | None) -> bool:
@@ -283,8 +471,28 @@ def _holds(path: Path, data: bytes | None) -> bool:
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
+    """Delete a file or a whole directory tree, as far as possible, ignoring errors."""
+    if not (path.is_dir() and not path.is_symlink()):
         with contextlib.suppress(OSError):
             path.unlink()
+        return
+    # shutil.rmtree recurses per level before Python 3.12: a deep tree raised RecursionError.
+    stack, tried = [str(path)], set()
+    while stack:
+        directory = stack[-1]
+        tried.add(directory)
+        below = []
+        with contextlib.suppress(OSError), os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.path not in tried:
+                        below.append(entry.path)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+        if below:
+            stack.extend(below)
+        else:
+            with contextlib.suppress(OSError):
+                os.rmdir(directory)
+            stack.pop()

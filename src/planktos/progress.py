@@ -16,7 +16,7 @@ from rich.progress import (
 )
 
 from planktos.build import BuildOptions, BuildResult
-from planktos.walk import summarize_skips
+from planktos.walk import printable, summarize_skips
 
 SHOWN_SKIPS = 10
 
@@ -88,13 +88,13 @@ def summary(result: BuildResult, opts: BuildOptions) -> str:
         line += f" ({len(report.present)} had it)"
         if report.no_head:
             line += f", not into {len(report.no_head)} without <head>: " + ", ".join(
-                report.no_head[:SHOWN_SKIPS]
+                printable(rel) for rel in report.no_head[:SHOWN_SKIPS]
             )
     if result.copies:
         line += f"; {result.copies} web seed files copied (no hard links on this filesystem)"
     if result.skipped:
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(summarize_skips(result.skipped).items()))
-        names = ", ".join(s.rel for s in result.skipped[:SHOWN_SKIPS])
+        names = ", ".join(printable(s.rel) for s in result.skipped[:SHOWN_SKIPS])
         more = len(result.skipped) - SHOWN_SKIPS
         line += f"; skipped {len(result.skipped)} ({counts}): {names}"
         line += f" and {more} more" if more > 0 else ""

@@ -20,6 +20,8 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
+from operator import attrgetter
 
 from planktos.errors import InputError
 from planktos.walk import SiteFile
@@ -33,6 +35,7 @@ GROUP_MAX_FILES = 256
 SMALL_PIECE = 16 * KiB
 MIN_PIECE = 16 * KiB
 MAX_PIECE = 16 * MiB
+_SIZE = attrgetter("size")
 
 
 @dataclass(slots=True)
@@ -46,16 +49,12 @@ class Shard:
     offsets: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        offset = 0
-        self.offsets = []
-        for f in self.files:
-            self.offsets.append(offset)
-            offset += f.size
+        self.offsets = list(accumulate(map(_SIZE, self.files[:-1]), initial=0))
 
     @property
     def length(self) -> int:
         """Total bytes in the torrent."""
-        return sum(f.size for f in self.files)
+        return self.offsets[-1] + self.files[-1].size if self.files else 0
 
     @property
     def single_file(self) -> bool:
@@ -89,8 +88,16 @@ def parse_piece_size(value: str) -> int:
     return size
 
 
-def plan(files: Sequence[SiteFile], piece_size: int | None = None) -> list[Shard]:
-    """Plan shards for ``files`` (sorted by path); ``piece_size`` overrides every piece length."""
+def plan(
+    files: Sequence[SiteFile],
+    piece_size: int | None = None,
+    boundaries: Sequence[bool] | None = None,
+) -> list[Shard]:
+    """Plan shards for ``files`` (sorted by path); ``piece_size`` overrides every piece length.
+
+    ``boundaries``, when given, holds whether each file's path hash is 0 modulo
+    ``GROUP_FILES`` (:func:`planktos.tables.boundary_bit`, computed once for both).
+    """
     shards: list[Shard] = []
     group: list[SiteFile] = []
     group_bytes = 0
@@ -102,15 +109,19 @@ def plan(files: Sequence[SiteFile], piece_size: int | None = None) -> list[Shard
             shards.append(Shard(key, group, piece_size or SMALL_PIECE, large=False))
         group, group_bytes = [], 0
 
-    for f in files:
-        if f.size == 0:
+    for i, f in enumerate(files):
+        size = f.size
+        if size == 0:
             continue  # nothing to fetch: the manifest lists it without a shard
-        if f.size >= LARGE_FILE:
-            shards.append(Shard("", [f], piece_size or piece_length_for(f.size), large=True))
+        if size >= LARGE_FILE:
+            shards.append(Shard("", [f], piece_size or piece_length_for(size), large=True))
             continue
         group.append(f)
-        group_bytes += f.size
-        boundary = int.from_bytes(hashlib.sha1(f.rel.encode()).digest()[:4]) % GROUP_FILES == 0
+        group_bytes += size
+        if boundaries is not None:
+            boundary = boundaries[i]
+        else:
+            boundary = int.from_bytes(hashlib.sha1(f.rel.encode()).digest()[:4]) % GROUP_FILES == 0
         if boundary or group_bytes >= GROUP_BYTES or len(group) >= GROUP_MAX_FILES:
             close_group()
     close_group()

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 # Average, least and most entries of a leaf and children of an inner node. A lookup pays for
@@ -43,6 +44,16 @@ INLINE_MAX = 16 * 1024  # entries of a small site, serialized: the top level car
 TABLE_DIR = "planktos/i"
 
 Node = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LeafMemo:
+    """A published leaf: its last key, how many keys it holds, its SHA-256 (a build records
+    them so that the next one can keep the leaves none of whose files changed)."""
+
+    last: str
+    count: int
+    sha: str
 
 
 def dumps(node: Any) -> str:
@@ -75,6 +86,51 @@ class Tree:
         return sha
 
 
+def boundary_bit(rel: str) -> bool:
+    """Whether a leaf (and a shard: the same hash and modulus) may end after ``rel``:
+    ``path_hash(rel)[0] % LEAF_FILES == 0``, from the hash's last byte (LEAF_FILES is 32)."""
+    return hashlib.sha1(rel.encode()).digest()[3] & (LEAF_FILES - 1) == 0
+
+
+def leaf_spans(
+    keys: Sequence[str], boundaries: Sequence[bool], chunked: Sequence[bool]
+) -> list[tuple[int, int]]:
+    """Cut sorted ``keys`` into leaves, as ``(start, end)`` index ranges (end excluded).
+
+    ``boundaries[i]`` is :func:`boundary_bit` of key ``i``'s path and ``chunked[i]`` whether
+    its entry carries chunk hashes (a leaf of its own). Only keys and paths decide the cuts,
+    not the entries, so a build can tell which leaves it may reuse before it makes entries.
+    """
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for i in range(len(keys)):
+        if chunked[i]:
+            if i > start:
+                spans.append((start, i))
+            spans.append((i, i + 1))
+            start = i + 1
+            continue
+        n = i + 1 - start
+        if (boundaries[i] and n >= LEAF_MIN) or n >= LEAF_MAX:
+            spans.append((start, i + 1))
+            start = i + 1
+    if start < len(keys):
+        spans.append((start, len(keys)))
+    return spans
+
+
+def leaf_node(files: dict[str, dict[str, Any]], shards: dict[str, dict[str, Any]]) -> Node:
+    """A leaf over ``files`` (key → entry, in key order) with the fields of the shards they use."""
+    used = {e["shard"] for e in files.values() if "shard" in e}
+    return {"files": files, "shards": {s: shards[s] for s in sorted(used)}}
+
+
+def fits_inline(entries: dict[str, dict[str, Any]]) -> bool:
+    """Whether a site's entries are few enough for the top level to carry them all."""
+    # Entries are ≥ 60 bytes: past INLINE_MAX / 60 of them, none to encode to know it.
+    return len(entries) <= INLINE_MAX // 60 and len(dumps(entries)) <= INLINE_MAX
+
+
 def build_tree(
     entries: dict[str, dict[str, Any]],
     rels: dict[str, str],
@@ -85,66 +141,58 @@ def build_tree(
     ``rels`` maps each key to its decoded path (whose hash places boundaries); ``shards``
     holds every shard's fields, copied into the leaves that use them.
     """
-    # Entries are ≥ 60 bytes: past INLINE_MAX / 60 of them, none to encode to know it.
-    if len(entries) <= INLINE_MAX // 60 and len(dumps(entries)) <= INLINE_MAX:
-        used = {e["shard"] for e in entries.values() if "shard" in e}
-        return {"files": entries, "shards": {s: shards[s] for s in sorted(used)}}, {}
+    if fits_inline(entries):
+        return leaf_node(entries, shards), {}
+    keys = sorted(entries)
+    spans = leaf_spans(
+        keys, [boundary_bit(rels[k]) for k in keys], ["chunks" in entries[k] for k in keys]
+    )
+    level: list[Child] = [
+        (keys[a], rels[keys[b - 1]], leaf_node({k: entries[k] for k in keys[a:b]}, shards))
+        for a, b in spans
+    ]
     tree = Tree()
-    leaves: list[tuple[str, str, Node]] = []  # (first key, last key, node)
-    current: dict[str, dict[str, Any]] = {}
+    return build_levels(level, tree), tree.tables
 
-    def close() -> None:
-        nonlocal current
-        if current:
-            used = {e["shard"] for e in current.values() if "shard" in e}
-            node = {"files": current, "shards": {s: shards[s] for s in sorted(used)}}
-            keys = list(current)
-            leaves.append((keys[0], keys[-1], node))
-        current = {}
 
-    for key in sorted(entries):
-        entry = entries[key]
-        chunked = "chunks" in entry
-        if chunked:
-            close()
-        current[key] = entry
-        boundary = path_hash(rels[key])[0] % LEAF_FILES == 0 and len(current) >= LEAF_MIN
-        if chunked or boundary or len(current) >= LEAF_MAX:
-            close()
-    close()
-    level: list[tuple[str, str, Node]] = leaves
+# A child of an inner node: its first key, the path of its last key, and its node (or the
+# SHA-256 of its table when that is published already).
+Child = tuple[str, str, "Node | str"]
+
+
+def build_levels(level: list[Child], tree: Tree) -> Node:
+    """Group children (leaves at first) under inner nodes, level by level, until at most
+    ``ROOT_MAX`` are left; returns the root, publishing every node below it in ``tree``."""
+
+    def ref(node: Node | str) -> str:
+        return node if isinstance(node, str) else tree.publish(node)
+
     depth = 0
     while len(level) > ROOT_MAX:
         shift = 5 * depth  # other bits of the path hash at every level (FANOUT = 2**5)
         depth += 1
-        parents: list[tuple[str, str, Node]] = []
+        parents: list[Child] = []
         children: list[list[str]] = []
         first = ""
         for low, high, node in level:
             if not children:
                 first = low
-            children.append([low, tree.publish(node)])
-            last = (path_hash(rels[high])[1] >> shift) % FANOUT == 0
+            children.append([low, ref(node)])
+            last = (path_hash(high)[1] >> shift) % FANOUT == 0
             if (last and len(children) >= FANOUT_MIN) or len(children) >= FANOUT_MAX:
                 parents.append((first, high, {"tables": children}))
                 children = []
         if children:
             parents.append((first, level[-1][1], {"tables": children}))
         if len(parents) == len(level):  # no boundary at all: force progress
-            parents = _group_evenly(level, tree)
+            parents = [
+                (part[0][0], part[-1][1], {"tables": [[low, ref(n)] for low, _, n in part]})
+                for part in (level[i : i + FANOUT] for i in range(0, len(level), FANOUT))
+            ]
         level = parents
-    if len(level) == 1:
-        return level[0][2], tree.tables
-    return {"tables": [[low, tree.publish(node)] for low, _, node in level]}, tree.tables
-
-
-def _group_evenly(level: list[tuple[str, str, Node]], tree: Tree) -> list[tuple[str, str, Node]]:
-    out = []
-    for i in range(0, len(level), FANOUT):
-        part = level[i : i + FANOUT]
-        node = {"tables": [[low, tree.publish(n)] for low, _, n in part]}
-        out.append((part[0][0], part[-1][1], node))
-    return out
+    if len(level) == 1 and not isinstance(level[0][2], str):
+        return level[0][2]
+    return {"tables": [[low, ref(node)] for low, _, node in level]}
 
 
 def is_leaf(node: object) -> bool:

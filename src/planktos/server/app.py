@@ -2,62 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 
 from aiohttp import web
 
-from planktos.manifest import info_hashes
 from planktos.server.static import StaticFiles
 from planktos.stats.db import StatsDb
 from planktos.stats.web import StatsService
+from planktos.tracker.allowed import ManifestHashes
 from planktos.tracker.cluster import TrackerCluster
 from planktos.tracker.server import TrackerService
 
 TRACKER_PATH = "/planktos/tracker"
 MANIFEST = "planktos/manifest.json"
-
-
-class ManifestHashes:
-    """The info hashes the embedded tracker serves: those of the site's manifest.
-
-    The manifest is re-read at most once a second when it changed on disk (a rebuild swaps
-    it). The previous build's hashes stay allowed, so that visitors still on the old
-    snapshot keep their swarms until they update.
-    """
-
-    def __init__(self, site: Path, recheck_s: float = 1.0) -> None:
-        self.path = site / MANIFEST
-        self.recheck_s = recheck_s
-        self._checked = 0.0
-        self._stamp: tuple[int, int, int] | None = None
-        self.current: frozenset[bytes] = frozenset()
-        self.previous: frozenset[bytes] = frozenset()
-        self._refresh()
-
-    def _refresh(self) -> None:
-        self._checked = time.monotonic()
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return
-        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
-        if stamp == self._stamp:
-            return
-        try:
-            hashes = info_hashes(self.path)
-        except (OSError, ValueError):
-            return  # half-written or foreign: keep what we had
-        self._stamp = stamp
-        if hashes != self.current:
-            self.previous, self.current = self.current, hashes
-
-    def __call__(self, info_hash: bytes) -> bool:
-        """Whether the tracker serves ``info_hash``."""
-        if time.monotonic() - self._checked >= self.recheck_s:
-            self._refresh()
-        return info_hash in self.current or info_hash in self.previous
 
 
 _STATIC = web.AppKey("static", StaticFiles)
@@ -70,21 +27,28 @@ def create_app(
     open_tracker: bool = False,
     cluster: TrackerCluster | None = None,
     stats_db: Path | str = ":memory:",
+    base_path: str = "/",
 ) -> web.Application:
     """Serve ``site`` with the tracker at /planktos/tracker, stats at /planktos/stats and a
     dashboard at /planktos/dashboard (aggregates kept in the SQLite file ``stats_db``).
 
-    With ``cluster``, the tracker shares its swarms with other processes (``--redis``).
+    With ``cluster``, the tracker shares its swarms with other processes (``--redis``). With
+    ``base_path`` such as ``/docs/``, all of it is under that path (a site built with
+    ``--base-url /docs/``), ``/`` redirects there, and anything else is 404.
     """
+    prefix = base_path.rstrip("/")
     app = web.Application()
-    static = StaticFiles(site)
-    is_allowed = None if open_tracker else ManifestHashes(site)
+    static = StaticFiles(site, prefix=prefix)
+    is_allowed = None if open_tracker else ManifestHashes(site / MANIFEST)
     tracker = TrackerService(is_allowed=is_allowed, cluster=cluster)
     app[_STATIC] = static
     app[_TRACKER] = tracker
     app.router.add_get(TRACKER_PATH, tracker.handle, allow_head=False)
     stats = StatsService(
-        StatsDb(stats_db), static_bytes=lambda: static.bytes_sent, tracker_stats=tracker.stats
+        StatsDb(stats_db),
+        static_bytes=lambda: static.bytes_sent,
+        tracker_stats=tracker.stats,
+        connections_from=tracker.connections_from,
     )
     stats.install(app)
     app.router.add_route("*", "/{tail:.*}", static.handle)
@@ -97,4 +61,15 @@ def create_app(
 
     app.on_startup.append(start_tracker)
     app.on_shutdown.append(close_sockets)
-    return app
+    if not prefix:
+        return app
+    outer = web.Application()
+
+    async def to_base(request: web.Request) -> web.Response:
+        raise web.HTTPFound(base_path)
+
+    # Before the sub-application, which would take /docs and find nothing for it.
+    outer.router.add_get("/", to_base)
+    outer.router.add_get(prefix, to_base)
+    outer.add_subapp(prefix, app)
+    return outer

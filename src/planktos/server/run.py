@@ -12,14 +12,16 @@ import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from planktos.errors import InputError
-from planktos.manifest import info_hashes
 from planktos.server.accesslog import ClfAccessLogger, close_access_log, open_access_log
 from planktos.server.app import MANIFEST, create_app
-from planktos.stats.db import check_outside, default_db_path
+from planktos.server.deadline import HEAD_TIMEOUT_S, DeadlineSite, HeadDeadline
+from planktos.stats.db import LEGACY_NAME, check_outside, default_db_path
+from planktos.tracker.allowed import AnyManifest, ManifestHashes
 from planktos.tracker.cluster import TrackerCluster
 from planktos.tracker.standalone import TrackerServer
 
@@ -30,24 +32,31 @@ log = logging.getLogger(__name__)
 
 
 async def start(
-    app: web.Application, host: str, port: int, access_log: logging.Logger | None
+    app: web.Application,
+    host: str,
+    port: int,
+    access_log: logging.Logger | None,
+    head_timeout_s: float = HEAD_TIMEOUT_S,
 ) -> tuple[web.AppRunner, int]:
-    """Start ``app`` on host:port; returns the runner and the bound port (for port 0)."""
+    """Start ``app`` on host:port; returns the runner and the bound port (for port 0).
+
+    A connection whose request head (or WebSocket handshake) is not complete
+    ``head_timeout_s`` after its first byte is cut (:mod:`planktos.server.deadline`).
+    """
+    deadline = HeadDeadline(head_timeout_s)
+    app.middlewares.append(deadline.middleware)
     if access_log is None:
         runner = web.AppRunner(app, access_log=None)
     else:
         runner = web.AppRunner(app, access_log_class=ClfAccessLogger, access_log=access_log)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = DeadlineSite(runner, host, port, deadline)
     try:
         await site.start()
     except OSError as err:
         await runner.cleanup()
         raise listen_error(host, port, err) from err
-    server = site._server  # aiohttp exposes the bound port only here
-    sockets = getattr(server, "sockets", None) or []
-    bound = sockets[0].getsockname()[1] if sockets else port
-    return runner, bound
+    return runner, site.bound_port
 
 
 def listen_error(host: str, port: int, err: OSError) -> InputError:
@@ -204,36 +213,74 @@ def serve(
     redis_url: str | None = None,
     redis_ttl_s: float = 10.0,
     stats_db: Path | None = None,
+    base_url: str | None = None,
 ) -> None:
-    """Serve a built site until interrupted; with ``redis_url``, as one of several trackers."""
+    """Serve a built site until interrupted; with ``redis_url``, as one of several trackers.
+
+    ``base_url`` (a path such as ``/docs/``, or a URL whose path is taken) serves the site
+    under that path, as a site built with that ``--base-url`` is deployed.
+    """
+    base_path = urlsplit(base_url).path if base_url else "/"
     if not site.is_dir():
         raise InputError(site, "is not a directory; pass the site root to serve")
     manifest = site / MANIFEST
     note = ""
     if not manifest.is_file():
         note = f"planktos serve: note: {manifest} missing; run planktos build first"
-    elif not open_tracker:
+    else:
         try:
-            json.loads(manifest.read_text(encoding="utf-8"))
+            built = json.loads(manifest.read_text(encoding="utf-8"))
         except ValueError as err:
-            raise InputError(manifest, "is not valid JSON; run planktos build again") from err
+            if not open_tracker:
+                raise InputError(manifest, "is not valid JSON; run planktos build again") from err
+            built = None
+        note = base_note(built, base_path)
+    if access_log is not None and access_log.resolve().is_relative_to(site.resolve()):
+        raise InputError(
+            access_log,
+            "lies inside the served site, which would publish it; pick a path outside it",
+        )
     cluster = make_cluster(redis_url, redis_ttl_s)
     db = stats_db or default_db_path(site, access_log)
     check_outside(db, site)
+    if stats_db is None and not db.exists() and (legacy := db.with_name(LEGACY_NAME)).is_file():
+        legacy_note = (
+            f"planktos serve: note: the statistics now go to {db.name}, one file per site; "
+            f"pass --stats-db {legacy} to keep adding to the old shared one"
+        )
+        note = f"{note}\n{legacy_note}" if note else legacy_note
     logger = open_access_log(access_log) if access_log else None
 
     def started(url: str) -> None:
         if note:
             print(note, file=sys.stderr)
+        url += base_path[1:]
         print(f"Serving {site} at {url} (tracker: {ws_url(url)}planktos/tracker)")
         print(f"Dashboard: {url}planktos/dashboard (stats kept in {db})")
 
     try:
-        app = create_app(site, open_tracker=open_tracker, cluster=cluster, stats_db=db)
+        app = create_app(
+            site, open_tracker=open_tracker, cluster=cluster, stats_db=db, base_path=base_path
+        )
         run_app(app, host, port, logger, started)
     finally:
         if logger:
             close_access_log(logger)
+
+
+def base_note(manifest: object, base_path: str) -> str:
+    """A note when the site was built for another path than it is served at (or "")."""
+    if not isinstance(manifest, dict) or manifest.get("uninstalled"):
+        return ""
+    built = manifest.get("base")
+    built_path = urlsplit(built).path if isinstance(built, str) else "/"
+    if built_path == base_path:
+        return ""
+    option = f"--base-url {built_path}" if built_path != "/" else "no --base-url"
+    return (
+        f"planktos serve: note: the site was built for {built_path}, served at {base_path}; "
+        f"serve it with {option} (or rebuild with --base-url {base_path})"
+    )
 
 
 def run_tracker(
@@ -245,15 +292,15 @@ def run_tracker(
     redis_ttl_s: float = 10.0,
 ) -> None:
     """Run the tracker alone; with manifests, only their info hashes are served."""
-    allowed: set[bytes] = set()
+    watched = []
     for path in manifests:
         try:
-            allowed |= info_hashes(path)
+            watched.append(ManifestHashes.required(path))
         except (OSError, ValueError) as err:
             raise InputError(path, "is not a readable planktos manifest; pass a built one") from err
 
     cluster = make_cluster(redis_url, redis_ttl_s)
-    tracker = TrackerServer(is_allowed=allowed.__contains__ if manifests else None, cluster=cluster)
+    tracker = TrackerServer(is_allowed=AnyManifest(watched) if manifests else None, cluster=cluster)
 
     async def main() -> None:
         try:

@@ -180,14 +180,16 @@ class _OpenFile:
 
 
 class StaticFiles:
-    """Serves the files under ``root``; mount :meth:`handle` on a catch-all route at ``/``.
+    """Serves the files under ``root``; mount :meth:`handle` on a catch-all route at ``/``
+    (or, with ``prefix`` such as ``/docs``, on one under it: ``/docs/x`` is ``root/x``).
 
     ``bytes_sent`` counts every body byte this handler has put on the wire. Bodies go out
     with ``sendfile`` where the transport allows; ``use_sendfile=False`` reads in chunks.
     """
 
-    def __init__(self, root: Path, *, use_sendfile: bool = True) -> None:
+    def __init__(self, root: Path, *, use_sendfile: bool = True, prefix: str = "") -> None:
         self.root = root
+        self.prefix = prefix  # the URL path the root is served at, without the final "/"
         self.bytes_sent = 0
         self._use_sendfile = use_sendfile
 
@@ -197,7 +199,7 @@ class StaticFiles:
             return await self._options(request)
         if request.method not in ("GET", "HEAD"):
             return await self._plain(request, HTTPStatus.METHOD_NOT_ALLOWED, {"Allow": ALLOW})
-        segments = url_segments(request.rel_url.raw_path)
+        segments = url_segments(request.rel_url.raw_path.removeprefix(self.prefix))
         if segments is None:
             return await self._plain(request, HTTPStatus.NOT_FOUND)
         loop = asyncio.get_running_loop()

@@ -8,6 +8,9 @@ call on one worker thread. No address, user agent or visitor id is ever stored.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,7 +20,8 @@ from planktos.stats.buckets import COLUMNS, COUNTS, GAUGES, HOUR, MINUTE, Bucket
 
 SCHEMA_VERSION = 1
 KEEP_MINUTES_S = 48 * HOUR  # minute resolution this long, hours after
-DEFAULT_NAME = "planktos-stats.sqlite3"
+LEGACY_NAME = "planktos-stats.sqlite3"
+"""The default name before it was made per site: sibling sites shared one database."""
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,6 +68,7 @@ class StatsDb:
             else:
                 self._db = sqlite3.connect(path, check_same_thread=False)
             self._db.execute("PRAGMA busy_timeout = 5000")
+            self._check_ours()
             if not readonly:
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute("PRAGMA synchronous = NORMAL")
@@ -78,6 +83,25 @@ class StatsDb:
                 path,
                 f"not a Planktos stats database ({err}); move it away or pass another --stats-db",
             ) from err
+
+    def _check_ours(self) -> None:
+        """Refuse, before changing anything, a database whose tables another program made."""
+        rows = self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        tables = sorted(str(row[0]) for row in rows)
+        if not tables:
+            return  # a new file, or an empty database: ours to set up
+        ours = (
+            "meta" in tables
+            and self._db.execute("SELECT 1 FROM meta WHERE key = 'schema'").fetchone()
+        )
+        if not ours:
+            self._db.close()
+            shown = ", ".join(tables[:3]) + (", ..." if len(tables) > 3 else "")
+            raise StatsDbError(
+                self.path,
+                f"is another program's database (tables: {shown}), not a Planktos stats "
+                "database; left untouched, pass another --stats-db",
+            )
 
     def _check_schema(self) -> None:
         try:
@@ -141,9 +165,21 @@ class StatsDb:
 
 def default_db_path(site: Path, access_log: Path | None) -> Path:
     """Where ``planktos serve`` keeps aggregates without ``--stats-db``: next to the access
-    log, else beside (never inside: it would be served) the site's directory."""
-    where = access_log.resolve().parent if access_log else site.resolve().parent
-    return where / DEFAULT_NAME
+    log, else beside (never inside: it would be served) the site's directory.
+
+    The name is the site's own (its directory name and a hash of its full path), so that
+    sites served side by side, or logging to one directory, never share a database.
+    """
+    resolved = site.resolve()
+    where = access_log.resolve().parent if access_log else resolved.parent
+    return where / default_db_name(resolved)
+
+
+def default_db_name(resolved_site: Path) -> str:
+    """``planktos-stats-<site directory name>-<8 hex digits of its path>.sqlite3``."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", resolved_site.name)[:40] or "root"
+    digest = hashlib.sha256(os.fsencode(resolved_site)).hexdigest()[:8]
+    return f"planktos-stats-{name}-{digest}.sqlite3"
 
 
 def check_outside(db: Path, site: Path) -> None:

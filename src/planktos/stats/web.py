@@ -1,7 +1,9 @@
 """aiohttp adapter of the statistics: ``POST``/``GET /planktos/stats`` and the dashboard.
 
 Reports are checked (:mod:`.report`), rate limited per visitor id and per address (in
-memory, :mod:`.ratelimit`), and added to the current minute's bucket in memory. Every
+memory, :mod:`.ratelimit`), bounded in bytes per address and minute by that address's
+connections to the tracker (:class:`~.ratelimit.AddressBudget`), and added to the current
+minute's bucket in memory. Every
 ``flush_s`` the server's own counts are sampled into it (origin bytes sent, the tracker's
 swarms and peers) and the buckets are written to SQLite on one worker thread, so the event
 loop never waits for the disk; the last write happens on shutdown.
@@ -23,7 +25,7 @@ from aiohttp import web
 
 from planktos.stats.buckets import Bucket, minute_of, total
 from planktos.stats.db import KEEP_MINUTES_S, StatsDb
-from planktos.stats.ratelimit import AddressKeys, RateLimiter
+from planktos.stats.ratelimit import AddressBudget, AddressKeys, RateLimiter
 from planktos.stats.report import MAX_BODY_BYTES, ReportError, check_content_type, parse_report
 from planktos.stats.summary import DEFAULT_RANGE, RANGES, summarize
 
@@ -55,6 +57,9 @@ class StatsService:
         clock: Callable[[], float] = time.time,
         per_client: RateLimiter | None = None,
         per_address: RateLimiter | None = None,
+        budget: AddressBudget | None = None,
+        connections_from: Callable[[str], int] = lambda address: 0,
+        body_timeout_s: float = 10.0,
     ) -> None:
         self.db = db
         self.flush_s = flush_s
@@ -66,6 +71,10 @@ class StatsService:
         self.per_client = RateLimiter(1 / 3, 20) if per_client is None else per_client
         self.per_address = RateLimiter(100, 3000) if per_address is None else per_address
         self._address_key = AddressKeys()
+        # What one address may claim, bounded by its tracker connections (issue 12).
+        self.budget = AddressBudget(clock=clock) if budget is None else budget
+        self._connections_from = connections_from
+        self.body_timeout_s = body_timeout_s  # a body trickled in slower is refused (408)
         self._pending: dict[int, Bucket] = {}
         self._bytes_seen = static_bytes()
         self._rolled_up = 0.0
@@ -95,25 +104,38 @@ class StatsService:
 
     async def post(self, request: web.Request) -> web.Response:
         """Take one report: 204, or 4xx with a one-line reason."""
-        wait = self.per_address.wait_s(self._address_key(request.remote or ""))
+        address = request.remote or ""
+        key = self._address_key(address)
+        wait = self.per_address.wait_s(key)
         if wait:
             return _refuse(429, "too many reports from this address; retry later", _retry(wait))
         try:
             check_content_type(request.content_type)
             if (request.content_length or 0) > MAX_BODY_BYTES:
                 raise ReportError("body", f"larger than {MAX_BODY_BYTES} bytes", 413)
-            report = parse_report(await _read_capped(request, MAX_BODY_BYTES + 1))
+            async with asyncio.timeout(self.body_timeout_s):
+                body = await _read_capped(request, MAX_BODY_BYTES + 1)
+            report = parse_report(body)
         except ReportError as err:
             return _refuse(err.status, str(err))
+        except TimeoutError:
+            return _refuse(408, f"body: not received within {self.body_timeout_s:g} s")
         wait = self.per_client.wait_s(report.client)
         if wait:
             return _refuse(429, "id: too many reports from this visitor; retry later", _retry(wait))
+        store, peers, origin, uploaded = report.store, report.peers, report.origin, report.uploaded
+        claimed = store + peers + origin + uploaded
+        granted = self.budget.allow(key, self._connections_from(address), claimed)
+        if granted < claimed:  # scale every count down alike, rounding down
+            store, peers, origin, uploaded = (
+                count * granted // claimed for count in (store, peers, origin, uploaded)
+            )
         b = self._bucket()
         b.reports += 1
-        b.store += report.store
-        b.peers += report.peers
-        b.origin += report.origin
-        b.uploaded += report.uploaded
+        b.store += store
+        b.peers += peers
+        b.origin += origin
+        b.uploaded += uploaded
         b.rejected += report.rejected
         b.connected_sum += report.peers_connected
         return web.Response(status=204)
@@ -172,6 +194,7 @@ class StatsService:
         body = {
             "tracker": self._tracker_stats(),
             "static": {"bytes_sent": self._static_bytes()},
+            "reports": {"clipped_bytes": self.budget.clipped_bytes},
             "aggregates": await self.aggregates(range_name),
         }
         return web.json_response(body, headers={"Cache-Control": "no-store"})

@@ -17,9 +17,9 @@ starts from any snapshot taken after it subscribed, then applies every later eve
 ends in the same state as the processes it mirrors.
 
 Conflicts: a peer id held by a local socket wins over the same id reported by another
-process (the core refuses a second connection for one peer id in a swarm, here as in a lone
-process); between two remote processes, the last join wins, and a process's leave removes
-only its own entry.
+process (the core refuses a second connection for one peer id, in any swarm, here as in a
+lone process: :meth:`ClusterStore.held_elsewhere`); between two remote processes, the last
+join wins, and a process's leave removes only its own entry.
 """
 
 from __future__ import annotations
@@ -115,6 +115,7 @@ class ClusterStore:
         self._remote: dict[ConnectionId, RemotePeer] = {}
         self._by_process: dict[ProcessId, dict[tuple[bytes, bytes], ConnectionId]] = {}
         self._remote_ids = itertools.count(-1, -1)
+        self._remote_peer_ids: dict[bytes, int] = {}  # mirrored entries per peer id
 
     # -- the SwarmStore the core uses -----------------------------------------------------
 
@@ -154,6 +155,9 @@ class ClusterStore:
     def swarm_sizes(self) -> dict[bytes, int]:
         return self._memory.swarm_sizes()
 
+    def held_elsewhere(self, peer_id: bytes) -> bool:
+        return peer_id in self._remote_peer_ids
+
     # -- the mirror ---------------------------------------------------------------------
 
     def apply(self, event: MemberEvent) -> None:
@@ -178,6 +182,8 @@ class ClusterStore:
             self._remote[connection] = RemotePeer(event.process, event.info_hash, event.peer_id)
             self._by_process.setdefault(event.process, {})[key] = connection
             self._memory.add_peer(event.info_hash, event.peer_id, connection, event.complete)
+            ids = self._remote_peer_ids
+            ids[event.peer_id] = ids.get(event.peer_id, 0) + 1
 
     def replace_process(self, process: ProcessId, peers: list[MemberEvent]) -> None:
         """Replace everything mirrored of ``process`` with a snapshot of its peers."""
@@ -217,6 +223,11 @@ class ClusterStore:
         if not peers:
             del self._by_process[target.process]
         self._memory.remove_peer(target.info_hash, target.peer_id)
+        left = self._remote_peer_ids[target.peer_id] - 1
+        if left:
+            self._remote_peer_ids[target.peer_id] = left
+        else:
+            del self._remote_peer_ids[target.peer_id]
 
     def _report(self, op: MemberOp, info_hash: bytes, peer_id: bytes, complete: bool) -> None:
         self._on_change(MemberEvent(op, self.process, info_hash, peer_id, complete))

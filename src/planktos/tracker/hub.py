@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -39,6 +40,9 @@ CLOSE_TIMEOUT_S = 5.0
 """How long a closing handshake may take before the connection is cut."""
 
 GOING_AWAY = 1001
+
+ERROR_LOG_INTERVAL_S = 60.0
+"""A bug of ours met by every message must not flood the log: one traceback per interval."""
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +96,17 @@ class TrackerHub:
         self._queued: dict[Socket, list[bytes]] = {}
         self._ids = itertools.count(1)
         self._cluster = cluster
+        self._errors_logged_at = -ERROR_LOG_INTERVAL_S
+        self._errors_unlogged = 0
         if cluster is not None:
             cluster.bind(self.send_encoded)
 
-    def open(self, socket: Socket) -> ConnectionId:
-        """Register a socket whose WebSocket handshake completed; returns its id."""
+    def open(self, socket: Socket, address: str = "") -> ConnectionId:
+        """Register a socket whose WebSocket handshake completed, from the network address
+        ``address`` if known; returns its id."""
         connection = next(self._ids)
         self.sockets[connection] = socket
+        self.core.connected(connection, address)
         return connection
 
     def closed(self, connection: ConnectionId) -> None:
@@ -111,10 +119,25 @@ class TrackerHub:
         try:
             deliveries = self.core.receive(connection, text)
         except Exception:  # a bug of ours must not cost this client its connection
-            log.exception("tracker failed on a message of connection %d", connection)
+            self._log_internal_error(connection)
             error = TrackerProtocolError("tracker", "internal error while handling the message")
             deliveries = [self.core.reject(connection, error)]
         self._deliver(deliveries)
+
+    def _log_internal_error(self, connection: ConnectionId) -> None:
+        """Log the current exception, at most once per ``ERROR_LOG_INTERVAL_S``."""
+        now = time.monotonic()
+        if now - self._errors_logged_at < ERROR_LOG_INTERVAL_S:
+            self._errors_unlogged += 1
+            return
+        log.exception(
+            "tracker failed on a message of connection %d (%d more failures since the last "
+            "report, not logged)",
+            connection,
+            self._errors_unlogged,
+        )
+        self._errors_logged_at = now
+        self._errors_unlogged = 0
 
     def refuse_binary(self, connection: ConnectionId) -> None:
         """Answer a binary message with a failure reason; the socket stays open."""

@@ -54,6 +54,10 @@ class TrackerLimits:
     ``idle_timeout_s``: a socket from which nothing (not even a pong) arrived for this long
     is closed. ``interval_s``: announce interval told to clients; bittorrent-tracker tells
     WebSocket clients its HTTP interval / 5, i.e. 120 s by default.
+    ``handshake_timeout_s``: the standalone tracker cuts a connection whose HTTP request
+    (the WebSocket handshake) is not complete this long after it opened, however steadily
+    its bytes trickle in. ``peer_id_grace_s``: after a connection closes, its peer ids are
+    kept this long for connections from its address (its browser reconnecting).
     """
 
     max_message_bytes: int = 64 * 1024
@@ -64,6 +68,8 @@ class TrackerLimits:
     max_sdp_chars: int = 16 * 1024
     max_scrape_hashes: int = 100
     max_swarms_per_connection: int = 256
+    handshake_timeout_s: float = 10.0
+    peer_id_grace_s: float = 60.0
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -207,7 +213,11 @@ def _parse_announce(message: dict[str, object], limits: TrackerLimits) -> Announ
     if raw_left is None:
         left = None  # JSON has no Infinity: WebTorrent sends null before it knows the size
     elif isinstance(raw_left, int | float) and not isinstance(raw_left, bool):
-        left = None if math.isnan(raw_left) else float(raw_left)
+        try:
+            left = None if math.isnan(raw_left) else float(raw_left)
+        except OverflowError:  # an integer of some 310 digits or more
+            problem = "must be a number of bytes below 1e308, or null"
+            raise _fail(info_hash, "left", problem) from None
     else:
         raise _fail(info_hash, "left", "must be a number or null")
 

@@ -28,10 +28,15 @@ Socket handling, and why:
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 
 from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
+from planktos.stats.ratelimit import AddressKeys
+from planktos.tracker.cluster import TrackerCluster
 from planktos.tracker.hub import CLOSE_TIMEOUT_S, TrackerHub
+from planktos.tracker.protocol import TrackerLimits
 
 __all__ = ["UPGRADE_REQUIRED_TEXT", "TrackerService"]
 
@@ -60,6 +65,49 @@ class _AiohttpSocket:
 class TrackerService(TrackerHub):
     """A WebSocket tracker for WebTorrent, to mount on an aiohttp route (GET)."""
 
+    def __init__(
+        self,
+        *,
+        is_allowed: Callable[[bytes], bool] | None = None,
+        limits: TrackerLimits | None = None,
+        cluster: TrackerCluster | None = None,
+    ) -> None:
+        super().__init__(is_allowed=is_allowed, limits=limits, cluster=cluster)
+        self._address_key = AddressKeys()
+        self._per_address: dict[str, int] = {}  # open WebSockets per address key
+        # The most each address held at once, per minute: this one and the one before.
+        self._minute = 0
+        self._peaks: dict[str, int] = {}
+        self._last_peaks: dict[str, int] = {}
+
+    def connections_from(self, address: str) -> int:
+        """The most WebSockets ``address`` (an IPv6 address: its /64) held at once in this
+        minute or the one before, for the stats: a visitor's last report arrives as its page
+        goes away, when its socket may already be closed."""
+        key = self._address_key(address)
+        self._turn_minute()
+        return max(
+            self._per_address.get(key, 0), self._peaks.get(key, 0), self._last_peaks.get(key, 0)
+        )
+
+    def _turn_minute(self) -> None:
+        minute = int(time.monotonic()) // 60
+        if minute != self._minute:
+            self._last_peaks = self._peaks if minute == self._minute + 1 else {}
+            self._peaks = {}
+            self._minute = minute
+
+    def _count_open(self, key: str, change: int) -> None:
+        self._turn_minute()
+        now = self._per_address.get(key, 0) + change
+        if now > 0:
+            self._per_address[key] = now
+            if now > self._peaks.get(key, 0):
+                self._peaks[key] = now
+        else:
+            del self._per_address[key]
+            self._peaks.setdefault(key, 1)
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Upgrade a GET to a WebSocket and serve tracker messages until it closes."""
         ws = web.WebSocketResponse(
@@ -75,7 +123,9 @@ class TrackerService(TrackerHub):
                 headers={"Upgrade": "websocket", "Connection": "Upgrade"},
             )
         await ws.prepare(request)
-        connection = self.open(_AiohttpSocket(ws, request.transport))
+        connection = self.open(_AiohttpSocket(ws, request.transport), request.remote or "")
+        address = self._address_key(request.remote or "")
+        self._count_open(address, 1)
         try:
             async for message in ws:
                 if message.type is _TEXT:
@@ -90,4 +140,5 @@ class TrackerService(TrackerHub):
                     break
         finally:
             self.closed(connection)
+            self._count_open(address, -1)
         return ws

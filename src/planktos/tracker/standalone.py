@@ -23,8 +23,10 @@ Socket handling, and why:
   pinged; one silent for 5 to 6 sweeps is cut. A vanished browser is so gone within
   ``idle_timeout_s`` while a live one, which answers pings by itself, is never cut between
   announces (a per-message receive timeout would cut background tabs, whose timers
-  browsers throttle). A connection still in its HTTP handshake, or in its closing
-  handshake, gets one to two sweeps.
+  browsers throttle). A connection in its closing handshake gets one to two sweeps; one
+  whose HTTP request is not complete ``handshake_timeout_s`` after it opened is cut then,
+  even if it sends a byte every few seconds (one timer per connection, only until its
+  request is read).
 - Sending never waits for another peer (:meth:`~planktos.tracker.hub.TrackerHub.send`).
 - No per-message compression (browsers offer permessage-deflate): its zlib state would
   cost far more memory per held connection than everything else here together.
@@ -69,7 +71,16 @@ _WS_LOG = logging.getLogger("planktos.tracker.websocket")
 class _Connection(asyncio.Protocol):
     """One TCP connection: an HTTP request, then possibly a WebSocket."""
 
-    __slots__ = ("_closed", "_fragments", "_id", "_quiet", "_server", "_ws", "transport")
+    __slots__ = (
+        "_closed",
+        "_fragments",
+        "_handshake",
+        "_id",
+        "_quiet",
+        "_server",
+        "_ws",
+        "transport",
+    )
 
     def __init__(self, server: TrackerServer) -> None:
         self._server = server
@@ -79,10 +90,13 @@ class _Connection(asyncio.Protocol):
         self._fragments: list[BytesLike] | None = None  # of a fragmented text message
         self._closed: asyncio.Future[None] | None = None  # only while shutting down
         self._quiet = 0  # sweeps since something arrived
+        self._handshake: asyncio.TimerHandle | None = None  # until the request is read
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
         self._server.connections.add(self)
+        timeout = self._server.hub.limits.handshake_timeout_s
+        self._handshake = asyncio.get_running_loop().call_later(timeout, self.abort)
 
     def data_received(self, data: bytes) -> None:
         self._quiet = 0
@@ -105,6 +119,7 @@ class _Connection(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._end_handshake()
         self._server.connections.discard(self)
         if self._id:
             self._server.hub.closed(self._id)
@@ -175,7 +190,13 @@ class _Connection(asyncio.Protocol):
             return
         self._server.hub.receive(self._id, text)
 
+    def _end_handshake(self) -> None:
+        if self._handshake is not None:
+            self._handshake.cancel()
+            self._handshake = None
+
     def _request(self, request: Request) -> None:
+        self._end_handshake()
         server = self._server
         ws = self._ws
         path = request.path.partition("?")[0]
@@ -195,7 +216,9 @@ class _Connection(asyncio.Protocol):
             response = ws.reject(404, f"Not found. The tracker is at {EMBEDDED_PATH}.\n")
         ws.send_response(response)
         if response.status_code == 101:
-            self._id = server.hub.open(self)
+            peer = self.transport.get_extra_info("peername") if self.transport else None
+            address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+            self._id = server.hub.open(self, address)
 
     def _flush(self) -> None:
         transport = self.transport

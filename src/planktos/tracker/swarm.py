@@ -19,15 +19,26 @@ seam) so that a store shared by several processes can replace :class:`MemorySwar
 Peers are addressed by connection, not by peer id: bittorrent-tracker's client shares one
 socket per tracker URL among all its torrents, and a page may run several clients on it.
 
-Two rules bittorrent-tracker lacks, because a client's mistake must not change anything
-for others: a peer id already in a swarm on another connection is refused (else that
-connection would receive the other peer's answers), and one connection may join at most
-``max_swarms_per_connection`` swarms.
+Rules bittorrent-tracker lacks, because a client's mistake (or malice) must not change
+anything for others:
+
+- A peer id belongs to the connection that first joined a swarm with it, in every swarm of
+  the tracker, until that connection closes; any other connection announcing it, in any
+  swarm, is refused. Every offer a peer sends carries its peer id to another peer, so peer
+  ids are not secret: were they scoped per swarm, anyone who learned one could announce it
+  in another swarm before its owner, lock the owner out of that swarm and receive the
+  answers meant for it. With ``--redis``, an id held on another process counts too. When
+  the connection closes, its ids stay reserved for ``peer_id_grace_s`` to connections from
+  the same address, so that nobody can take them while their browser reconnects (a
+  WebTorrent client keeps its peer id, and reconnects after 10 to 15 s).
+- One connection may join at most ``max_swarms_per_connection`` swarms and use as many
+  peer ids.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -107,6 +118,10 @@ class SwarmStore(Protocol):
 
     def swarm_sizes(self) -> dict[bytes, int]:
         """Number of peers of every swarm."""
+        ...
+
+    def held_elsewhere(self, peer_id: bytes) -> bool:
+        """Whether another tracker process holds a peer with this id, in any swarm."""
         ...
 
 
@@ -199,6 +214,9 @@ class MemorySwarmStore:
     def swarm_sizes(self) -> dict[bytes, int]:
         return {info_hash: len(swarm.peers) for info_hash, swarm in self._swarms.items()}
 
+    def held_elsewhere(self, peer_id: bytes) -> bool:
+        return False  # one process: every peer's connection is the core's own
+
     def peers(self) -> Iterator[tuple[bytes, bytes, ConnectionId, bool]]:
         """Every peer of every swarm: (info hash, peer id, connection, complete)."""
         for info_hash, swarm in self._swarms.items():
@@ -226,6 +244,7 @@ class TrackerCore:
         limits: TrackerLimits | None = None,
         is_allowed: Callable[[bytes], bool] | None = None,
         store: SwarmStore | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limits = limits or TrackerLimits()
         self.counters = TrackerCounters()
@@ -233,6 +252,14 @@ class TrackerCore:
         self._store: SwarmStore = store if store is not None else MemorySwarmStore()
         # (info_hash, peer_id) pairs each connection joined, to leave them when it closes.
         self._joined: dict[ConnectionId, list[tuple[bytes, bytes]]] = {}
+        # Each peer id's connection (the first to join a swarm with it), and the reverse.
+        self._owners: dict[bytes, ConnectionId] = {}
+        self._owned: dict[ConnectionId, list[bytes]] = {}
+        # The address of each connection that said it; peer ids of closed connections kept
+        # for their address until a deadline, oldest first (one grace period for all).
+        self._addresses: dict[ConnectionId, str] = {}
+        self._reserved: dict[bytes, tuple[str, float]] = {}
+        self._clock = clock
 
     def receive(self, connection: ConnectionId, text: str) -> list[Delivery]:
         """Handle one text message; a bad one gets a failure reason and changes nothing."""
@@ -249,12 +276,25 @@ class TrackerCore:
         self.counters.failures += 1
         return Delivery(connection, failure_message(error))
 
+    def connected(self, connection: ConnectionId, address: str) -> None:
+        """Note the address a connection comes from (for the peer id grace period)."""
+        if address:
+            self._addresses[connection] = address
+
     def disconnect(self, connection: ConnectionId) -> None:
         """Remove a closed connection's peers from every swarm they joined."""
         for info_hash, peer_id in self._joined.pop(connection, ()):
             peer = self._store.find_peer(info_hash, peer_id)
             if peer is not None and peer.connection == connection:
                 self._store.remove_peer(info_hash, peer_id)
+        address = self._addresses.pop(connection, "")
+        until = self._clock() + self.limits.peer_id_grace_s
+        self._drop_expired()
+        for peer_id in self._owned.pop(connection, ()):
+            del self._owners[peer_id]
+            if address:
+                self._reserved.pop(peer_id, None)  # re-inserted last: the dict stays in order
+                self._reserved[peer_id] = (address, until)
 
     def stats(self) -> dict[str, object]:
         """Swarm sizes and the counters, for ``/stats`` and the benchmarks."""
@@ -281,6 +321,17 @@ class TrackerCore:
                 action="announce",
                 info_hash=info_hash,
             )
+        owner = self._owners.get(peer_id)
+        if owner != connection and (owner is not None or store.held_elsewhere(peer_id)):
+            raise TrackerProtocolError(
+                "peer_id",
+                "in use by another connection; a peer id is its first connection's until "
+                "that closes",
+                action="announce",
+                info_hash=info_hash,
+            )
+        if owner is None and peer_id in self._reserved:
+            self._check_reservation(connection, peer_id, info_hash)
         if request.event is Event.STOPPED:
             if peer is not None:
                 store.remove_peer(info_hash, peer_id)
@@ -325,12 +376,51 @@ class TrackerCore:
                 action="announce",
                 info_hash=request.info_hash,
             )
+        peer_id = request.peer_id
+        if peer_id not in self._owners:
+            owned = self._owned.get(connection)
+            if owned is None:
+                owned = self._owned[connection] = []
+            if len(owned) >= self.limits.max_swarms_per_connection:
+                raise TrackerProtocolError(
+                    "peer_id",
+                    f"this connection already uses {len(owned)} peer ids; reuse one",
+                    action="announce",
+                    info_hash=request.info_hash,
+                )
+            owned.append(peer_id)
+            self._owners[peer_id] = connection
+            self._reserved.pop(peer_id, None)  # its owner is back
         completed = request.event is Event.COMPLETED
         seeder = request.left == 0 and not completed
         self._store.add_peer(request.info_hash, request.peer_id, connection, seeder)
         if completed:
             self._store.mark_complete(request.info_hash, request.peer_id)
         joined.append((request.info_hash, request.peer_id))
+
+    def _check_reservation(
+        self, connection: ConnectionId, peer_id: bytes, info_hash: bytes
+    ) -> None:
+        """Refuse a peer id whose connection closed moments ago to other addresses."""
+        address, until = self._reserved[peer_id]
+        if until <= self._clock():
+            self._drop_expired()
+        elif self._addresses.get(connection) != address:
+            raise TrackerProtocolError(
+                "peer_id",
+                "its connection closed moments ago; it is kept for its owner to reconnect",
+                action="announce",
+                info_hash=info_hash,
+            )
+
+    def _drop_expired(self) -> None:
+        now = self._clock()
+        reserved = self._reserved
+        while reserved:
+            peer_id, (_, until) = next(iter(reserved.items()))
+            if until > now:
+                return
+            del reserved[peer_id]
 
     def _forget(self, connection: ConnectionId, info_hash: bytes, peer_id: bytes) -> None:
         joined = self._joined.get(connection)
