@@ -11,6 +11,7 @@ chunked verification.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import random
 import struct
@@ -230,14 +231,25 @@ def add_worker_prelude(root: Path, js: str) -> None:
 
 
 def prepend_preludes(root: Path) -> None:
+    """Put the registered preludes at the start of the site's worker script, after its build
+    mark (which ``planktos check`` looks for first); its .gz copy is made again and its .br
+    copy dropped (no brotli here), so a server still sends it compressed."""
     worker = root / "planktos.sw.js"
-    js = "".join(
-        v for k, v in WORKER_PRELUDES.items() if k == root.resolve() or k in root.resolve().parents
-    )
-    if js and worker.exists():
-        text = worker.read_text(encoding="utf-8")
-        worker.write_text(js + text.removeprefix(js), encoding="utf-8")
-        drop_precompressed(worker)
+    here = root.resolve()
+    js = "".join(v for k, v in WORKER_PRELUDES.items() if k == here or k in here.parents)
+    if not js or not worker.exists():
+        return
+    text = worker.read_text(encoding="utf-8")
+    first, newline, rest = text.partition("\n")
+    head, body = (first + newline, rest) if first.startswith("/*PLANKTOS_BUILD=") else ("", text)
+    if body.startswith(js):
+        return
+    data = (head + js + body).encode()
+    worker.write_bytes(data)
+    worker.with_name(worker.name + ".br").unlink(missing_ok=True)
+    packed = worker.with_name(worker.name + ".gz")
+    if packed.exists():
+        packed.write_bytes(gzip.compress(data, 9))
 
 
 def planktos_build(root: Path, *args: str) -> str:
