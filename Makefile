@@ -41,13 +41,15 @@ test-latest:
 	touch .venv-latest/.installed
 	$(MAKE) test VENV=.venv-latest
 
-# Debian packages the tests use: aria2c (a regular BitTorrent client), Chromium, Redis (tracker
+# Debian packages the tests use: aria2c (a regular BitTorrent client), Chromium, Firefox ESR
+# (every browser test runs in both; tests/browser/firefox.py), Redis (tracker
 # scale-out), unshare + ip to run the suite in a network namespace holding only loopback
 # (WebRTC uses every interface it finds; there, everything stays on 127.0.0.1), GNU time
 # (the benchmarks read each tool's peak memory with it), and nginx (with its brotli_static
 # module) and Caddy, which run the README's configurations in front of a built site.
 system-deps:
-	scripts/ensure-debian-packages aria2:aria2c chromium:chromium redis-server:redis-server \
+	scripts/ensure-debian-packages aria2:aria2c chromium:chromium firefox-esr:firefox-esr \
+		redis-server:redis-server \
 		util-linux:unshare iproute2:ip time:/usr/bin/time nginx:nginx caddy:caddy \
 		libnginx-mod-http-brotli-static:/usr/lib/nginx/modules/ngx_http_brotli_static_module.so
 

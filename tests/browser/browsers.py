@@ -1,4 +1,8 @@
-"""Debian's Chromium under Playwright (async API): visitors, and every error they show.
+"""The test browsers: visitors, and every error they show.
+
+Debian's Chromium runs under Playwright (async API); Debian's Firefox ESR under our WebDriver
+BiDi client (tests/browser/firefox.py), which offers the same calls. ``BROWSERS`` names them;
+the ``browser_name`` fixture (conftest.py) runs every browser test in each.
 
 Each visitor is a browser context (its own profile: service worker, OPFS, cache), granted
 camera and microphone so that WebRTC offers ICE candidates on loopback (FACTS.md). Console
@@ -19,12 +23,14 @@ from playwright.async_api import (
     Browser,
     BrowserContext,
     ConsoleMessage,
-    Page,
     Playwright,
     WebError,
     Worker,
 )
 
+from tests.browser.firefox import Firefox, FirefoxContext
+
+BROWSERS = ("chromium", "firefox")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = (
     "--no-sandbox",
@@ -41,6 +47,12 @@ TIMEOUT_MS = 15_000  # default bound of every Playwright wait
 # Run before any other script of a page or service worker: no OPFS, so the runtime keeps its
 # store in IndexedDB (the browsers where OPFS is missing).
 NO_OPFS_JS = "self.StorageManager && delete StorageManager.prototype.getDirectory;\n"
+# Firefox stand-in for Playwright's ``service_workers="block"``: registering never settles,
+# so no worker ever controls the visitor's pages.
+NO_SW_JS = (
+    "self.ServiceWorkerContainer &&"
+    " (ServiceWorkerContainer.prototype.register = () => new Promise(() => {}));\n"
+)
 
 # Installed in each service worker as soon as Playwright sees it: Playwright reports a
 # worker's console messages but not its uncaught errors or unhandled rejections.
@@ -72,8 +84,11 @@ class ErrorLog:
     def report(self) -> str:
         return "\n".join(self.found)
 
-    def watch(self, who: str, context: BrowserContext) -> None:
+    def watch(self, who: str, context: BrowserContext | FirefoxContext) -> None:
         """Collect the errors of every page and service worker of ``context``."""
+        if isinstance(context, FirefoxContext):
+            context.watch(self, who)
+            return
 
         def on_console(msg: ConsoleMessage) -> None:
             if msg.type == "error":
@@ -117,8 +132,18 @@ async def launch_persistent(
     errors: ErrorLog,
     who: str,
     init_script: str | None = None,
-) -> BrowserContext:
-    """A Chromium whose one context keeps its profile in ``profile`` across restarts."""
+    browser_name: str = "chromium",
+) -> Any:
+    """A browser whose one context keeps its profile in ``profile`` across restarts;
+    closing the context closes the browser."""
+    if browser_name == "firefox":
+        firefox = await Firefox.launch(profile)
+        ff_context = firefox.default_context()
+        ff_context.set_default_timeout(TIMEOUT_MS)
+        if init_script:
+            await ff_context.add_init_script(init_script)
+        errors.watch(who, ff_context)
+        return ff_context
     context = await playwright.chromium.launch_persistent_context(
         str(profile),
         executable_path=str(CHROMIUM),
@@ -138,9 +163,9 @@ class Visitor:
     """One visitor: a browser context with its own profile."""
 
     name: str
-    context: BrowserContext
+    context: Any  # a Playwright BrowserContext, or a FirefoxContext offering the same calls
 
-    async def open(self, url: str) -> Page:
+    async def open(self, url: str) -> Any:
         """A new tab showing ``url`` once loaded."""
         page = await self.context.new_page()
         await page.goto(url)
@@ -151,15 +176,28 @@ class Visitor:
 
 
 class Visitors:
-    """Makes visitors: contexts of one Chromium, each watched by the test's :class:`ErrorLog`."""
+    """Makes visitors: contexts of one browser (Chromium's contexts, Firefox's user contexts),
+    each watched by the test's :class:`ErrorLog`."""
 
-    def __init__(self, browser: Browser, errors: ErrorLog, init_script: str | None = None) -> None:
+    def __init__(
+        self, browser: Browser | Firefox, errors: ErrorLog, init_script: str | None = None
+    ) -> None:
         self.browser = browser
+        self.name = "firefox" if isinstance(browser, Firefox) else "chromium"
         self.errors = errors
         self.init_script = init_script  # run in every page before its own scripts
         self.made: list[Visitor] = []
 
     async def new(self, name: str, *, service_workers: bool = True) -> Visitor:
+        if isinstance(self.browser, Firefox):
+            ff_context = await self.browser.new_context()
+            ff_context.set_default_timeout(TIMEOUT_MS)
+            self.errors.watch(name, ff_context)
+            for script in (self.init_script, None if service_workers else NO_SW_JS):
+                if script:
+                    await ff_context.add_init_script(script)
+            self.made.append(Visitor(name, ff_context))
+            return self.made[-1]
         context = await self.browser.new_context(
             permissions=PERMISSIONS, service_workers="allow" if service_workers else "block"
         )

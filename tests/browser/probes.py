@@ -265,6 +265,16 @@ async def fetch_seen(
     )
 
 
+IN_THE_WORKER = (
+    "evaluates in the service worker (Playwright's Worker.evaluate); Firefox's WebDriver BiDi "
+    'lists service-worker realms but refuses to evaluate in them ("Realm not found")'
+)
+STOP_WORKERS = (
+    "stops the service worker (Chrome DevTools Protocol ServiceWorker.stopAllWorkers); "
+    "WebDriver BiDi has no command that stops or restarts a service worker"
+)
+
+
 async def stop_service_workers(page: Page) -> None:
     """Stop every service worker of ``page``'s browser, as Chromium does to idle ones.
 

@@ -11,6 +11,7 @@ chunked verification.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import random
 import struct
@@ -217,8 +218,43 @@ def replace_file(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
+# Scripts a test runs first in its site's service worker (the IndexedDB stand-in, Firefox's
+# error hooks), by site root: :func:`planktos_build` puts them back after every build.
+WORKER_PRELUDES: dict[Path, str] = {}
+
+
+def add_worker_prelude(root: Path, js: str) -> None:
+    """Run ``js`` first in the service worker of the site at ``root`` (and of any site built
+    under it), now and after every later :func:`planktos_build` of it."""
+    WORKER_PRELUDES[root.resolve()] = WORKER_PRELUDES.get(root.resolve(), "") + js
+    prepend_preludes(root)
+
+
+def prepend_preludes(root: Path) -> None:
+    """Put the registered preludes at the start of the site's worker script, after its build
+    mark (which ``planktos check`` looks for first); its .gz copy is made again and its .br
+    copy dropped (no brotli here), so a server still sends it compressed."""
+    worker = root / "planktos.sw.js"
+    here = root.resolve()
+    js = "".join(v for k, v in WORKER_PRELUDES.items() if k == here or k in here.parents)
+    if not js or not worker.exists():
+        return
+    text = worker.read_text(encoding="utf-8")
+    first, newline, rest = text.partition("\n")
+    head, body = (first + newline, rest) if first.startswith("/*PLANKTOS_BUILD=") else ("", text)
+    if body.startswith(js):
+        return
+    data = (head + js + body).encode()
+    worker.write_bytes(data)
+    worker.with_name(worker.name + ".br").unlink(missing_ok=True)
+    packed = worker.with_name(worker.name + ".gz")
+    if packed.exists():
+        packed.write_bytes(gzip.compress(data, 9))
+
+
 def planktos_build(root: Path, *args: str) -> str:
-    """Run ``planktos build --root ROOT ARGS``; returns its output (fails the test on error)."""
+    """Run ``planktos build --root ROOT ARGS``; returns its output (fails the test on error).
+    The worker preludes registered for ``root`` are put back into the new worker script."""
     proc = subprocess.run(
         [sys.executable, "-m", "planktos", "build", "--root", str(root), *args],
         capture_output=True,
@@ -227,6 +263,7 @@ def planktos_build(root: Path, *args: str) -> str:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    prepend_preludes(root)
     return proc.stdout + proc.stderr
 
 

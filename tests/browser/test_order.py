@@ -7,10 +7,13 @@ what the origin really sent. Here every visitor is alone (peer-to-peer is in tes
 
 from __future__ import annotations
 
+import pytest
+
 from tests.browser.browsers import Visitors
 from tests.browser.origin import Kind, Origin, attribute, describe, file_bytes
 from tests.browser.probes import (
     AGENT,
+    STOP_WORKERS,
     Sources,
     agent_counters,
     arrive,
@@ -78,6 +81,7 @@ async def test_second_visit_is_served_from_the_store(
     assert sum(file_bytes(hits).values()) <= boundary(built), describe(hits)
 
 
+@pytest.mark.chromium_only(STOP_WORKERS)
 async def test_navigation_with_no_tab_open_works(
     visitors: Visitors, origin: Origin, built: Built
 ) -> None:
@@ -104,6 +108,7 @@ async def test_navigation_with_no_tab_open_works(
     assert direct[PAGE_A.key] in (len(FILES[PAGE_A.key]), 2 * len(FILES[PAGE_A.key]))
 
 
+@pytest.mark.chromium_only(STOP_WORKERS)
 async def test_page_loads_from_the_store_with_the_origin_stopped(
     visitors: Visitors, origin: Origin
 ) -> None:

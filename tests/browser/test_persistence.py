@@ -32,6 +32,10 @@ from tests.browser.probes import (
 from tests.browser.sites import PAGE_A, PAGES, VIDEO, Built, site_files
 
 FILES = site_files()
+QUOTA_OVERRIDE = (
+    "shrinks the origin's quota (Chrome DevTools Protocol Storage.overrideQuotaForOrigin); "
+    "WebDriver BiDi cannot set a quota, and filling Firefox's real one would take minutes"
+)
 
 PAGE_FILES = (PAGE_A.key, *PAGE_A.files)
 
@@ -80,10 +84,11 @@ async def test_store_survives_a_browser_restart(
     built: Built,
     tmp_path: Path,
     store_kind: str,
+    browser_name: str,
 ) -> None:
     profile = tmp_path / "profile"
     init = NO_OPFS_JS if store_kind == "idb" else None
-    context = await launch_persistent(playwright, profile, errors, "A", init)
+    context = await launch_persistent(playwright, profile, errors, "A", init, browser_name)
     try:
         landing = await context.new_page()
         await landing.goto(origin.url)
@@ -98,7 +103,7 @@ async def test_store_survives_a_browser_restart(
     finally:
         await context.close()  # Chromium exits; the profile stays on disk
     before = len(origin.settle())
-    context = await launch_persistent(playwright, profile, errors, "A again", init)
+    context = await launch_persistent(playwright, profile, errors, "A again", init, browser_name)
     try:
         sources = Sources(context)
         page = await context.new_page()
@@ -161,6 +166,7 @@ PIECE_SIZES_JS = with_store_root("""async () => {
 }""")
 
 
+@pytest.mark.chromium_only(QUOTA_OVERRIDE)
 async def test_quota_full_old_pieces_are_evicted_and_pages_still_load(
     visitors: Visitors, origin: Origin, built: Built, store_kind: str
 ) -> None:

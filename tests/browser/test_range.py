@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import pytest
 from playwright.async_api import Page
 
 from tests.browser.browsers import ErrorLog, Visitors
@@ -252,6 +253,10 @@ async def test_range_table_on_a_large_file_streamed_by_pieces(
     assert not wrong, f"{len(wrong)} of {len(cases)} rows differ:\n" + "\n".join(wrong)
 
 
+@pytest.mark.firefox_flaky(
+    "Firefox may hand the page a worker's stream in chunks of its own (a first read of 8 KiB "
+    "seen once in 3 runs) instead of the worker's first piece whole (64 KiB)"
+)
 async def test_large_file_streams_as_pieces_arrive(
     visitors: Visitors, origin: Origin, built: Built
 ) -> None:

@@ -19,6 +19,7 @@ from playwright.async_api import Page
 from tests.browser.browsers import Visitor, Visitors
 from tests.browser.origin import Origin
 from tests.browser.probes import (
+    IN_THE_WORKER,
     agent_counters,
     arrive,
     expected_state,
@@ -144,6 +145,7 @@ async def more_visitors(visitors: Visitors, origin: Origin, waves: int = 4) -> P
 
 
 @pytest.mark.p2p
+@pytest.mark.chromium_only(IN_THE_WORKER)
 async def test_visitors_beacons_on_page_hide_reach_the_dashboard(
     visitors: Visitors, origin: Origin, built: Built, tmp_path: Path
 ) -> None:

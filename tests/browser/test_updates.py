@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from playwright.async_api import Page
 
 from tests.browser.browsers import Visitors
 from tests.browser.origin import Origin, attribute, describe, file_bytes
 from tests.browser.probes import (
+    STOP_WORKERS,
     STORE,
     Sources,
     arrive,
@@ -168,6 +170,7 @@ SNAPSHOTS_JS = """async () => {
 }"""
 
 
+@pytest.mark.chromium_only(STOP_WORKERS)
 async def test_old_snapshot_is_dropped_once_no_page_uses_it(
     visitors: Visitors, origin: Origin, site_root: Path, built: Built
 ) -> None:

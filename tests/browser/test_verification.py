@@ -15,6 +15,7 @@ from playwright.async_api import Page
 from tests.browser.browsers import Visitors
 from tests.browser.origin import Origin
 from tests.browser.probes import (
+    STOP_WORKERS,
     STORE,
     arrive,
     expected_state,
@@ -56,6 +57,7 @@ async def page_a_loaded(visitors: Visitors, origin: Origin) -> Page:
     return page
 
 
+@pytest.mark.chromium_only(STOP_WORKERS)
 async def test_tampered_stored_file_is_rejected(
     visitors: Visitors, origin: Origin, built: Built
 ) -> None:
@@ -72,6 +74,7 @@ async def test_tampered_stored_file_is_rejected(
     assert after["store"] >= before["store"] + len(FILES[PAGE_A.css])
 
 
+@pytest.mark.chromium_only(STOP_WORKERS)
 async def test_every_stored_copy_tampered_the_right_bytes_still_arrive(
     visitors: Visitors, origin: Origin, built: Built
 ) -> None:
