@@ -542,6 +542,10 @@ class FirefoxPage:
             raise BiDiError(f"evaluate: {text}")
         return from_remote(result["result"])
 
+    async def title(self) -> str:
+        """Playwright's ``title``: the document's title."""
+        return str(await self.evaluate("document.title"))
+
     async def wait_for_function(
         self, expression: str, arg: Any = None, timeout: float | None = None
     ) -> Any:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page
 
-from tests.browser.browsers import Visitor, Visitors
+from tests.browser.browsers import ErrorLog, Visitor, Visitors
 from tests.browser.origin import Origin
 from tests.browser.probes import (
     IN_THE_WORKER,
@@ -99,8 +99,15 @@ async def browse(visitor: Visitor, origin: Origin, built: Built | None = None) -
 
 
 async def test_one_reporter_per_profile_reports_exactly_what_was_counted(
-    visitors: Visitors, origin: Origin, site_root: Path
+    visitors: Visitors, origin: Origin, site_root: Path, errors: ErrorLog, browser_name: str
 ) -> None:
+    if browser_name == "firefox":
+        # Seen once in CI: Firefox logs this when a tab navigates while its agent script still
+        # streams from the worker's kept copy; BiDi showed no abort for it (issue 13, (d)).
+        errors.allow(
+            r"Failed to load .[^ ]*/planktos/agent\.[0-9a-f]+\.js.\. A ServiceWorker intercepted",
+            "Firefox: an agent script abandoned by a navigating tab",
+        )
     set_runtime(site_root, stats_interval_s=2)
     landing, tab = await browse(await visitors.new("A"), origin)
     # The SW answered both tabs, the leader's agent fetched for them: the reports add up to
