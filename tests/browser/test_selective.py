@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from playwright.async_api import Page
 
 from tests.browser.browsers import Visitors
@@ -85,6 +86,10 @@ async def stored_pieces(page: Page, infohash: str) -> set[int]:
     return {int(n) for n in await opfs_list(page, STORE, "p", infohash) if n.isdigit()}
 
 
+@pytest.mark.firefox_flaky(
+    "seen once in CI: Firefox's read-ahead from the start went on storing pieces of the gap "
+    "after the store looked settled (issue 13)"
+)
 async def test_video_seek_fetches_the_pieces_at_the_new_position(
     visitors: Visitors, origin: Origin, site_root: Path
 ) -> None:
