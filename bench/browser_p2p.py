@@ -31,17 +31,16 @@ from tests.browser.browsers import ErrorLog, Visitors, launch  # noqa: E402
 from tests.browser.firefox import SW_PRELUDE, Firefox  # noqa: E402
 from tests.browser.origin import Kind, Origin, attribute, file_bytes  # noqa: E402
 from tests.browser.probes import agent_counters, arrive  # noqa: E402
-from tests.browser.sites import Built, add_worker_prelude, planktos_build  # noqa: E402
-
-IMAGES = (
-    "images/diatoms.jpg",
-    "images/copepods.png",
-    "images/bloom.jpg",
-    "images/radiolaria.png",
-    "images/mandelbrot-frame.png",
-    "images/plankton.svg",
+from tests.browser.sites import (  # noqa: E402
+    EXAMPLE_GALLERY,
+    EXAMPLE_VIDEO,
+    Built,
+    add_worker_prelude,
+    planktos_build,
 )
-VIDEO = "media/mandelbrot-zoom.webm"
+
+IMAGES = EXAMPLE_GALLERY
+VIDEO = EXAMPLE_VIDEO
 IMAGES_DONE = (
     "() => document.readyState === 'complete' && [...document.images].every((i) => i.complete)"
 )

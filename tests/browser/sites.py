@@ -328,3 +328,15 @@ def drop_precompressed(path: Path) -> None:
     """Delete the .br/.gz copies of a built file a test edited: the server would send them."""
     for suffix in (".br", ".gz"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
+# The bundled example site (examples/site): what its gallery page shows and its video page plays.
+EXAMPLE_GALLERY = (
+    "images/diatoms.jpg",
+    "images/copepods.png",
+    "images/bloom.jpg",
+    "images/radiolaria.png",
+    "images/mandelbrot-frame.png",
+    "images/plankton.svg",
+)
+EXAMPLE_VIDEO = "media/mandelbrot-zoom.webm"

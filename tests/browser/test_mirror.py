@@ -17,20 +17,13 @@ from planktos.demo import example_site
 from tests.browser.browsers import Visitors
 from tests.browser.origin import Origin
 from tests.browser.probes import sw_stats, until, until_controlled
-from tests.browser.sites import planktos_build
+from tests.browser.sites import EXAMPLE_GALLERY, EXAMPLE_VIDEO, planktos_build
 from tests.mirrors import MirrorProcess
 
 pytestmark = pytest.mark.p2p
 
-GALLERY = (
-    "images/diatoms.jpg",
-    "images/copepods.png",
-    "images/bloom.jpg",
-    "images/radiolaria.png",
-    "images/mandelbrot-frame.png",
-    "images/plankton.svg",
-)
-VIDEO = "media/mandelbrot-zoom.webm"
+GALLERY = EXAMPLE_GALLERY
+VIDEO = EXAMPLE_VIDEO
 # A page outside the manifest that only installs Planktos: the site's own pages are gone.
 BOOT = (
     '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">'
