@@ -124,12 +124,20 @@ export class AgentLink {
 
   /** Whether a connected peer of the agent holds every piece first..last of `infohash`. */
   holds(infohash, first, last) {
+    return this.heldThrough(infohash, first, last) === last;
+  }
+
+  /**
+   * The last piece k ≤ `last` such that the agent's connected peers hold every piece
+   * first..k of `infohash`; first - 1 when they do not hold `first`.
+   */
+  heldThrough(infohash, first, last) {
     const bits = this.port && this.confirmed ? this.haves.get(infohash) : undefined;
-    if (!bits) return false;
+    if (!bits) return first - 1;
     for (let i = first; i <= last; i++) {
-      if (!(bits[i >> 3] & (0x80 >> (i & 7)))) return false;
+      if (!(bits[i >> 3] & (0x80 >> (i & 7)))) return i - 1;
     }
-    return true;
+    return last;
   }
 
   /** Resolves true as soon as `holds(infohash, first, last)`, false after `ms`. */

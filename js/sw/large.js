@@ -119,9 +119,9 @@ export class PieceFeed {
     const { agent, meters } = this.ctx;
     const pl = this.file.shard.piece_length;
     const readBytes = (i - this.first) * pl;
-    // An origin run may be long (MAX_ORIGIN_WINDOW_BYTES): peers holding a peer window's worth
-    // of what comes next is enough.
-    const upTo = Math.min(last, i + Math.max(1, Math.floor(MAX_WINDOW_BYTES / pl)) - 1);
+    // An origin run may be long (MAX_ORIGIN_WINDOW_BYTES): peers holding the next SINGLE_BYTES
+    // of it is enough (a visitor ahead of this one holds what it played, not the whole file).
+    const upTo = Math.min(last, i + Math.max(1, Math.floor(SINGLE_BYTES / pl)) - 1);
     const held = readBytes >= SINGLE_BYTES && agent.holds(this.file.shard.infohash, i, upTo);
     return peersTakeOver({ readBytes, held, coolingDown: meters.coolingDown() });
   }
@@ -152,14 +152,21 @@ export class PieceFeed {
     const read = (i - this.first) * pl;
     const previous = this.window;
     this.window = windowPieces(read, previous, pl);
-    const run = (pieces) => {
-      let j = i;
-      while (j < this.last && j < i + pieces - 1 && !this.stored.has(j + 1)) j++;
+    const through = (j) => {
       const start = i * pl;
       const end = Math.min((j + 1) * pl, file.entry.length) - 1;
       return { j, start, end, bytes: end - start + 1 };
     };
-    const forPeers = run(this.window);
+    const run = (pieces) => {
+      let j = i;
+      while (j < this.last && j < i + pieces - 1 && !this.stored.has(j + 1)) j++;
+      return through(j);
+    };
+    let forPeers = run(this.window);
+    // Peers that hold the start of the window serve that much, and the rest is decided when
+    // the stream gets there: a visitor a few seconds ahead holds what it has played so far.
+    const held = ctx.agent.heldThrough(file.shard.infohash, i, forPeers.j);
+    if (held >= i && held < forPeers.j) forPeers = through(held);
     const peers = await peerReader(ctx, file, forPeers.start, forPeers.end);
     if (peers) return { source: "peer", last: forPeers.j, bytes: forPeers.bytes, ...peers };
     // The origin it is: a longer window (peers are asked again at its end).

@@ -138,6 +138,11 @@ test("holds: only pieces the current agent's peers reported, all of them", async
   assert.equal(link.holds(HASH, 2, 3), false);
   assert.equal(link.holds(HASH, 9, 9), true);
   assert.equal(link.holds("2".repeat(40), 0, 0), false);
+  // What a window from peers can take when they hold only its start (large.js).
+  assert.equal(link.heldThrough(HASH, 0, 9), 2);
+  assert.equal(link.heldThrough(HASH, 1, 2), 2);
+  assert.equal(link.heldThrough(HASH, 3, 9), 2);
+  assert.equal(link.heldThrough("2".repeat(40), 4, 9), 3);
   link.receive(agent.port, { type: "peers", infohash: HASH, have: "nonsense" });
   assert.equal(link.holds(HASH, 0, 2), true);
   link.drop(agent.port);

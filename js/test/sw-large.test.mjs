@@ -1,0 +1,102 @@
+// Which source each window of a large file comes from (js/sw/large.js): peers that hold only
+// the start of a window serve that much, and an origin run gives way once they hold the next
+// SINGLE_BYTES.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { test } from "node:test";
+import { newCounters } from "../sw/counters.js";
+import { PieceFeed, SINGLE_BYTES } from "../sw/large.js";
+import { Meters } from "../sw/meter.js";
+
+const PL = 65536;
+const PIECES = 48;
+const DATA = new Uint8Array(PL * PIECES).map((_, i) => (i * 31 + (i >> 16)) & 255);
+const sha256 = (b) => createHash("sha256").update(b).digest("hex");
+const FILE = {
+  key: "v.webm",
+  url: "http://127.0.0.1:1/v.webm",
+  deadline: 2500,
+  large: true,
+  shard: { infohash: "1".repeat(40), torrent: "planktos/t/1.torrent", piece_length: PL },
+  entry: {
+    index: 0,
+    offset: 0,
+    length: DATA.length,
+    chunks: Array.from({ length: PIECES }, (_, i) => sha256(DATA.subarray(i * PL, (i + 1) * PL))),
+  },
+};
+
+const bytesStream = (bytes) =>
+  new ReadableStream({
+    start(c) {
+      for (let at = 0; at < bytes.length; at += 16384) c.enqueue(bytes.slice(at, at + 16384));
+      c.close();
+    },
+  });
+
+/** A feed over FILE whose agent's peers hold the pieces in `held` (a Set), origin stubbed. */
+function setup(held) {
+  const reads = []; // [source, start, end] per stream opened
+  const agent = {
+    heldThrough(_infohash, first, last) {
+      for (let i = first; i <= last; i++) if (!held.has(i)) return i - 1;
+      return last;
+    },
+    holds(infohash, first, last) {
+      return this.heldThrough(infohash, first, last) === last;
+    },
+    join() {},
+    whenHolds: async () => false,
+    stored() {},
+    async read(request) {
+      reads.push(["peer", request.start, request.end]);
+      return bytesStream(DATA.subarray(request.start, request.end + 1));
+    },
+  };
+  globalThis.fetch = async (_url, { headers }) => {
+    const [, s, e] = /bytes=(\d+)-(\d+)/.exec(headers.Range).map(Number);
+    reads.push(["origin", s, e]);
+    return new Response(bytesStream(DATA.subarray(s, e + 1)), {
+      status: 206,
+      headers: { "content-range": `bytes ${s}-${e}/${DATA.length}` },
+    });
+  };
+  const store = { queued: 0, pieceIndexes: async () => new Set(), writePiece: async () => {} };
+  const ctx = { store, agent, meters: new Meters(), counters: newCounters(), background() {}, keep: () => [] };
+  return { feed: new PieceFeed(ctx, FILE, 0, PIECES - 1), reads };
+}
+
+async function drain(feed) {
+  const sources = [];
+  for (let got = await feed.next(); got; got = await feed.next()) sources.push(got.source);
+  return sources;
+}
+
+test("peers holding only the start of a window serve that start; the rest is decided after it", async () => {
+  const first = SINGLE_BYTES / PL; // pieces 0..7 are one-piece windows
+  const held = new Set([...Array(PIECES).keys()].filter((i) => i < first + 3));
+  const { feed, reads } = setup(held);
+  const sources = await drain(feed);
+  assert.deepEqual(sources.slice(0, first + 3), Array(first + 3).fill("peer"));
+  assert.ok(sources.slice(first + 3).every((s) => s === "origin"));
+  // The window past the first SINGLE_BYTES would be pieces 8..9; peers hold 8..10.
+  assert.deepEqual(reads[first], ["peer", first * PL, (first + 2) * PL - 1]);
+  assert.deepEqual(reads[first + 1], ["peer", (first + 2) * PL, (first + 3) * PL - 1]);
+  assert.equal(reads[first + 2][0], "origin");
+  assert.equal(reads[first + 2][1], (first + 3) * PL);
+});
+
+test("an origin run gives way once peers hold the next SINGLE_BYTES of it, not the whole run", async () => {
+  const held = new Set();
+  const { feed, reads } = setup(held);
+  const sources = [];
+  // Origin windows: pieces 0..7 one by one, then 8..9, 10..13, 14..21, 22..37.
+  for (let i = 0; i < 23; i++) sources.push((await feed.next()).source);
+  assert.ok(sources.every((s) => s === "origin"));
+  assert.deepEqual(reads.at(-1), ["origin", 22 * PL, 38 * PL - 1]);
+  // Peers come to hold pieces 23..30 only (SINGLE_BYTES; the run goes on to 37): enough.
+  for (let i = 23; i <= 30; i++) held.add(i);
+  for (let i = 23; i <= 30; i++) assert.equal((await feed.next()).source, "peer", `piece ${i}`);
+  assert.equal((await feed.next()).source, "origin");
+  assert.deepEqual(reads.find(([source]) => source === "peer"), ["peer", 23 * PL, 31 * PL - 1]);
+});
