@@ -12,10 +12,11 @@ Cases:
 - **crowd**: the origin's outgoing bytes capped with ``tc`` HTB on ``lo`` (a class matched on
   the origin's source port, a bfifo leaf bounding its queue; checked first with a timed
   download). N visitors arrive G seconds apart; each loads the home page, the gallery
-  (until every image is complete), then video.html, where an init script plays the video
-  muted as soon as the DOM is ready; it plays ``--play`` seconds, is paused, and the visitor
-  stays on that page (its agent seeds) until the round ends. Per visitor: gallery load
-  (navigation start to the later of ``load`` and the last image's ``responseEnd``),
+  (until every image is complete), then video.html (``--dwell`` seconds on each page before
+  the next: the time a reader spends, when the runtime prefetches), where an init script
+  plays the video muted as soon as the DOM is ready; it plays ``--play`` seconds, is paused,
+  and the visitor stays on that page (its agent seeds) until the round ends. Per visitor:
+  gallery load (navigation start to the later of ``load`` and the last image's ``responseEnd``),
   video.html load (navigation start to the end of ``load``), first video frame (navigation
   start to the first ``requestVideoFrameCallback``; ``playing`` where that never fires).
   Per round: bytes the origin sent (the access log's body bytes, everything: pages, runtime,
@@ -556,7 +557,13 @@ def order(round_: int) -> tuple[str, ...]:
 
 
 async def crowd_round(
-    s: Setup, mode: str, n: int, gap: float, play_s: float, steps: list[tuple[str, str]]
+    s: Setup,
+    mode: str,
+    n: int,
+    gap: float,
+    play_s: float,
+    steps: list[tuple[str, str]],
+    dwell_s: float = 0,
 ) -> dict[str, Any]:
     """N visitors, one every ``gap`` seconds, each staying; figures of the round."""
     server = s.servers[mode]
@@ -570,7 +577,7 @@ async def crowd_round(
 
     async def arrive(i: int) -> Visit:
         await asyncio.sleep(i * gap)
-        return await visitor(browser, f"v{i + 1}", server.url, steps, play_s, planktos)
+        return await visitor(browser, f"v{i + 1}", server.url, steps, play_s, planktos, dwell_s)
 
     try:
         visits = await asyncio.gather(*(arrive(i) for i in range(n)))
@@ -667,7 +674,9 @@ async def crowd_case(s: Setup, args: argparse.Namespace) -> dict[str, Any]:
     for r in range(args.rounds):
         for mode in order(r):
             print(f"crowd: round {r + 1}, {mode}", flush=True)
-            runs.append(await crowd_round(s, mode, args.visitors, args.gap, args.play, steps))
+            runs.append(
+                await crowd_round(s, mode, args.visitors, args.gap, args.play, steps, args.dwell)
+            )
     return {"runs": runs, **summarize_crowd_case(runs)}
 
 
@@ -912,7 +921,8 @@ def markdown(r: dict[str, Any]) -> str:
             f"{a['mbit']} Mbit/s, medians of {a['rounds']} alternating rounds",
             "",
             f"Cap check: {cap['bytes']:,} B in {cap['seconds']} s = {cap['mbit_s']} Mbit/s. "
-            f"Each visitor: home, gallery, video.html (plays {a['play']} s), then stays.",
+            f"Each visitor: home, gallery, video.html (plays {a['play']} s), then stays"
+            + (f"; {a['dwell']} s on each page before the next." if a.get("dwell") else "."),
             "",
             "| measure | PLAIN | PLANKTOS | PLANKTOS / PLAIN |",
             "| --- | --- | --- | --- |",
@@ -1100,6 +1110,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gap", type=float, help="seconds between arrivals (default 4)")
     parser.add_argument("--rounds", type=int, help="rounds per mode (default 2)")
     parser.add_argument("--play", type=float, help="seconds of video played (default 10)")
+    parser.add_argument(
+        "--dwell",
+        type=float,
+        default=0.0,
+        help="crowd: seconds each visitor reads a page before the next (default 0: at once)",
+    )
     parser.add_argument("--mbit", type=float, default=16.0, help="origin cap, Mbit/s")
     parser.add_argument("--queue", type=int, default=256_000, help="cap's queue, bytes")
     parser.add_argument("--cases", help="comma-separated: crowd,quiet,docs (default all)")

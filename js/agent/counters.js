@@ -11,5 +11,7 @@ export const counters = {
   reads: 0, // read requests from the service worker
   readErrors: 0, // read requests answered with an error
   trackersLost: 0, // tracker connections that closed (dropped until the tracker answers again)
+  prefetched: 0, // bytes of linked pages' files the worker answered from the store or peers (prefetch.js)
+  prefetchPasses: 0, // prefetches of this page's links finished
   leader: false, // whether this page runs the profile's WebTorrent client
 };

@@ -9,6 +9,7 @@ import { counters } from "./counters.js";
 import { reportHaves } from "./haves.js";
 import { whenLeader } from "./leader.js";
 import { setCurrentInfohashes } from "./opfs.js";
+import { prefetchSoon } from "./prefetch.js";
 import { answer } from "./read.js";
 import { seedStored } from "./seed.js";
 import { loadSettings } from "./settings.js";
@@ -53,6 +54,7 @@ async function lead(base) {
   const onMessage = (msg, port) => (msg?.type === "stats" ? reporter?.take(msg) : answer(torrents, port, msg));
   const post = linkToServiceWorker(onMessage, () => haves?.again());
   haves = reportHaves(client, post);
+  prefetchSoon(base, settings.runtime, counters);
   if (policy.uploading()) await seedStored(torrents, Number(settings.runtime.max_seeded) || 50);
   return true;
 }

@@ -8,7 +8,7 @@ import { respondFile } from "./handler.js";
 import { deleteIdbStore, storageRoot } from "../common/idb-dir.js";
 import { CACHE, clearCaches, ManifestSource } from "./manifest.js";
 import { Meters } from "./meter.js";
-import { isRuntimeScript, scopedPath } from "./routing.js";
+import { isRuntimeScript, PREFETCH, scopedPath } from "./routing.js";
 import { addNetworkRoutes } from "./routes.js";
 import { keepScript, runtimeScript } from "./scripts.js";
 import { Snapshots } from "./snapshots.js";
@@ -124,10 +124,22 @@ self.addEventListener("fetch", (event) => {
   } catch {
     rel = null;
   }
-  if (rel === null) return;
+  // The agent's prefetch (js/agent/prefetch.js) is answered from the store or peers only;
+  // the header says "page" (the agent reads it for its links) or "file".
+  const peersOnly = event.request.headers.get(PREFETCH);
+  if (rel === null) {
+    if (peersOnly) event.respondWith(notPrefetched());
+    return;
+  }
   if (event.request.mode === "navigate") onNavigation(event, rel);
-  else onSubresource(event, rel);
+  else onSubresource(event, rel, peersOnly);
 });
+
+/**
+ * A prefetch the worker does not answer from the store or peers: no network, no bytes, and
+ * a 2xx status (Chromium logs a console error for a page's fetch answered 4xx or 5xx).
+ */
+const notPrefetched = () => new Response(null, { status: 204 });
 
 /** Revalidate the manifest, pin the new client to it, answer from it. */
 function onNavigation(event, rel) {
@@ -167,7 +179,7 @@ const decoder = new TextDecoder();
 const loadsInstallScript = (bytes) => decoder.decode(bytes).includes(INSTALL_TAG);
 
 /** Answer from the snapshot of the requesting client. */
-function onSubresource(event, rel) {
+function onSubresource(event, rel, peersOnly) {
   const clientId = event.clientId;
   // A client's navigation still revalidating, or the first manifest still on its way (a page
   // claimed at activation): wait for it rather than guess.
@@ -175,18 +187,26 @@ function onSubresource(event, rel) {
   if (!pending && manifests.loaded) {
     const m = snapshots.forClient(clientId);
     const hit = m ? foundNow(m, rel) : null;
-    if (hit === null) return;
+    if (hit === null) {
+      if (peersOnly) event.respondWith(notPrefetched());
+      return;
+    }
     pinResulting(event, m);
-    respond(event, async () => hit ?? found(m, rel));
+    respond(event, async () => hit ?? found(m, rel), null, peersOnly);
     return;
   }
-  respond(event, async () => {
-    await pending;
-    await manifests.ready();
-    const m = snapshots.forClient(clientId);
-    if (m) pinResulting(event, m);
-    return m && found(m, rel);
-  });
+  respond(
+    event,
+    async () => {
+      await pending;
+      await manifests.ready();
+      const m = snapshots.forClient(clientId);
+      if (m) pinResulting(event, m);
+      return m && found(m, rel);
+    },
+    null,
+    peersOnly,
+  );
 }
 
 /** A worker started from a page uses the page's snapshot. */
@@ -200,8 +220,11 @@ const found = (m, rel) => manifests.find(m, rel);
 /** The same from the tables in memory: undefined when a table is still to be fetched. */
 const foundNow = (m, rel) => manifests.findNow(m, rel);
 
-/** respondWith our answer; the network (fetch) when the file is not ours or anything fails. */
-function respond(event, lookup, onBytes = null) {
+/**
+ * respondWith our answer; the network (fetch) when the file is not ours or anything fails.
+ * `peersOnly` (a prefetch): the store or peers, else 204, never the network.
+ */
+function respond(event, lookup, onBytes = null, peersOnly = null) {
   let finish;
   const finished = new Promise((resolve) => {
     finish = resolve;
@@ -226,16 +249,17 @@ function respond(event, lookup, onBytes = null) {
         const hit = await lookup();
         if (!hit) {
           finish();
-          return fetch(event.request);
+          return peersOnly ? notPrefetched() : fetch(event.request);
         }
         const file = fileInfo(hit.manifest, hit.key, scope);
-        const ctx = { store, agent, meters, counters, scope, keep: () => snapshots.inUse(), background, done: finish };
+        const ctx = { store, agent, meters, counters, scope, keep: () => snapshots.inUse(), background, done: finish, peersOnly };
         if (onBytes) ctx.onBytes = onBytes;
         const response = await respondFile(ctx, event.request, file);
         counters.requests.handled += 1;
         return response;
       } catch (err) {
         finish();
+        if (peersOnly) return notPrefetched();
         if (err instanceof IntegrityError) {
           counters.requests.failed += 1;
           return Response.error();

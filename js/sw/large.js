@@ -111,6 +111,7 @@ export class PieceFeed {
       this.closeRemote();
       if (remote.source !== "peer") throw new IntegrityError(file.key);
       ctx.meters.peerFailed(); // late, stalled or corrupt: the origin serves the rest
+      if (ctx.peersOnly) throw new Error("not from peers");
     }
   }
 
@@ -167,8 +168,10 @@ export class PieceFeed {
     // the stream gets there: a visitor a few seconds ahead holds what it has played so far.
     const held = ctx.agent.heldThrough(file.shard.infohash, i, forPeers.j);
     if (held >= i && held < forPeers.j) forPeers = through(held);
-    const peers = await peerReader(ctx, file, forPeers.start, forPeers.end);
+    // A prefetch waits for peers up to the deadline, and never takes the origin.
+    const peers = await peerReader(ctx, file, forPeers.start, forPeers.end, ctx.peersOnly ? file.deadline : null);
     if (peers) return { source: "peer", last: forPeers.j, bytes: forPeers.bytes, ...peers };
+    if (ctx.peersOnly) throw new Error("not from peers");
     // The origin it is: a longer window (peers are asked again at its end).
     const longer = windowPieces(read, previous, pl, MAX_ORIGIN_WINDOW_BYTES);
     const { j, start, end, bytes } = run(longer);

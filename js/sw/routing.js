@@ -5,6 +5,9 @@
 // `planktos.sw.js`) and anything with a query (the agent's `?planktos-webseed` requests
 // among them) go to the network untouched.
 
+/** The header of the agent's prefetch requests (js/agent/prefetch.js): store or peers only. */
+export const PREFETCH = "planktos-prefetch";
+
 // The runtime scripts a page loads (scripts.js): install.js, and the agent under its
 // content-hashed name (`planktos/agent.<16 hex>.js`, immutable; plain `agent.js` before).
 const RUNTIME_SCRIPT = /^planktos\/(?:install|agent(?:\.[0-9a-f]{16})?)\.js$/;

@@ -35,6 +35,8 @@ async function find(ctx, file) {
   if (entry.length === 0 && (await matchesSha256(new Uint8Array(), entry.sha256))) {
     return { bytes: new Uint8Array(), source: "store" };
   }
+  // A prefetch of a file that is here already: nothing to read (index.js answers 204).
+  if (ctx.peersOnly === "file" && (memory.has(entry.sha256) || (await ctx.store.hasFile(entry.sha256)))) throw new Error("stored");
   const known = memory.get(entry.sha256);
   if (known) {
     took(ctx.counters, "store", known.byteLength);
@@ -53,6 +55,13 @@ async function find(ctx, file) {
     return { bytes: fromPieces, source: "store" };
   }
 
+  if (ctx.peersOnly) {
+    // A prefetch: peers that hold it within the deadline, or nothing (index.js answers 204).
+    const bytes = await readFromPeers(ctx, file, file.deadline);
+    if (!bytes || !(await check(ctx, bytes, entry, "peer"))) throw new Error("not from peers");
+    keepFile(ctx, entry, bytes);
+    return { bytes, source: "peer" };
+  }
   // Peers late past their expected time: the origin is asked too, and the first answer wins.
   const peerStop = {};
   const fromPeers = readFromPeers(ctx, file, null, peerStop).then(async (bytes) => {

@@ -67,6 +67,15 @@ export class Store {
     return found;
   }
 
+  /** Whether a small file is stored, without reading it (a prefetch skips what is here). */
+  async hasFile(sha256) {
+    try {
+      return (await (await (await this.folder("f")).getFileHandle(sha256)).getFile()).size > 0;
+    } catch {
+      return false;
+    }
+  }
+
   /** A small file's bytes by SHA-256, or null. */
   readFile(sha256) {
     return this.hit(`f/${sha256}`, this.read(this.folder("f"), sha256));

@@ -50,6 +50,7 @@ RUNTIME_DEFAULTS: dict[str, Any] = {
     "upload_on_metered": False,  # upload under Save-Data or on a metered connection
     "max_seeded": 50,  # torrents the agent seeds at once, most recently used first
     "stats_interval_s": 60,  # seconds between a visitor's reports to /planktos/stats; 0: none
+    "prefetch_bytes": 4 << 20,  # per page: linked pages' files from peers ahead of time; 0: none
 }
 
 
@@ -109,6 +110,7 @@ RUNTIME_CHECKS: dict[str, Any] = {
     "upload_on_metered": _flag,
     "max_seeded": _whole(1, 10_000),
     "stats_interval_s": _stats_interval,
+    "prefetch_bytes": _whole(0, 1 << 30),
 }
 assert RUNTIME_CHECKS.keys() == RUNTIME_DEFAULTS.keys()
 

@@ -1,0 +1,70 @@
+"""Prefetch (DESIGN.md, "A controlled request", step 5; docs/runtime.md, "Prefetch"): while a
+visitor reads a page, its agent has the worker fetch the pages that page links to, and the
+files those pages load, from peers only; following a link then finds them in the store.
+Nothing is prefetched from the origin.
+"""
+
+from __future__ import annotations
+
+from tests.browser.browsers import Visitors
+from tests.browser.origin import Origin, attribute, describe
+from tests.browser.probes import (
+    AGENT,
+    arrive,
+    expected_state,
+    page_state,
+    sw_stats,
+    until,
+    until_page_complete,
+)
+from tests.browser.sites import PAGE_A, PAGE_B, PAGES, VIDEO, Built, site_files
+from tests.browser.test_p2p import browse, infohashes, origin_bytes, until_peers
+
+FILES = site_files()
+PAGE_KEYS = tuple(k for p in PAGES for k in (p.key, *p.files))
+PREFETCHED = "async (url) => (await import(url)).counters.prefetchPasses > 0"
+
+
+async def test_linked_pages_come_from_peers_while_reading_then_from_the_store(
+    visitors: Visitors, origin: Origin, built: Built
+) -> None:
+    # A reads pages a and b and stays on b: its agent seeds both pages' files.
+    await browse(await visitors.new("A"), origin, PAGES)
+    await until_peers(origin, infohashes(built, PAGE_KEYS), 1)
+    before = len(origin.settle())
+    home = await arrive(await visitors.new("B"), origin.url)
+    # B reads the landing page, which links to a/, b/ and video/, until its agent's prefetch
+    # is done.
+    await until(home, PREFETCHED, origin.url + AGENT)
+    hits = attribute(origin.settle()[before:], built)
+    linked = (*PAGE_KEYS, "video/index.html", VIDEO)
+    # Not a byte of them from the origin: A's pages from A, the video page from nobody
+    # (A never opened it, so no peer holds it: it is not prefetched at all).
+    assert origin_bytes(hits, linked) == dict.fromkeys(linked, 0), describe(hits)
+    wanted = (PAGE_B.key, *PAGE_B.files)
+    assert (await sw_stats(home))["bytes"]["peer"] >= sum(len(FILES[k]) for k in wanted)
+
+    # B follows the link to b/: the page and every file of it from the store (the worker's
+    # counters: nothing more from peers or the origin, the page's bytes more from the store).
+    prefetched = (await sw_stats(home))["bytes"]
+    before = len(origin.settle())
+    await home.goto(origin.url + PAGE_B.url)
+    await until_page_complete(home, PAGE_B)
+    assert await page_state(home, PAGE_B) == expected_state(PAGE_B)
+    after = (await sw_stats(home))["bytes"]
+    assert (after["peer"], after["origin"]) == (prefetched["peer"], prefetched["origin"])
+    assert after["store"] - prefetched["store"] >= sum(len(FILES[k]) for k in wanted)
+    hits = attribute(origin.settle()[before:], built)
+    assert origin_bytes(hits, wanted) == dict.fromkeys(wanted, 0), describe(hits)
+
+
+async def test_a_lone_visitor_prefetches_nothing_from_the_origin(
+    visitors: Visitors, origin: Origin, built: Built
+) -> None:
+    before = len(origin.settle())
+    home = await arrive(await visitors.new("A"), origin.url)
+    await until(home, PREFETCHED, origin.url + AGENT)
+    hits = attribute(origin.settle()[before:], built)
+    linked = (PAGE_A.key, *PAGE_A.files, PAGE_B.key, *PAGE_B.files, "video/index.html", VIDEO)
+    assert origin_bytes(hits, linked) == dict.fromkeys(linked, 0), describe(hits)
+    assert (await sw_stats(home))["bytes"]["peer"] == 0
