@@ -116,8 +116,9 @@ async function inParallel(items, fn) {
 }
 
 /**
- * Start prefetching for this page once it has loaded and the worker controls it (on a first
- * visit it takes control after `load`); stops when the page hides. The worker waits for peers
+ * Start prefetching for this page once it has loaded, the worker controls it (on a first
+ * visit it takes control after `load`) and the visitor stayed READING_MS; stops when the
+ * page hides. The worker waits for peers
  * per file (up to the deadline), joining the swarms it needs: no need to wait for one here.
  */
 export function prefetchSoon(base, runtime, counters) {
@@ -133,6 +134,9 @@ export function prefetchSoon(base, runtime, counters) {
         setTimeout(resolve, CONTROL_WAIT_MS);
       });
     }
+    // A visitor who leaves at once would get nothing from it, and its next page would share
+    // the CPU with it.
+    await sleep(READING_MS);
     counters.prefetched += await prefetchLinked(document, base, budget, controller.signal);
     counters.prefetchPasses += 1;
   };
@@ -141,3 +145,6 @@ export function prefetchSoon(base, runtime, counters) {
 }
 
 const CONTROL_WAIT_MS = 10_000;
+/** How long a visitor stays on a page before its links are prefetched. */
+const READING_MS = 1000;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -252,7 +252,10 @@ function respond(event, lookup, onBytes = null, peersOnly = null) {
           return peersOnly ? notPrefetched() : fetch(event.request);
         }
         const file = fileInfo(hit.manifest, hit.key, scope);
-        const ctx = { store, agent, meters, counters, scope, keep: () => snapshots.inUse(), background, done: finish, peersOnly };
+        // A prefetch that fails (its page, and so its agent, gone meanwhile) says nothing of
+        // the peers the next page's reads should avoid: it does not cool them down.
+        const m = peersOnly ? Object.create(meters, { peerFailed: { value: () => {} } }) : meters;
+        const ctx = { store, agent, meters: m, counters, scope, keep: () => snapshots.inUse(), background, done: finish, peersOnly };
         if (onBytes) ctx.onBytes = onBytes;
         const response = await respondFile(ctx, event.request, file);
         counters.requests.handled += 1;

@@ -15,7 +15,8 @@
 // MAX_WINDOW_BYTES, so a long sequential read asks for megabytes at a time.
 
 //
-// The origin's windows grow further, up to MAX_ORIGIN_WINDOW_BYTES: each is one more request,
+// The origin's windows start at SINGLE_BYTES and grow further, up to MAX_ORIGIN_WINDOW_BYTES:
+// each is one more request,
 // and a 200 MB file in 2 MB windows took 100 of them (issue 12, item 22). A stream that stops
 // (a seek, a page gone) cancels its request; the origin sends at most what was in flight.
 // Pieces from the origin are written to the store in the background, unless WRITE_BACKLOG
@@ -172,8 +173,14 @@ export class PieceFeed {
     const peers = await peerReader(ctx, file, forPeers.start, forPeers.end, ctx.peersOnly ? file.deadline : null);
     if (peers) return { source: "peer", last: forPeers.j, bytes: forPeers.bytes, ...peers };
     if (ctx.peersOnly) throw new Error("not from peers");
-    // The origin it is: a longer window (peers are asked again at its end).
-    const longer = windowPieces(read, previous, pl, MAX_ORIGIN_WINDOW_BYTES);
+    // The origin it is: a longer window (peers are asked again at its end), and the first
+    // SINGLE_BYTES in one request rather than one per piece (a round trip each: 8 before a
+    // video's first frame). A stream that stops cancels it; the origin sends at most what was
+    // in flight, as it would to a plain <video>.
+    const longer =
+      read < SINGLE_BYTES
+        ? Math.max(1, Math.floor(SINGLE_BYTES / pl))
+        : windowPieces(read, previous, pl, MAX_ORIGIN_WINDOW_BYTES);
     const { j, start, end, bytes } = run(longer);
     const asked = Date.now();
     let stream;

@@ -86,17 +86,31 @@ test("peers holding only the start of a window serve that start; the rest is dec
   assert.equal(reads[first + 2][1], (first + 3) * PL);
 });
 
+test("the origin's first window is SINGLE_BYTES in one request, then windows double", async () => {
+  const { feed, reads } = setup(new Set());
+  assert.deepEqual(await drain(feed), Array(PIECES).fill("origin"));
+  const first = SINGLE_BYTES / PL;
+  assert.deepEqual(
+    reads.map(([, start, end]) => [start / PL, (end + 1) / PL - 1]),
+    [
+      [0, first - 1],
+      [first, 3 * first - 1],
+      [3 * first, PIECES - 1],
+    ],
+  );
+});
+
 test("an origin run gives way once peers hold the next SINGLE_BYTES of it, not the whole run", async () => {
   const held = new Set();
   const { feed, reads } = setup(held);
   const sources = [];
-  // Origin windows: pieces 0..7 one by one, then 8..9, 10..13, 14..21, 22..37.
-  for (let i = 0; i < 23; i++) sources.push((await feed.next()).source);
+  // Origin windows: pieces 0..7 (SINGLE_BYTES), then 8..23.
+  for (let i = 0; i < 10; i++) sources.push((await feed.next()).source);
   assert.ok(sources.every((s) => s === "origin"));
-  assert.deepEqual(reads.at(-1), ["origin", 22 * PL, 38 * PL - 1]);
-  // Peers come to hold pieces 23..30 only (SINGLE_BYTES; the run goes on to 37): enough.
-  for (let i = 23; i <= 30; i++) held.add(i);
-  for (let i = 23; i <= 30; i++) assert.equal((await feed.next()).source, "peer", `piece ${i}`);
+  assert.deepEqual(reads.at(-1), ["origin", 8 * PL, 24 * PL - 1]);
+  // Peers come to hold pieces 10..17 only (SINGLE_BYTES; the run goes on to 23): enough.
+  for (let i = 10; i <= 17; i++) held.add(i);
+  for (let i = 10; i <= 17; i++) assert.equal((await feed.next()).source, "peer", `piece ${i}`);
   assert.equal((await feed.next()).source, "origin");
-  assert.deepEqual(reads.find(([source]) => source === "peer"), ["peer", 23 * PL, 31 * PL - 1]);
+  assert.deepEqual(reads.find(([source]) => source === "peer"), ["peer", 10 * PL, 18 * PL - 1]);
 });
