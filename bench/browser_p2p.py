@@ -4,9 +4,11 @@ from the origin once visitor A (in the same or the other browser) holds everythi
 For each pair (A's browser, B's browser) and each run: a fresh copy of examples/site, built
 with ``--inject`` and served by ``planktos serve``; A browses home, gallery, video in one tab
 (images decoded, video metadata read) and stays; once the tracker counts A in every swarm, B
-does the same. Reported per run: the origin bytes of the gallery's images and of the video
-that B's worker fetched after B's home page (its fallback to the origin; the floor is 0), and
-what B's agents counted from peers. Run inside ``scripts/in-netns`` (loopback only):
+does the same, reading each page ``--dwell`` seconds before the next (0: at once; while it
+reads, its agent prefetches the linked pages' files from peers). Reported per run: the origin
+bytes of the gallery's images and of the video that B's worker fetched after B's home page
+(its fallback to the origin, or a prefetch from the home page; the floor is 0), and what B's
+agents counted from peers. Run inside ``scripts/in-netns`` (loopback only):
 ``scripts/in-netns .venv/bin/python bench/browser_p2p.py --runs 3``.
 """
 
@@ -58,7 +60,9 @@ async def until_swarmed(origin: Origin, built: Built, timeout: float = 30) -> No
         await asyncio.sleep(0.1)
 
 
-async def one_run(make: dict[str, Any], a: str, b: str, tmp: Path) -> dict[str, Any]:
+async def one_run(
+    make: dict[str, Any], a: str, b: str, tmp: Path, dwell: float = 0
+) -> dict[str, Any]:
     root = Path(shutil.copytree(ROOT / "examples/site", tmp / "site"))
     planktos_build(root, "--inject", "--quiet")
     add_worker_prelude(root, SW_PRELUDE)
@@ -71,14 +75,20 @@ async def one_run(make: dict[str, Any], a: str, b: str, tmp: Path) -> dict[str, 
         await browse_rest(await arrive(await va.new("A"), origin.url), origin.url)
         await until_swarmed(origin, built)
         origin.settle()
-        tab = await arrive(await vb.new("B"), origin.url)
         before = len(origin.settle())
-        _, counted = await browse_rest(tab, origin.url)
-        hits = attribute(origin.settle()[before:], built)
-        sent = file_bytes(hits, (Kind.CONTENT,))
+        tab = await arrive(await vb.new("B"), origin.url)
+        home = len(origin.settle())
+        _, counted = await browse_rest(tab, origin.url, dwell)
+        # What B's home page itself loaded is not counted (a first page is not controlled);
+        # a prefetch from it would be (it must take nothing from the origin).
+        hits = attribute(origin.settle()[before:home], built)
+        prefetch_sent = file_bytes(hits, (Kind.CONTENT,))
+        hits = attribute(origin.settle()[home:], built)
+        sent = file_bytes(hits, (Kind.CONTENT,)) + prefetch_sent
         return {
             "A": a,
             "B": b,
+            "dwell_s": dwell,
             "images_from_origin": sum(sent[k] for k in IMAGES),
             "video_from_origin": sent[VIDEO],
             "B_agent_counters": dict(counted),
@@ -90,9 +100,12 @@ async def one_run(make: dict[str, Any], a: str, b: str, tmp: Path) -> dict[str, 
         origin.stop()
 
 
-async def browse_rest(tab: Any, base: str) -> tuple[Any, Counter[str]]:
+async def browse_rest(tab: Any, base: str, dwell: float = 0) -> tuple[Any, Counter[str]]:
+    """Gallery then video in ``tab``, ``dwell`` seconds on each page before the next (the
+    current one first); the agents' counters summed."""
     counted: Counter[str] = Counter()
     for path, ready in (("gallery.html", IMAGES_DONE), ("video.html", VIDEO_READY)):
+        await asyncio.sleep(dwell)
         counted.update(
             {
                 k: v
@@ -116,6 +129,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
+        "--dwell", type=float, default=0.0, help="seconds B reads each page before the next"
+    )
+    parser.add_argument(
         "--pairs", default="firefox:firefox,chromium:firefox,firefox:chromium,chromium:chromium"
     )
     args = parser.parse_args()
@@ -126,7 +142,7 @@ async def main() -> None:
             for a, b in pairs:
                 for run in range(args.runs):
                     with tempfile.TemporaryDirectory() as tmp:
-                        result = await one_run(make, a, b, Path(tmp))
+                        result = await one_run(make, a, b, Path(tmp), args.dwell)
                     print(json.dumps({"run": run + 1, **result}), flush=True)
         finally:
             for browser in make.values():
