@@ -10,6 +10,7 @@ import { ChunkReader } from "./reader.js";
  * {reader, asked} for bytes start..end of `file` from peers, or null: take the origin now.
  * `waitMs`: how long to wait for a peer that holds them (default: what the meters allow; the
  * deadline when the origin has just failed).
+ * Null at once while peers cool down after a failure (COOLDOWN_MS), unless `waitMs` is given.
  * The reader fails when the first bytes are late (a few times the peers' usual first-byte
  * time), the stream stalls for the deadline, or it is not done within `totalMs`; the caller
  * then calls `peerFailed(ctx)`.
@@ -19,8 +20,12 @@ export async function peerReader(ctx, file, start, end, waitMs = null, { totalMs
   const request = agentRequest(file, start, end);
   const { infohash } = request;
   const { first, last } = piecesOfRange(file, start, end);
-  if (!agent.holds(infohash, first, last)) {
-    agent.join(request);
+  const held = agent.holds(infohash, first, last);
+  if (!held) agent.join(request);
+  // A peer read failed lately: held or not, the origin at once (a silent peer holding
+  // everything would cost every read, and a large file every piece, the first-byte bound).
+  if (waitMs === null && meters.coolingDown()) return null;
+  if (!held) {
     const wait = waitMs ?? meters.peerWaitMs(end - start + 1, file.deadline);
     if (!(await agent.whenHolds(infohash, first, last, wait))) return null;
   }
