@@ -20,14 +20,14 @@ export async function peerReader(ctx, file, start, end, waitMs = null, { totalMs
   const request = agentRequest(file, start, end);
   const { infohash } = request;
   const { first, last } = piecesOfRange(file, start, end);
-  const held = agent.holds(infohash, first, last);
-  if (!held) agent.join(request);
-  // A peer read failed lately: held or not, the origin at once (a silent peer holding
-  // everything would cost every read, and a large file every piece, the first-byte bound).
-  if (waitMs === null && meters.coolingDown()) return null;
-  if (!held) {
+  if (!agent.holds(infohash, first, last)) {
+    agent.join(request);
     const wait = waitMs ?? meters.peerWaitMs(end - start + 1, file.deadline);
     if (!(await agent.whenHolds(infohash, first, last, wait))) return null;
+  } else if (waitMs === null && meters.coolingDown()) {
+    // A peer read failed lately: the origin at once, held or not (peerWaitMs is 0 then). A
+    // silent peer holding everything cost every read, and a large file every piece, the bound.
+    return null;
   }
   const asked = Date.now();
   // With the origin failed there is no faster source: the peers get as long for first bytes.
