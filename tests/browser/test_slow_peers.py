@@ -31,7 +31,7 @@ from tests.browser.probes import (
     sw_stats,
     until_held,
 )
-from tests.browser.sites import PAGE_B, VIDEO, Built, site_files
+from tests.browser.sites import PAGE_B, VIDEO, Built, planktos_build, site_files
 
 pytestmark = pytest.mark.p2p
 
@@ -103,6 +103,9 @@ async def load_ms(visitors: Visitors, name: str, url: str, **kind: bool) -> floa
 async def test_a_peer_that_holds_everything_and_sends_nothing_costs_at_most_300_ms(
     visitors: Visitors, origin: Origin, built: Built, libtorrent_peer: LibtorrentPeer
 ) -> None:
+    # No prefetch: the visitor's agent would take page B from libtorrent while it still
+    # sends (until it holds every piece), and page B would be a store hit.
+    planktos_build(built.root, "--runtime", "prefetch_bytes=0", "--quiet")
     tracker = origin.url.replace("http://", "ws://") + "planktos/tracker"
     handles = [
         libtorrent_peer.seed_shard(built, shard_id, tracker)
