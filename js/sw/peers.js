@@ -10,6 +10,7 @@ import { ChunkReader } from "./reader.js";
  * {reader, asked} for bytes start..end of `file` from peers, or null: take the origin now.
  * `waitMs`: how long to wait for a peer that holds them (default: what the meters allow; the
  * deadline when the origin has just failed).
+ * Null at once while peers cool down after a failure (COOLDOWN_MS), unless `waitMs` is given.
  * The reader fails when the first bytes are late (a few times the peers' usual first-byte
  * time), the stream stalls for the deadline, or it is not done within `totalMs`; the caller
  * then calls `peerFailed(ctx)`.
@@ -23,6 +24,10 @@ export async function peerReader(ctx, file, start, end, waitMs = null, { totalMs
     agent.join(request);
     const wait = waitMs ?? meters.peerWaitMs(end - start + 1, file.deadline);
     if (!(await agent.whenHolds(infohash, first, last, wait))) return null;
+  } else if (waitMs === null && meters.coolingDown()) {
+    // A peer read failed lately: the origin at once, held or not (peerWaitMs is 0 then). A
+    // silent peer holding everything cost every read, and a large file every piece, the bound.
+    return null;
   }
   const asked = Date.now();
   // With the origin failed there is no faster source: the peers get as long for first bytes.

@@ -34,8 +34,11 @@ const bytesStream = (bytes) =>
     },
   });
 
-/** A feed over FILE whose agent's peers hold the pieces in `held` (a Set), origin stubbed. */
-function setup(held) {
+/**
+ * A feed over FILE whose agent's peers hold the pieces in `held` (a Set), origin stubbed;
+ * `silent`: their streams never send a byte.
+ */
+function setup(held, { silent = false } = {}) {
   const reads = []; // [source, start, end] per stream opened
   const agent = {
     heldThrough(_infohash, first, last) {
@@ -50,6 +53,7 @@ function setup(held) {
     stored() {},
     async read(request) {
       reads.push(["peer", request.start, request.end]);
+      if (silent) return new ReadableStream({ pull: () => new Promise(() => {}) });
       return bytesStream(DATA.subarray(request.start, request.end + 1));
     },
   };
@@ -63,7 +67,7 @@ function setup(held) {
   };
   const store = { queued: 0, pieceIndexes: async () => new Set(), writePiece: async () => {} };
   const ctx = { store, agent, meters: new Meters(), counters: newCounters(), background() {}, keep: () => [] };
-  return { feed: new PieceFeed(ctx, FILE, 0, PIECES - 1), reads };
+  return { feed: new PieceFeed(ctx, FILE, 0, PIECES - 1), reads, ctx };
 }
 
 async function drain(feed) {
@@ -113,4 +117,17 @@ test("an origin run gives way once peers hold the next SINGLE_BYTES of it, not t
   for (let i = 10; i <= 17; i++) assert.equal((await feed.next()).source, "peer", `piece ${i}`);
   assert.equal((await feed.next()).source, "origin");
   assert.deepEqual(reads.find(([source]) => source === "peer"), ["peer", 10 * PL, 18 * PL - 1]);
+});
+
+test("peers that hold every piece but send nothing cost one first-byte bound, then the origin", { timeout: 5000 }, async () => {
+  const held = new Set([...Array(PIECES).keys()]);
+  const { feed, reads, ctx } = setup(held, { silent: true });
+  const started = Date.now();
+  const sources = await drain(feed);
+  assert.ok(sources.every((s) => s === "origin"));
+  // Asked once: the failure cools peers down (meter.js COOLDOWN_MS), held pieces or not.
+  // Before, every window asked them again and waited its bound, the same piece again and again.
+  assert.equal(reads.filter(([source]) => source === "peer").length, 1);
+  assert.ok(ctx.meters.coolingDown());
+  assert.ok(Date.now() - started < 1000, `${Date.now() - started} ms`);
 });

@@ -14,9 +14,11 @@ import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import libtorrent as lt
 
+from tests.browser.origin import Origin
 from tests.browser.sites import Built
 
 
@@ -52,6 +54,22 @@ class LibtorrentPeer:
         params.url_seeds = []
         return self.session.add_torrent(params)
 
+    def seed_shard(self, built: Built, shard_id: str, tracker: str) -> Any:
+        """Seed the shard ``shard_id`` from the site's own bytes; returns its handle. A group
+        shard is seeded from its web seed tree (``planktos/w/<infohash>/<shard id>/...``, links
+        to the site's files: a seed only reads them), a single-file shard from a copy."""
+        shard = built.manifest["shards"][shard_id]
+        info = lt.torrent_info(str(built.root / shard["torrent"]))
+        if info.num_files() == 1:
+            key = next(k for k, e in built.manifest["files"].items() if e.get("shard") == shard_id)
+            return self.seed_copy(built, unquote(key), built.root.parent / "lt", tracker)
+        params = lt.add_torrent_params()
+        params.ti = info
+        params.save_path = str(built.root / unquote(shard["webseed"]))
+        params.trackers = [tracker]
+        params.url_seeds = []
+        return self.session.add_torrent(params)
+
     def poll(self) -> None:
         for alert in self.session.pop_alerts():
             if isinstance(alert, lt.block_uploaded_alert):
@@ -71,6 +89,18 @@ class LibtorrentPeer:
     def close(self) -> None:
         for handle in self.session.get_torrents():
             self.session.remove_torrent(handle)
+
+
+async def until_in_swarm(origin: Origin, infohash: str, count: int, timeout: float = 20) -> None:
+    """Wait until the tracker counts ``count`` peers in the swarm of ``infohash``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        tracker = origin.stats()["tracker"]
+        assert isinstance(tracker, dict)
+        if tracker["peers_per_swarm"].get(infohash, 0) == count:
+            return
+        assert asyncio.get_running_loop().time() < deadline, tracker
+        await asyncio.sleep(0.1)
 
 
 def corrupt_piece(path: Path, piece_length: int, index: int) -> None:

@@ -10,7 +10,6 @@ worker takes the piece from the origin at once, and only verified bytes count as
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import libtorrent as lt
 import pytest
 
 from tests.browser.browsers import Visitors
-from tests.browser.libtorrent_peer import LibtorrentPeer, corrupt_piece
+from tests.browser.libtorrent_peer import LibtorrentPeer, corrupt_piece, until_in_swarm
 from tests.browser.origin import Origin
 from tests.browser.probes import (
     AGENT,
@@ -44,18 +43,6 @@ def libtorrent_peer() -> Iterator[LibtorrentPeer]:
     peer = LibtorrentPeer()
     yield peer
     peer.close()
-
-
-async def until_in_swarm(origin: Origin, infohash: str, count: int, timeout: float = 20) -> None:
-    """Wait until the tracker counts ``count`` peers in the swarm of ``infohash``."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        tracker = origin.stats()["tracker"]
-        assert isinstance(tracker, dict)
-        if tracker["peers_per_swarm"].get(infohash, 0) == count:
-            return
-        assert asyncio.get_running_loop().time() < deadline, tracker
-        await asyncio.sleep(0.1)
 
 
 async def test_peer_sending_a_bad_piece_is_dropped_at_once_and_never_asked_again(
