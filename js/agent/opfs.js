@@ -60,18 +60,45 @@ export async function writeFile(directory, name, bytes, infohash = null) {
   }
 }
 
+// Pieces known to be whole, by infohash: written by this agent or seen non-empty before. A
+// listing asks the size of the other entries only (one round trip to the browser process
+// each: listing a video's 75 pieces on every `stored` message and read was the agent's
+// largest store cost). A piece is never rewritten with other bytes; it only goes with its
+// directory (eviction), which drops what is known of it.
+const whole = new Map(); // infohash → Set of piece indexes
+
+/** Note that piece `index` of an infohash is stored whole (true) or no longer stored (false). */
+export function knownWhole(infohash, index, stored = true) {
+  if (stored) {
+    if (!whole.has(infohash)) whole.set(infohash, new Set());
+    whole.get(infohash).add(index);
+  } else {
+    whole.get(infohash)?.delete(index);
+  }
+}
+
 /** Indexes of the pieces stored for an infohash. */
 export async function storedPieces(infohash) {
   const pieces = await dir(["p", infohash]);
   const out = [];
-  if (!pieces) return out;
+  if (!pieces) {
+    whole.delete(infohash);
+    return out;
+  }
+  const known = whole.get(infohash) ?? new Set();
+  const listed = new Set();
   for await (const [name, handle] of pieces.entries()) {
     const index = pieceIndexOf(name);
+    if (index === null || handle.kind !== "file") continue;
+    listed.add(index);
     // An empty entry is a write that never finished (no piece is empty): not stored.
-    if (index !== null && handle.kind === "file" && (await handle.getFile()).size > 0) {
+    if (known.has(index) || (await handle.getFile()).size > 0) {
+      known.add(index);
       out.push(index);
     }
   }
+  for (const index of known) if (!listed.has(index)) known.delete(index); // evicted
+  whole.set(infohash, known);
   return out;
 }
 
@@ -140,6 +167,7 @@ async function flushTouched() {
 /** Delete everything stored for an infohash. */
 export async function removeInfohash(infohash) {
   const pieces = await dir(["p"]);
+  whole.delete(infohash);
   await pieces?.removeEntry(infohash, { recursive: true }).catch(() => {});
   const torrents = await dir(["t"]);
   await torrents?.removeEntry(`${infohash}.torrent`).catch(() => {});
