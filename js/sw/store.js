@@ -23,8 +23,8 @@ export class Store {
     // Directory handles by "p", "p/<infohash>", "f": walking the path again on every read and
     // write cost two round trips to the browser process each (docs/runtime.md, "CPU"). A
     // handle whose directory was deleted since (eviction, here or by the agent) fails with
-    // NotFoundError: a write then walks the path again, and a failed listing forgets its
-    // handle. Reads do not: there NotFoundError is mostly the file missing, and a piece is
+    // NotFoundError: a write then walks the path again, and a failed listing forgets the
+    // handles. Reads do not: there NotFoundError is mostly the file missing, and a piece is
     // read only after a listing of its directory.
     this.dirs = new Map();
     this.meta = null; // {version, used}
@@ -42,12 +42,11 @@ export class Store {
   }
 
   async folder(kind, name, create = false) {
-    const key = kind + name;
-    let got = this.dirs.get(key);
+    let got = this.dirs.get(kind + name);
     if (!got) {
       got = await (await this.base()).getDirectoryHandle(kind, { create });
       if (name) got = await got.getDirectoryHandle(name, { create });
-      this.dirs.set(key, got);
+      this.dirs.set(kind + name, got);
     }
     return got;
   }
@@ -75,7 +74,7 @@ export class Store {
         if (/^(0|[1-9][0-9]*)$/.test(name)) found.add(Number(name));
       }
     } catch {
-      this.dirs.delete(`p${infohash}`); // nothing stored for it, or a stale handle
+      this.dirs.clear(); // nothing stored for it, or a stale handle
     }
     return found;
   }
@@ -133,10 +132,11 @@ export class Store {
         await writeWhole(await this.folder(kind, folder, true), name, bytes);
         return true;
       } catch (err) {
-        this.dirs.clear(); // a kept handle may be stale (its directory deleted): walk again
+        // Once more: after eviction when the quota is full; with the path walked again when a
+        // kept handle was stale (its directory deleted).
+        this.dirs.clear();
         if (attempt > 0) return false;
         if (err?.name === "QuotaExceededError") await this.evict(keep?.() ?? {}, 2 * bytes.byteLength + this.slack, unit);
-        else if (err?.name !== "NotFoundError") return false;
       }
     }
   }
