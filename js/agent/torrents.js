@@ -4,7 +4,7 @@
 import parseTorrent from "parse-torrent";
 import { counters } from "./counters.js";
 import { guardTorrent, unheldPiece } from "./guard.js";
-import { FITS, markStored, pieceHash, setTrackers, trackerClient, whenTrackerLost } from "./internals.js";
+import { markStored, pieceHash, setTrackers, trackerClient, whenTrackerLost } from "./internals.js";
 import { dir, knownWhole, readFile, storedPieces, touch, writeFile } from "./opfs.js";
 import { bitfieldOf } from "./pieces.js";
 import { OpfsStore } from "./store.js";
@@ -55,22 +55,14 @@ export class Torrents {
     parsed.announce = await this.trackers.usable();
     parsed.urlList = [];
     const stored = await storedPieces(infohash);
-    // Pieces on disk were verified when written. In the startup bitfield, WebTorrent would
-    // read and re-hash one per file on every add, so every page (≈ 30 OPFS reads and SHA-1s
-    // for the demo's four shards): they are marked once it is ready instead (`FITS`: the
-    // WebTorrent of internals.js). The bitfield is still given, empty: without one it looks
-    // for every piece in the store, one OPFS lookup each (≈ 80 ms for the 90 pieces of the
-    // demo's image shard, before any peer).
     const torrent = this.client.add(parsed, {
       store: OpfsStore,
       deselect: true,
-      bitfield: parsed.pieces ? bitfieldOf(FITS ? [] : stored, parsed.pieces.length) : undefined,
+      // Pieces on disk were verified when written: WebTorrent re-hashes one or two per file.
+      // Also when none is: without a bitfield it looks for every piece in the store, one OPFS
+      // lookup each (≈ 80 ms for the 90 pieces of the demo's image shard, before any peer).
+      bitfield: parsed.pieces ? bitfieldOf(stored, parsed.pieces.length) : undefined,
     });
-    if (FITS && parsed.pieces) {
-      const mark = () => stored.forEach((i) => torrent.destroyed || markStored(torrent, i));
-      if (torrent.ready) mark();
-      else torrent.once("ready", mark); // before WebTorrent checks whether it is done
-    }
     guardTorrent(torrent, counters, (t) => this._failOrphanedReads(t));
     if (!parsed.info) {
       torrent.once("metadata", () => {
