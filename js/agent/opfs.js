@@ -60,18 +60,90 @@ export async function writeFile(directory, name, bytes, infohash = null) {
   }
 }
 
+// Pieces known to be whole, by infohash: written by an agent or seen non-empty before. A
+// listing asks the size of the other entries only (one round trip to the browser process
+// each: listing the demo's 164 pieces on every page, and a video's 75 again on every
+// `stored` message and read, was the agent's largest store cost). Kept in localStorage
+// (`planktos-whole:<infohash>`, indexes joined by commas), since every page runs its own
+// agent. A piece is never rewritten with other bytes; it goes with its directory (eviction),
+// and only names a listing finds count: the one case this misjudges is a piece evicted and
+// being written again at the moment of the listing, whose read fails if that write does
+// (the worker then takes the origin).
+const whole = new Map(); // infohash → Set of piece indexes
+const KEPT = "planktos-whole:";
+let saving = null;
+
+function knownOf(infohash) {
+  let known = whole.get(infohash);
+  if (!known) {
+    known = new Set();
+    try {
+      for (const s of (localStorage.getItem(KEPT + infohash) ?? "").split(",")) {
+        if (pieceIndexOf(s) !== null) known.add(Number(s));
+      }
+    } catch {
+      // no localStorage: sizes are asked again
+    }
+    whole.set(infohash, known);
+  }
+  return known;
+}
+
+function saveKnown() {
+  saving = null;
+  for (const [infohash, known] of whole) {
+    try {
+      if (known.size) localStorage.setItem(KEPT + infohash, [...known].join(","));
+      else localStorage.removeItem(KEPT + infohash);
+    } catch {
+      return;
+    }
+  }
+}
+
+const saveSoon = () => {
+  saving ??= setTimeout(saveKnown, 1000);
+};
+
+/** Note that piece `index` of an infohash is stored whole (true) or no longer stored (false). */
+export function knownWhole(infohash, index, stored = true) {
+  if (stored) knownOf(infohash).add(index);
+  else knownOf(infohash).delete(index);
+  saveSoon();
+}
+
 /** Indexes of the pieces stored for an infohash. */
 export async function storedPieces(infohash) {
   const pieces = await dir(["p", infohash]);
   const out = [];
-  if (!pieces) return out;
+  const known = knownOf(infohash);
+  if (!pieces) {
+    if (known.size) saveSoon();
+    known.clear();
+    return out;
+  }
+  const listed = new Set();
+  let added = false;
   for await (const [name, handle] of pieces.entries()) {
     const index = pieceIndexOf(name);
-    // An empty entry is a write that never finished (no piece is empty): not stored.
-    if (index !== null && handle.kind === "file" && (await handle.getFile()).size > 0) {
+    if (index === null || handle.kind !== "file") continue;
+    listed.add(index);
+    if (known.has(index)) {
+      out.push(index);
+    } else if ((await handle.getFile()).size > 0) {
+      // An empty entry is a write that never finished (no piece is empty): not stored.
+      known.add(index);
+      added = true;
       out.push(index);
     }
   }
+  for (const index of known) {
+    if (!listed.has(index)) {
+      known.delete(index); // evicted
+      added = true;
+    }
+  }
+  if (added) saveSoon();
   return out;
 }
 
@@ -140,6 +212,8 @@ async function flushTouched() {
 /** Delete everything stored for an infohash. */
 export async function removeInfohash(infohash) {
   const pieces = await dir(["p"]);
+  knownOf(infohash).clear();
+  saveSoon();
   await pieces?.removeEntry(infohash, { recursive: true }).catch(() => {});
   const torrents = await dir(["t"]);
   await torrents?.removeEntry(`${infohash}.torrent`).catch(() => {});

@@ -1,7 +1,7 @@
 // OpfsStore: WebTorrent's chunk store (abstract-chunk-store interface) over
 // planktos-v1/p/<infohash>/<piece index>, the layout the service worker reads and writes too.
 
-import { dir, readFile, touch, writeFile } from "./opfs.js";
+import { dir, knownWhole, readFile, touch, writeFile } from "./opfs.js";
 import { pieceSize, sliceOf } from "./pieces.js";
 
 const later = (cb, ...args) => queueMicrotask(() => cb(...args));
@@ -45,6 +45,7 @@ export class OpfsStore {
       .then(
         () => {
           this.unsaved.delete(index);
+          knownWhole(this.infohash, index);
           touch(this.infohash);
           cb(null);
         },
@@ -79,6 +80,7 @@ export class OpfsStore {
       .then((pieces) => readFile(pieces, String(index)))
       .then(async (file) => {
         if (!file) {
+          knownWhole(this.infohash, index, false);
           this._dir = null; // maybe evicted and created again since
           return cb(notFound(index));
         }

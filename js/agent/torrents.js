@@ -5,7 +5,7 @@ import parseTorrent from "parse-torrent";
 import { counters } from "./counters.js";
 import { guardTorrent, unheldPiece } from "./guard.js";
 import { markStored, pieceHash, setTrackers, trackerClient, whenTrackerLost } from "./internals.js";
-import { dir, readFile, storedPieces, touch, writeFile } from "./opfs.js";
+import { dir, knownWhole, readFile, storedPieces, touch, writeFile } from "./opfs.js";
 import { bitfieldOf } from "./pieces.js";
 import { OpfsStore } from "./store.js";
 import { TrackerGate } from "./trackers.js";
@@ -172,6 +172,7 @@ export class Torrents {
     const digest = new Uint8Array(await crypto.subtle.digest("SHA-1", bytes));
     if (hex(digest) !== hash) return;
     await writeFile(await dir(["p", infohash], true), String(index), bytes, infohash);
+    knownWhole(infohash, index);
     markStored(torrent, index);
   }
 

@@ -10,14 +10,13 @@
  * Write `bytes` to `name` in a directory handle; on failure leave no new entry behind. An
  * empty entry counts as none: it may be another writer's, just created, whose own failure
  * removes it before ours fails (the SW and the agent can write one piece at once).
+ *
+ * Whether the entry was there before is looked at only when the write fails: a failed
+ * write leaves the previous bytes in place (the swap file is dropped), so an entry that is
+ * empty after the failure is one that nobody completed. Looking first cost every write two
+ * more round trips to the browser process (docs/runtime.md, "CPU").
  */
 export async function writeWhole(directory, name, bytes) {
-  let existed = false;
-  try {
-    existed = (await (await directory.getFileHandle(name)).getFile()).size > 0;
-  } catch {
-    // absent
-  }
   let writable = null;
   try {
     const handle = await directory.getFileHandle(name, { create: true });
@@ -26,7 +25,11 @@ export async function writeWhole(directory, name, bytes) {
     await writable.close();
   } catch (err) {
     if (writable) await writable.abort().catch(() => {});
-    if (!existed) await directory.removeEntry(name).catch(() => {});
+    const left = await directory
+      .getFileHandle(name)
+      .then((handle) => handle.getFile())
+      .catch(() => null); // absent: nothing to remove
+    if (left?.size === 0) await directory.removeEntry(name).catch(() => {});
     throw err;
   }
 }

@@ -20,6 +20,13 @@ export class Store {
     this.now = now;
     this.slack = slack; // bytes freed beyond twice the write (its swap file and a margin)
     this.dir = null;
+    // Directory handles by "p", "p/<infohash>", "f": walking the path again on every read and
+    // write cost two round trips to the browser process each (docs/runtime.md, "CPU"). A
+    // handle whose directory was deleted since (eviction, here or by the agent) fails with
+    // NotFoundError: a write then walks the path again, and a failed listing forgets the
+    // handles. Reads do not: there NotFoundError is mostly the file missing, and a piece is
+    // read only after a listing of its directory.
+    this.dirs = new Map();
     this.meta = null; // {version, used}
     this.metaTimer = null;
     this.writes = Promise.resolve(); // one write at a time
@@ -35,8 +42,13 @@ export class Store {
   }
 
   async folder(kind, name, create = false) {
-    const top = await (await this.base()).getDirectoryHandle(kind, { create });
-    return name === undefined ? top : top.getDirectoryHandle(name, { create });
+    let got = this.dirs.get(kind + name);
+    if (!got) {
+      got = await (await this.base()).getDirectoryHandle(kind, { create });
+      if (name) got = await got.getDirectoryHandle(name, { create });
+      this.dirs.set(kind + name, got);
+    }
+    return got;
   }
 
   async read(dirPromise, name) {
@@ -62,7 +74,7 @@ export class Store {
         if (/^(0|[1-9][0-9]*)$/.test(name)) found.add(Number(name));
       }
     } catch {
-      // nothing stored for it
+      this.dirs.clear(); // nothing stored for it, or a stale handle
     }
     return found;
   }
@@ -89,11 +101,11 @@ export class Store {
 
   /** Store a verified piece; `keep()` gives what eviction spares first. Resolves to success. */
   writePiece(infohash, index, bytes, keep) {
-    return this.queue(`p/${infohash}`, () => this.folder("p", infohash, true), String(index), bytes, keep);
+    return this.queue(`p/${infohash}`, ["p", infohash], String(index), bytes, keep);
   }
 
   writeFile(sha256, bytes, keep) {
-    return this.queue(`f/${sha256}`, () => this.folder("f", undefined, true), sha256, bytes, keep);
+    return this.queue(`f/${sha256}`, ["f"], sha256, bytes, keep);
   }
 
   async deleteFile(sha256) {
@@ -104,24 +116,27 @@ export class Store {
     }
   }
 
-  queue(unit, getDir, name, bytes, keep) {
+  queue(unit, folder, name, bytes, keep) {
     this.queued += bytes.byteLength;
-    const job = this.writes.then(() => this.write(unit, getDir, name, bytes, keep));
+    const job = this.writes.then(() => this.write(unit, folder, name, bytes, keep));
     this.writes = job.catch(() => false).finally(() => {
       this.queued -= bytes.byteLength;
     });
     return this.writes;
   }
 
-  async write(unit, getDir, name, bytes, keep) {
+  async write(unit, [kind, folder], name, bytes, keep) {
     this.touch(unit);
     for (let attempt = 0; ; attempt++) {
       try {
-        await writeWhole(await getDir(), name, bytes);
+        await writeWhole(await this.folder(kind, folder, true), name, bytes);
         return true;
       } catch (err) {
-        if (attempt > 0 || err?.name !== "QuotaExceededError") return false;
-        await this.evict(keep?.() ?? {}, 2 * bytes.byteLength + this.slack, unit);
+        // Once more: after eviction when the quota is full; with the path walked again when a
+        // kept handle was stale (its directory deleted).
+        this.dirs.clear();
+        if (attempt > 0) return false;
+        if (err?.name === "QuotaExceededError") await this.evict(keep?.() ?? {}, 2 * bytes.byteLength + this.slack, unit);
       }
     }
   }
@@ -148,6 +163,7 @@ export class Store {
       try {
         freed += await sizeOf(u.handle);
         await (await this.folder(u.kind)).removeEntry(u.name, { recursive: true });
+        this.dirs.clear();
         delete meta.used[u.unit];
       } catch {
         // in use or gone: try the next one
@@ -201,6 +217,7 @@ export class Store {
     this.metaTimer = null;
     this.meta = null;
     this.dir = null;
+    this.dirs.clear();
     try {
       await (await this.getRoot()).removeEntry(DIR, { recursive: true });
     } catch {

@@ -67,3 +67,44 @@ test("a write that fails even after eviction keeps the piece in memory: no faile
   const got = await call((cb) => store.get(0, { offset: 299_999, length: 1 }, cb));
   assert.deepEqual([...got.value], [5]);
 });
+
+test("a listing asks the size of unknown entries only, skips empty ones, and remembers across agents", async () => {
+  const ih = "3".repeat(40);
+  const kept = new Map();
+  globalThis.localStorage = {
+    getItem: (k) => kept.get(k) ?? null,
+    setItem: (k, v) => kept.set(k, String(v)),
+    removeItem: (k) => kept.delete(k),
+  };
+  const store = new OpfsStore(10, { torrent: { infoHash: ih }, length: 30 });
+  assert.equal((await call((cb) => store.put(0, bytes(10, 1), cb))).err, null);
+  const top = await fake.root.getDirectoryHandle("planktos-v1");
+  const dir = await (await top.getDirectoryHandle("p")).getDirectoryHandle(ih);
+  const one = await dir.getFileHandle("1", { create: true }); // a write under way: empty
+  await (await one.createWritable()).close();
+  const two = await dir.getFileHandle("2", { create: true });
+  const w = await two.createWritable();
+  await w.write(bytes(10, 2));
+  await w.close();
+  let sized = 0;
+  const getFile = sample.getFile;
+  sample.getFile = function counted() {
+    sized += 1;
+    return getFile.call(this);
+  };
+  try {
+    const { storedPieces } = await import("../agent/opfs.js");
+    assert.deepEqual((await storedPieces(ih)).sort(), [0, 2]);
+    assert.equal(sized, 2); // 1 and 2: piece 0 was written by this agent
+    sized = 0;
+    assert.deepEqual((await storedPieces(ih)).sort(), [0, 2]);
+    assert.equal(sized, 1); // only the empty one again
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // saved for the next page's agent
+    assert.deepEqual(kept.get(`planktos-whole:${ih}`).split(",").map(Number).sort(), [0, 2]);
+    await dir.removeEntry("2"); // gone (eviction): forgotten
+    assert.deepEqual(await storedPieces(ih), [0]);
+  } finally {
+    sample.getFile = getFile;
+    delete globalThis.localStorage;
+  }
+});
