@@ -36,7 +36,7 @@ async function find(ctx, file) {
     return { bytes: new Uint8Array(), source: "store" };
   }
   // A prefetch of a file that is here already: nothing to read (index.js answers 204).
-  if (ctx.peersOnly === "file" && (memory.has(entry.sha256) || (await ctx.store.hasFile(entry.sha256)))) throw new Error("stored");
+  if (ctx.peersOnly === "file" && (memory.has(entry.sha256) || (await ctx.store.hasFile(entry.sha256)))) throw new Error("peers only");
   const known = memory.get(entry.sha256);
   if (known) {
     took(ctx.counters, "store", known.byteLength);
@@ -58,7 +58,7 @@ async function find(ctx, file) {
   if (ctx.peersOnly) {
     // A prefetch: peers that hold it within the deadline, or nothing (index.js answers 204).
     const bytes = await readFromPeers(ctx, file, file.deadline);
-    if (!bytes || !(await check(ctx, bytes, entry, "peer"))) throw new Error("not from peers");
+    if (!bytes || !(await check(ctx, bytes, entry, "peer"))) throw new Error("peers only");
     keepFile(ctx, entry, bytes);
     return { bytes, source: "peer" };
   }
