@@ -21,7 +21,9 @@ const DIST = join(ROOT, "src/planktos/runtime/dist");
 // Compressed budgets (issue 11): what a visitor downloads. The service worker's target is
 // 12 KB (DESIGN.md); this guard stops it growing past the current miss (14.1 KB: revalidating
 // small files against the HTTP cache and letting peers take over an origin run cost 0.4 KB).
-const SW_LIMIT = 15 * 1024;
+// Raised from 15 KiB to 15.5 KiB with prefetch and partial peer windows (issue 11); the target
+// is 12 KB (DESIGN.md), not met: a guard against growth, not the goal.
+const SW_LIMIT = 15_872;
 const AGENT_LIMIT = 90 * 1024;
 
 const common = {

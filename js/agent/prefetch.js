@@ -125,7 +125,8 @@ export function prefetchSoon(base, runtime, counters) {
   const budget = Number(runtime.prefetch_bytes);
   if (!(budget > 0)) return;
   const controller = new AbortController();
-  addEventListener("pagehide", () => controller.abort(), { once: true });
+  const stop = () => controller.abort();
+  addEventListener("pagehide", stop, { once: true });
   const start = async () => {
     const sw = navigator.serviceWorker;
     if (!sw.controller) {
@@ -134,6 +135,12 @@ export function prefetchSoon(base, runtime, counters) {
         setTimeout(resolve, CONTROL_WAIT_MS);
       });
     }
+    // A new build's worker activates only once the current one has no request in hand:
+    // prefetching on (each request may wait for peers) would keep the update waiting.
+    const registration = await sw.getRegistration().catch(() => null);
+    if (registration?.installing || registration?.waiting) return;
+    registration?.addEventListener("updatefound", stop);
+    sw.addEventListener("controllerchange", stop);
     // A visitor who leaves at once would get nothing from it, and its next page would share
     // the CPU with it.
     await sleep(READING_MS);

@@ -5,6 +5,9 @@ import { deadlineMs } from "./snapshots.js";
 
 export class IntegrityError extends Error {}
 
+/** Thrown for a prefetch (`ctx.peersOnly`) that the store and peers cannot answer: index.js answers 204. */
+export const PEERS_ONLY = new Error("peers only");
+
 const HEX64 = /^[0-9a-f]{64}$/i;
 const isSize = (n) => Number.isSafeInteger(n) && n >= 0;
 

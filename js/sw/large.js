@@ -52,7 +52,7 @@ export function windowPieces(readBytes, previous, pieceLength, most = MAX_WINDOW
 }
 
 import { took, rejected } from "./counters.js";
-import { IntegrityError } from "./file.js";
+import { IntegrityError, PEERS_ONLY } from "./file.js";
 import { originStream } from "./origin.js";
 import { downWaitMs, measured, peerReader } from "./peers.js";
 import { pieceBounds } from "./pieces.js";
@@ -112,7 +112,7 @@ export class PieceFeed {
       this.closeRemote();
       if (remote.source !== "peer") throw new IntegrityError(file.key);
       ctx.meters.peerFailed(); // late, stalled or corrupt: the origin serves the rest
-      if (ctx.peersOnly) throw new Error("peers only");
+      if (ctx.peersOnly) throw PEERS_ONLY;
     }
   }
 
@@ -172,7 +172,7 @@ export class PieceFeed {
     // A prefetch waits for peers up to the deadline, and never takes the origin.
     const peers = await peerReader(ctx, file, forPeers.start, forPeers.end, ctx.peersOnly ? file.deadline : null);
     if (peers) return { source: "peer", last: forPeers.j, bytes: forPeers.bytes, ...peers };
-    if (ctx.peersOnly) throw new Error("peers only");
+    if (ctx.peersOnly) throw PEERS_ONLY;
     // The origin it is: a longer window (peers are asked again at its end), and the first
     // SINGLE_BYTES in one request rather than one per piece (a round trip each: 8 before a
     // video's first frame). A stream that stops cancels it; the origin sends at most what was

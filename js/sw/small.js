@@ -3,7 +3,7 @@
 
 import { boundaryPieces, storeFilePieces } from "./assemble.js";
 import { took, rejected } from "./counters.js";
-import { IntegrityError, seedTreeUrl } from "./file.js";
+import { IntegrityError, PEERS_ONLY, seedTreeUrl } from "./file.js";
 import { hedge } from "./hedge.js";
 import { cameOverNetwork, originStream, timingsOf } from "./origin.js";
 import { downWaitMs, measured, peerReader } from "./peers.js";
@@ -36,7 +36,7 @@ async function find(ctx, file) {
     return { bytes: new Uint8Array(), source: "store" };
   }
   // A prefetch of a file that is here already: nothing to read (index.js answers 204).
-  if (ctx.peersOnly === "file" && (memory.has(entry.sha256) || (await ctx.store.hasFile(entry.sha256)))) throw new Error("peers only");
+  if (ctx.peersOnly === "file" && (await ctx.store.hasFile(entry.sha256))) throw PEERS_ONLY;
   const known = memory.get(entry.sha256);
   if (known) {
     took(ctx.counters, "store", known.byteLength);
@@ -58,7 +58,7 @@ async function find(ctx, file) {
   if (ctx.peersOnly) {
     // A prefetch: peers that hold it within the deadline, or nothing (index.js answers 204).
     const bytes = await readFromPeers(ctx, file, file.deadline);
-    if (!bytes || !(await check(ctx, bytes, entry, "peer"))) throw new Error("peers only");
+    if (!bytes || !(await check(ctx, bytes, entry, "peer"))) throw PEERS_ONLY;
     keepFile(ctx, entry, bytes);
     return { bytes, source: "peer" };
   }

@@ -80,12 +80,8 @@ export class Store {
   }
 
   /** Whether a small file is stored, without reading it (a prefetch skips what is here). */
-  async hasFile(sha256) {
-    try {
-      return (await (await (await this.folder("f")).getFileHandle(sha256)).getFile()).size > 0;
-    } catch {
-      return false;
-    }
+  hasFile(sha256) {
+    return this.folder("f").then((d) => d.getFileHandle(sha256)).then(() => true, () => false);
   }
 
   /** A small file's bytes by SHA-256, or null. */
