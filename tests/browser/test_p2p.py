@@ -254,7 +254,15 @@ async def test_origin_down_missing_files_come_from_a_peer(
     # pieces an image shares with files nobody fetched are not worth fetching to seed it
     # (docs/runtime.md, "Seeding what the origin sent").
     wanted = (page_a.key, page_a.js)
-    await until_held(tab.page, built, wanted)
+    try:
+        await until_held(tab.page, built, wanted)
+    except AssertionError:
+        # About 1 run in 5 in Chromium, on the runtime of ecc2cc0 too: B's agent never gets
+        # A's bitfield in one of the swarms it joined (FIREFOX_SWARMS; not root-caused). A new
+        # agent (the page reloaded) gets a wire; a broken swarm would fail again.
+        await tab.page.reload()
+        await until_agent(tab.page)
+        await until_held(tab.page, built, wanted)
     origin.stop()
     # The origin fails at once: the worker waits for peers instead.
     got = await fetch_in_page(tab.page, origin.url, wanted)
