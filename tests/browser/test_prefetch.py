@@ -6,6 +6,8 @@ Nothing is prefetched from the origin.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.browser.browsers import Visitors
 from tests.browser.origin import Origin, attribute, describe
 from tests.browser.probes import (
@@ -17,7 +19,7 @@ from tests.browser.probes import (
     until,
     until_page_complete,
 )
-from tests.browser.sites import PAGE_A, PAGE_B, PAGES, VIDEO, Built, site_files
+from tests.browser.sites import PAGE_A, PAGE_B, PAGES, VIDEO, Built, planktos_build, site_files
 from tests.browser.test_p2p import browse, infohashes, origin_bytes, until_peers
 
 FILES = site_files()
@@ -25,9 +27,16 @@ PAGE_KEYS = tuple(k for p in PAGES for k in (p.key, *p.files))
 PREFETCHED = "async (url) => (await import(url)).counters.prefetchPasses > 0"
 
 
+def with_prefetch(site_root: Path) -> Built:
+    """The test site rebuilt with prefetch on (off by default: manifest.py)."""
+    planktos_build(site_root, "--quiet", "--runtime", f"prefetch_bytes={4 << 20}")
+    return Built.load(site_root)
+
+
 async def test_linked_pages_come_from_peers_while_reading_then_from_the_store(
-    visitors: Visitors, origin: Origin, built: Built
+    visitors: Visitors, origin: Origin, site_root: Path
 ) -> None:
+    built = with_prefetch(site_root)
     # A reads pages a and b and stays on b: its agent seeds both pages' files.
     await browse(await visitors.new("A"), origin, PAGES)
     await until_peers(origin, infohashes(built, PAGE_KEYS), 1)
@@ -59,8 +68,9 @@ async def test_linked_pages_come_from_peers_while_reading_then_from_the_store(
 
 
 async def test_a_lone_visitor_prefetches_nothing_from_the_origin(
-    visitors: Visitors, origin: Origin, built: Built
+    visitors: Visitors, origin: Origin, site_root: Path
 ) -> None:
+    built = with_prefetch(site_root)
     before = len(origin.settle())
     home = await arrive(await visitors.new("A"), origin.url)
     await until(home, PREFETCHED, origin.url + AGENT)
