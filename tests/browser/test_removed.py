@@ -7,6 +7,8 @@ origin down (connections refused) still serves the store: tests/browser/test_res
 
 from __future__ import annotations
 
+import pytest
+
 import shutil
 from pathlib import Path
 
@@ -32,6 +34,11 @@ def remove_planktos(root: Path) -> None:
         (root / name).unlink(missing_ok=True)
 
 
+@pytest.mark.firefox_flaky(
+    "once in CI (2026-12-07): Firefox logged 'Failed to load .../planktos/agent.<hash>.js. A "
+    "ServiceWorker intercepted the request and encountered an unexpected error', as it does "
+    "for a worker response a reloading page abandons (the kill switch reloads it)"
+)
 async def test_site_that_deleted_planktos_gets_its_returning_visitors_back_plain(
     visitors: Visitors, origin: Origin, built: Built, site_root: Path
 ) -> None:
