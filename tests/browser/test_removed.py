@@ -7,10 +7,10 @@ origin down (connections refused) still serves the store: tests/browser/test_res
 
 from __future__ import annotations
 
-import pytest
-
 import shutil
 from pathlib import Path
+
+import pytest
 
 from tests.browser.browsers import Visitors
 from tests.browser.origin import Origin
