@@ -15,7 +15,7 @@ export const DEFAULT_RUNTIME = {
   upload_on_metered: false,
   max_seeded: 50,
   stats_interval_s: 60,
-  prefetch_bytes: 0,
+  prefetch_bytes: 4 << 20,
 };
 
 /**

@@ -3,7 +3,7 @@
 
 import { AgentLink } from "./agent.js";
 import { addCounters, newCounters } from "./counters.js";
-import { fileInfo, IntegrityError } from "./file.js";
+import { fileInfo, IntegrityError, PEERS_ONLY } from "./file.js";
 import { respondFile } from "./handler.js";
 import { deleteIdbStore, storageRoot } from "../common/idb-dir.js";
 import { CACHE, clearCaches, ManifestSource } from "./manifest.js";
@@ -71,6 +71,19 @@ self.addEventListener("install", (event) => {
     if (activated || ++tries > 300) clearInterval(retry);
     else self.skipWaiting().catch(ignore);
   }, 100);
+});
+
+// A new build's worker takes over once this one has no event in hand (Chromium counts an
+// event until its waitUntil settles): prefetches, which wait for peers up to the deadline,
+// give way at once (204) while a newer worker installs, and again if it fails.
+let prefetching = new AbortController();
+self.registration.addEventListener("updatefound", () => {
+  const newer = self.registration.installing;
+  if (!activated || !newer) return;
+  prefetching.abort();
+  newer.addEventListener("statechange", () => {
+    if (newer.state === "redundant") prefetching = new AbortController();
+  });
 });
 
 self.addEventListener("activate", (event) => {
@@ -229,10 +242,22 @@ function respond(event, lookup, onBytes = null, peersOnly = null) {
   const finished = new Promise((resolve) => {
     finish = resolve;
   });
+  const signal = peersOnly ? prefetching.signal : null;
+  if (signal?.aborted) return event.respondWith(notPrefetched());
   const tasks = new Set();
   const background = (p) => {
-    tasks.add(Promise.resolve(p).catch(ignore));
+    p = Promise.resolve(p).catch(ignore);
+    if (!signal?.aborted) tasks.add(p);
   };
+  // A prefetch given up for an update: its reads go on, detached from the event.
+  const stopped = signal && new Promise((_, reject) => {
+    const stop = () => {
+      finish();
+      reject(PEERS_ONLY);
+    };
+    signal.addEventListener("abort", stop, { once: true });
+  });
+  stopped?.catch(ignore);
   event.waitUntil(
     finished.then(async () => {
       while (tasks.size) {
@@ -257,7 +282,8 @@ function respond(event, lookup, onBytes = null, peersOnly = null) {
         const m = peersOnly ? Object.create(meters, { peerFailed: { value: () => {} } }) : meters;
         const ctx = { store, agent, meters: m, counters, scope, keep: () => snapshots.inUse(), background, done: finish, peersOnly };
         if (onBytes) ctx.onBytes = onBytes;
-        const response = await respondFile(ctx, event.request, file);
+        const reading = respondFile(ctx, event.request, file);
+        const response = await (stopped ? Promise.race([reading, stopped]) : reading);
         counters.requests.handled += 1;
         return response;
       } catch (err) {

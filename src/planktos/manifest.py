@@ -50,9 +50,7 @@ RUNTIME_DEFAULTS: dict[str, Any] = {
     "upload_on_metered": False,  # upload under Save-Data or on a metered connection
     "max_seeded": 50,  # torrents the agent seeds at once, most recently used first
     "stats_interval_s": 60,  # seconds between a visitor's reports to /planktos/stats; 0: none
-    # Per page: linked pages' files from peers ahead of time; off until it stops delaying a
-    # new build's worker (tests/browser/test_updates.py failed with it on under CI load).
-    "prefetch_bytes": 0,
+    "prefetch_bytes": 4 << 20,  # per page: linked pages' files from peers ahead of time; 0: off
 }
 
 

@@ -6,12 +6,14 @@ Nothing is prefetched from the origin.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from tests.browser.browsers import Visitors
-from tests.browser.origin import Origin, attribute, describe
+from tests.browser.origin import Kind, Origin, attribute, describe
 from tests.browser.probes import (
     AGENT,
+    WAIT_S,
     arrive,
     expected_state,
     page_state,
@@ -19,8 +21,19 @@ from tests.browser.probes import (
     until,
     until_page_complete,
 )
-from tests.browser.sites import PAGE_A, PAGE_B, PAGES, VIDEO, Built, planktos_build, site_files
+from tests.browser.sites import (
+    LATE,
+    PAGE_A,
+    PAGE_B,
+    PAGES,
+    VIDEO,
+    Built,
+    planktos_build,
+    replace_file,
+    site_files,
+)
 from tests.browser.test_p2p import browse, infohashes, origin_bytes, until_peers
+from tests.browser.test_updates import until_build
 
 FILES = site_files()
 PAGE_KEYS = tuple(k for p in PAGES for k in (p.key, *p.files))
@@ -28,7 +41,7 @@ PREFETCHED = "async (url) => (await import(url)).counters.prefetchPasses > 0"
 
 
 def with_prefetch(site_root: Path) -> Built:
-    """The test site rebuilt with prefetch on (off by default: manifest.py)."""
+    """The test site rebuilt with prefetch on (4 MiB a page), whatever the default."""
     planktos_build(site_root, "--quiet", "--runtime", f"prefetch_bytes={4 << 20}")
     return Built.load(site_root)
 
@@ -78,3 +91,29 @@ async def test_a_lone_visitor_prefetches_nothing_from_the_origin(
     linked = (PAGE_A.key, *PAGE_A.files, PAGE_B.key, *PAGE_B.files, "video/index.html", VIDEO)
     assert origin_bytes(hits, linked) == dict.fromkeys(linked, 0), describe(hits)
     assert (await sw_stats(home))["bytes"]["peer"] == 0
+
+
+async def test_a_new_build_takes_over_while_prefetches_wait_for_peers(
+    visitors: Visitors, origin: Origin, site_root: Path
+) -> None:
+    """A new build's worker takes over only once the current one has no request in hand
+    (Chromium): prefetches that wait for peers give way to it instead of holding it back."""
+    planktos_build(site_root, "--quiet", "--runtime", "deadline_ms=60000")
+    built = Built.load(site_root)
+    home = await arrive(await visitors.new("A"), origin.url)
+    # A lone visitor: the prefetch of the linked pages waits for peers up to the deadline; it
+    # is under way once their torrents were asked for.
+    linked = infohashes(built, PAGE_KEYS) - infohashes(built, ["index.html"])
+    deadline = asyncio.get_running_loop().time() + WAIT_S
+    while not any(
+        h.kind is Kind.TORRENT and any(i in h.entry.path for i in linked)
+        for h in attribute(origin.settle(), built)
+    ):
+        assert asyncio.get_running_loop().time() < deadline, "no prefetch under way"
+        await asyncio.sleep(0.2)
+    assert (await sw_stats(home))["build"] == built.build_id
+    replace_file(site_root / LATE, b"late, version 2\n")
+    planktos_build(site_root, "--quiet", "--runtime", "deadline_ms=60000")
+    rebuilt = Built.load(site_root)
+    await home.reload()
+    await until_build(home, rebuilt.build_id)
