@@ -64,7 +64,7 @@ async def one_run(
     make: dict[str, Any], a: str, b: str, tmp: Path, dwell: float = 0
 ) -> dict[str, Any]:
     root = Path(shutil.copytree(ROOT / "examples/site", tmp / "site"))
-    planktos_build(root, "--inject", "--quiet", "--runtime", f"prefetch_bytes={4 << 20}")
+    planktos_build(root, "--inject", "--quiet")
     add_worker_prelude(root, SW_PRELUDE)
     built = Built.load(root)
     origin = Origin(root, tmp / "access.log")

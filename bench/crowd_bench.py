@@ -96,7 +96,6 @@ from swarm_bench import (
 )
 
 DOCS = Path("/usr/share/doc/python3/html")
-PREFETCH = f"prefetch_bytes={4 << 20}"
 # Pages of the Python docs that visitors read besides the home page: each visitor reads two
 # of them (visitor i: POPULAR[i % 6] and POPULAR[(i + 2) % 6]), so each is read by several.
 POPULAR = [
@@ -832,8 +831,7 @@ def build_pair(source: Path, work: Path, name: str) -> tuple[Path, Path]:
     shutil.copytree(source, built, symlinks=False)
     shutil.copytree(source, plain, symlinks=False)
     build = [sys.executable, "-m", "planktos", "build", "--root", str(built)]
-    # Prefetch is off by default (manifest.py): the benchmark measures it on.
-    subprocess.run([*build, "--inject", "--quiet", "--runtime", PREFETCH], check=True)
+    subprocess.run([*build, "--inject", "--quiet"], check=True)
     return built, plain
 
 
