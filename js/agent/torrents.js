@@ -9,7 +9,7 @@ import { dir, knownWhole, readFile, storedPieces, touch, writeFile } from "./opf
 import { bitfieldOf } from "./pieces.js";
 import { OpfsStore } from "./store.js";
 import { TrackerGate } from "./trackers.js";
-import { torrentUrl, trackerUrls } from "./urls.js";
+import { torrentRefOf, torrentUrl, trackerUrls } from "./urls.js";
 
 export class Torrents {
   constructor(client, settings, base) {
@@ -103,13 +103,18 @@ export class Torrents {
     this._useTrackers(this.trackers.lost(url));
   }
 
-  /** The .torrent bytes: from OPFS, else from the origin (then kept in OPFS). */
+  /**
+   * The .torrent bytes: from OPFS, else from the origin (then kept in OPFS). A stored torrent
+   * that seed.js adds before any read named it has no reference and may have no kept copy
+   * (the worker stored its pieces): the build's layout names it. Added by magnet instead, it
+   * would wait for a peer's metadata, and stays so when the next read names it; two agents
+   * in that state were seen connected in a swarm, neither ever ready (Firefox, test_p2p).
+   */
   async _metadata(infohash, torrentRef) {
     const kept = await dir(["t"], true);
     const file = await readFile(kept, `${infohash}.torrent`);
-    if (file) return new Uint8Array(await file.arrayBuffer());
-    if (!torrentRef) throw new Error("no torrent metadata");
-    const resp = await fetch(torrentUrl(torrentRef, this.base));
+    if (file?.size) return new Uint8Array(await file.arrayBuffer());
+    const resp = await fetch(torrentUrl(torrentRef ?? torrentRefOf(infohash), this.base));
     if (!resp.ok) throw new Error(`torrent: HTTP ${resp.status}`);
     const bytes = new Uint8Array(await resp.arrayBuffer());
     writeFile(kept, `${infohash}.torrent`, bytes, infohash).catch(() => {});

@@ -28,5 +28,11 @@ export function trackerUrls(trackers, base) {
 /** The absolute URL of a shard's .torrent. */
 export const torrentUrl = (torrent, base) => new URL(torrent, base).href;
 
+/**
+ * The manifest's `torrent` of a shard, from its infohash alone: where `planktos build` puts it
+ * (src/planktos/manifest.py, `torrent_path`).
+ */
+export const torrentRefOf = (infohash) => `planktos/t/${infohash}.torrent`;
+
 /** The manifest's URL for a base. */
 export const manifestUrl = (base) => new URL("planktos/manifest.json", base).href;

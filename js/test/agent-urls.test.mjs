@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { baseOf, manifestUrl, torrentUrl, trackerUrls } from "../agent/urls.js";
+import { baseOf, manifestUrl, torrentRefOf, torrentUrl, trackerUrls } from "../agent/urls.js";
 
 test("the base is the directory above planktos/", () => {
   assert.equal(baseOf("https://example.org/planktos/agent.js"), "https://example.org/");
@@ -27,4 +27,10 @@ test("trackers: ws URLs kept, others dropped, duplicates once", () => {
 
 test("torrent URLs resolve against the base", () => {
   assert.equal(torrentUrl("planktos/t/ab.torrent", "http://h:1/x/"), "http://h:1/x/planktos/t/ab.torrent");
+});
+
+test("a shard's torrent is named by its infohash where the build puts it", () => {
+  const ih = "62c8612ccbe916e41d4026c7875ad61cee1e9da6";
+  assert.equal(torrentRefOf(ih), `planktos/t/${ih}.torrent`);
+  assert.equal(torrentUrl(torrentRefOf(ih), "https://example.org/docs/"), `https://example.org/docs/planktos/t/${ih}.torrent`);
 });

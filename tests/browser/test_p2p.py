@@ -27,17 +27,22 @@ from playwright.async_api import Page
 from tests.browser.browsers import Visitor, Visitors
 from tests.browser.origin import Hit, Origin, attribute, describe, file_bytes
 from tests.browser.probes import (
+    STOP_WORKERS,
+    STORE,
     agent_counters,
     arrive,
     expected_state,
+    opfs_list,
     page_state,
     sha256,
+    stop_service_workers,
     sw_stats,
     until_agent,
     until_held,
     until_page_complete,
+    with_store_root,
 )
-from tests.browser.sites import PAGE_A, PAGE_B, PAGES, Built, site_files
+from tests.browser.sites import PAGE_A, PAGE_B, PAGES, Built, planktos_build, site_files
 from tests.browser.sites import Page as SitePage
 
 pytestmark = pytest.mark.p2p
@@ -296,3 +301,36 @@ async def test_visitor_saving_data_uploads_nothing(
     assert (await second.counters())["bytesFromPeers"] == 0
     worker = await sw_stats(second.page)
     assert worker["bytes"]["peer"] == 0 and worker["bytes"]["origin"] > 0
+
+
+@pytest.mark.chromium_only(STOP_WORKERS)
+async def test_a_stored_torrent_is_seeded_with_its_metadata_from_the_origin(
+    visitors: Visitors, origin: Origin, site_root: Path
+) -> None:
+    """A torrent the agent seeds from its store before any read names it (js/agent/seed.js),
+    without a kept .torrent, takes its metadata from the origin. Added by magnet it waited for
+    a peer's metadata: two agents in that state were seen connected in a swarm, neither ready.
+    """
+    # No prefetch: it would name the linked pages' torrents before the seeding does.
+    planktos_build(site_root, "--quiet", "--runtime", "prefetch_bytes=0")
+    built = Built.load(site_root)
+    tab = await browse(await visitors.new("A"), origin, PAGES)
+    pages_only = infohashes(built, PAGE_KEYS) - infohashes(built, ["index.html"])
+    assert pages_only
+    await until_peers(origin, pages_only, 1)
+    forget_torrents = """async (store) => {
+      const root = await (await STORE_ROOT).getDirectoryHandle(store);
+      await root.removeEntry("t", { recursive: true });
+    }"""
+    await tab.page.evaluate(with_store_root(forget_torrents), STORE)
+    # A restarted worker has no reads to name them to the next agent either.
+    await stop_service_workers(tab.page)
+    await tab.page.goto(origin.url)
+    await until_agent(tab.page)
+    # The agent keeps the .torrent it got (from the origin, or the HTTP cache); by magnet it
+    # would keep one only once a peer sent the metadata, and A is alone.
+    wanted = sorted(f"{ih}.torrent" for ih in pages_only)
+    deadline = asyncio.get_running_loop().time() + 20
+    while not set(wanted) <= set(kept := await opfs_list(tab.page, STORE, "t")):
+        assert asyncio.get_running_loop().time() < deadline, (kept, wanted)
+        await asyncio.sleep(0.2)
