@@ -54,7 +54,7 @@ export function windowPieces(readBytes, previous, pieceLength, most = MAX_WINDOW
 import { took, rejected } from "./counters.js";
 import { IntegrityError, PEERS_ONLY } from "./file.js";
 import { originStream } from "./origin.js";
-import { downWaitMs, measured, peerReader } from "./peers.js";
+import { downWaitMs, late, measured, peerReader } from "./peers.js";
 import { pieceBounds } from "./pieces.js";
 import { ChunkReader } from "./reader.js";
 import { matchesSha256 } from "./verify.js";
@@ -70,6 +70,7 @@ export class PieceFeed {
     this.remote = null; // {source, reader, last, asked, bytes}
     this.first = first;
     this.window = 0; // pieces in the last remote read
+    this.failedAt = -1; // the piece a peer read last failed at
   }
 
   /** {bytes, source} of the next verified piece, or null after the last one. */
@@ -93,10 +94,12 @@ export class PieceFeed {
       }
       const remote = this.remote;
       let piece = null;
+      let failure = null;
       try {
         piece = await remote.reader.take(this.size(i));
       } catch (err) {
         if (remote.source !== "peer") throw err;
+        failure = err;
       }
       if (piece && (await this.check(piece, i, remote.source))) {
         if (remote.source === "origin" && !(ctx.store.queued > WRITE_BACKLOG)) {
@@ -111,7 +114,10 @@ export class PieceFeed {
       }
       this.closeRemote();
       if (remote.source !== "peer") throw new IntegrityError(file.key);
-      ctx.meters.peerFailed(); // late, stalled or corrupt: the origin serves the rest
+      // Late, stalled or corrupt: peers are avoided a while; a peer gone: this piece from
+      // the origin, and the next window decides again.
+      if (!failure || late(failure)) ctx.meters.peerFailed();
+      this.failedAt = i;
       if (ctx.peersOnly) throw PEERS_ONLY;
     }
   }
@@ -170,7 +176,8 @@ export class PieceFeed {
     const held = ctx.agent.heldThrough(file.shard.infohash, i, forPeers.j);
     if (held >= i && held < forPeers.j) forPeers = through(held);
     // A prefetch waits for peers up to the deadline, and never takes the origin.
-    const peers = await peerReader(ctx, file, forPeers.start, forPeers.end, ctx.peersOnly ? file.deadline : null);
+    const peers =
+      this.failedAt === i ? null : await peerReader(ctx, file, forPeers.start, forPeers.end, ctx.peersOnly ? file.deadline : null);
     if (peers) return { source: "peer", last: forPeers.j, bytes: forPeers.bytes, ...peers };
     if (ctx.peersOnly) throw PEERS_ONLY;
     // The origin it is: a longer window (peers are asked again at its end), and the first

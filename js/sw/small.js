@@ -6,7 +6,7 @@ import { took, rejected } from "./counters.js";
 import { IntegrityError, PEERS_ONLY, seedTreeUrl } from "./file.js";
 import { hedge } from "./hedge.js";
 import { cameOverNetwork, originStream, timingsOf } from "./origin.js";
-import { downWaitMs, measured, peerReader } from "./peers.js";
+import { downWaitMs, late, measured, peerReader } from "./peers.js";
 import { filePieces, pieceBounds } from "./pieces.js";
 import { ChunkReader, readExactly, ShortReadError } from "./reader.js";
 import { matchesSha256 } from "./verify.js";
@@ -155,13 +155,17 @@ async function readFromPeers(ctx, file, waitMs = null, stop = {}) {
   // would otherwise hold the page for as long as it likes.
   const peers = await peerReader(ctx, file, 0, length - 1, waitMs, { totalMs: waitMs ?? file.deadline });
   if (!peers) return null;
-  stop.cancel = () => peers.reader.cancel();
+  let outrun = false; // the origin's copy came first (hedge.js): the peers were late too
+  stop.cancel = () => {
+    outrun = true;
+    peers.reader.cancel();
+  };
   try {
     const bytes = await peers.reader.take(length);
     measured(ctx.meters.peers, peers.reader, length, peers.asked);
     return bytes;
-  } catch {
-    ctx.meters.peerFailed();
+  } catch (err) {
+    if (outrun || late(err)) ctx.meters.peerFailed();
     return null; // late, stalled, short: the origin it is
   } finally {
     peers.reader.cancel();

@@ -38,7 +38,7 @@ const bytesStream = (bytes) =>
  * A feed over FILE whose agent's peers hold the pieces in `held` (a Set), origin stubbed;
  * `silent`: their streams never send a byte.
  */
-function setup(held, { silent = false } = {}) {
+function setup(held, { silent = false, gone = false } = {}) {
   const reads = []; // [source, start, end] per stream opened
   const agent = {
     heldThrough(_infohash, first, last) {
@@ -54,6 +54,11 @@ function setup(held, { silent = false } = {}) {
     async read(request) {
       reads.push(["peer", request.start, request.end]);
       if (silent) return new ReadableStream({ pull: () => new Promise(() => {}) });
+      if (gone) {
+        // The peer (or the agent's page) goes away after half a piece: the stream errors.
+        const half = DATA.slice(request.start, request.start + PL / 2);
+        return new ReadableStream({ start: (c) => (c.enqueue(half), c.error(new Error("gone"))) });
+      }
       return bytesStream(DATA.subarray(request.start, request.end + 1));
     },
   };
@@ -130,4 +135,16 @@ test("peers that hold every piece but send nothing cost one first-byte bound, th
   assert.equal(reads.filter(([source]) => source === "peer").length, 1);
   assert.ok(ctx.meters.coolingDown());
   assert.ok(Date.now() - started < 1000, `${Date.now() - started} ms`);
+});
+
+test("a peer that goes away mid-read does not make the worker avoid the other peers", { timeout: 5000 }, async () => {
+  const held = new Set([...Array(PIECES).keys()]);
+  const { feed, reads, ctx } = setup(held, { gone: true });
+  const sources = await drain(feed);
+  assert.equal(sources.length, PIECES);
+  assert.ok(sources.every((s) => s === "origin")); // each piece a peer left unfinished, and the runs after
+  // Only lateness (no stream, no bytes in time) or bad bytes cool the peers down: later
+  // windows ask the peers again, each failed piece is asked of the origin.
+  assert.equal(ctx.meters.coolingDown(), false);
+  assert.ok(reads.filter(([source]) => source === "peer").length > 1);
 });
