@@ -47,9 +47,10 @@ from tests.browser.sites import Page as SitePage
 
 pytestmark = pytest.mark.p2p
 FIREFOX_SWARMS = (
-    "a Firefox visitor B's agent at times never gets a wire to A in one of the swarms it "
-    "joined (no bitfield from any peer there within 30 s) while it does in the others; seen "
-    "in 1 to 3 of these 4 tests per run in 3 of 4 runs, cause not found yet (issue 13)"
+    "a Firefox visitor B's agent at times got no pieces from A in one of its swarms (no "
+    "bitfield there within 30 s): both agents had added that torrent by magnet and waited "
+    "for each other's metadata (fixed in 8d59eb8: failures in 2 of 3 runs of these tests "
+    "before, 1 of 12 after, that one not captured); kept until it holds in CI (issue 13)"
 )
 
 WEBTORRENT = Path(__file__).resolve().parents[2] / "node_modules/webtorrent/dist/webtorrent.min.js"
