@@ -69,6 +69,7 @@ class ErrorLog:
     """Every error any visitor's pages or workers showed; some may be allowed, by pattern."""
 
     found: list[str] = field(default_factory=list)
+    deferred: dict[object, str] = field(default_factory=dict)
     allowed: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -81,8 +82,20 @@ class ErrorLog:
         if not any(p.search(text) for p, _ in self.allowed):
             self.found.append(f"{who}: {what}: {text}")
 
+    def defer(self, key: object, who: str, what: str, text: str) -> None:
+        """Record ``text`` as :meth:`add` does, unless :meth:`explain` of ``key`` comes before
+        the test ends (an event that tells what the message meant may come after it)."""
+        if not any(p.search(text) for p, _ in self.allowed):
+            self.deferred[key] = f"{who}: {what}: {text}"
+
+    def explain(self, key: object) -> None:
+        self.deferred.pop(key, None)
+
+    def failed(self) -> bool:
+        return bool(self.found or self.deferred)
+
     def report(self) -> str:
-        return "\n".join(self.found)
+        return "\n".join([*self.found, *self.deferred.values()])
 
     def watch(self, who: str, context: BrowserContext | FirefoxContext) -> None:
         """Collect the errors of every page and service worker of ``context``."""

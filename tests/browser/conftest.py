@@ -105,7 +105,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """Fail a test that passed if its browsers showed an error."""
     result = yield
     errors = getattr(item, "funcargs", {}).get("errors")
-    if isinstance(errors, ErrorLog) and errors.found:
+    if isinstance(errors, ErrorLog) and errors.failed():
         pytest.fail("the browsers showed errors:\n" + errors.report(), pytrace=False)
     return result
 
@@ -115,7 +115,7 @@ def errors() -> Iterator[ErrorLog]:
     """Errors seen in any page or worker of this test's visitors."""
     log = ErrorLog()
     yield log
-    if log.found:
+    if log.failed():
         print("errors seen in the browsers:\n" + log.report())
 
 

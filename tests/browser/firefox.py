@@ -300,7 +300,7 @@ class Firefox:
                 return
             ctx = params.get("source", {}).get("context")
             page = self.pages.get(ctx) if ctx else None
-            if page is not None and page.abandoned(params.get("text") or ""):
+            if page is not None and page.abandoned(params):
                 return
             if page is not None:
                 page.context.on_log(params)
@@ -309,7 +309,7 @@ class Firefox:
         elif method == "network.fetchError":
             page = self.pages.get(params.get("context") or "")
             if page is not None and params.get("errorText") == "NS_BINDING_ABORTED":
-                page.aborted.append(params["request"]["url"])
+                page.gave_up(params["request"]["url"])
         elif method == "network.responseCompleted":
             page = self.pages.get(params.get("context") or "")
             if page is not None:
@@ -456,22 +456,27 @@ class FirefoxPage:
     url: str = "about:blank"
     navigations: dict[str, Response] = field(default_factory=dict)
     aborted: list[str] = field(default_factory=list)  # requests this page gave up on
+    # Firefox's interception reports not explained by an abort yet: (URL, ErrorLog key).
+    unexplained: list[tuple[str, object]] = field(default_factory=list)
     closed: bool = False
 
-    def abandoned(self, text: str) -> bool:
-        """Whether ``text`` is Firefox's report of a request this page itself gave up on.
+    def abandoned(self, params: dict[str, Any]) -> bool:
+        """Whether a page's log entry is Firefox's report of a request this page itself gave
+        up on (handled here), not an error.
 
         Firefox logs "A ServiceWorker intercepted the request and encountered an unexpected
         error" in the page whenever the page aborts a response a worker answered while its
-        body is still being read (a video element that seeks, a page that reloads), even for
-        ``respondWith(fetch(event.request))``; its URL is empty for a body the worker made.
-        The same words also report a worker's real failure (a body stream that errors). For a
-        body from the network (a URL in the message) BiDi tells the two apart: a
-        ``network.fetchError`` of ``NS_BINDING_ABORTED`` for that request, sent just before.
-        For a body the worker made (no URL; a media element's requests get no BiDi network
-        events at all) the worker's prelude reports every body that fails (SW_PRELUDE), so
-        Firefox's report is dropped here. Anything else fails the test.
+        body is still being read (a video element that seeks, a page that reloads while its
+        agent script loads), even for ``respondWith(fetch(event.request))``; its URL is empty
+        for a body the worker made. The same words also report a worker's real failure (a body
+        stream that errors). For a body with a URL in the message BiDi tells the two apart: a
+        ``network.fetchError`` of ``NS_BINDING_ABORTED`` for that request, sent before the
+        message or (seen in CI for the agent script) after it; until the test ends, the
+        message waits for it (``ErrorLog.defer``). For a body the worker made (no URL; a
+        media element's requests get no BiDi network events at all) the worker's prelude
+        reports every body that fails (SW_PRELUDE), so Firefox's report is dropped here.
         """
+        text = params.get("text") or ""
         m = INTERCEPTION.match(text)
         if m is None:
             return False
@@ -481,7 +486,23 @@ class FirefoxPage:
         if url in self.aborted:
             self.aborted.remove(url)
             return True
-        return False
+        errors = self.context.errors
+        if errors is None:
+            return False
+        key = (self.id, url, len(self.unexplained), text)
+        errors.defer(key, self.context.who, "error in a page", text)
+        self.unexplained.append((url, key))
+        return True
+
+    def gave_up(self, url: str) -> None:
+        """BiDi says this page aborted its request for ``url``."""
+        for i, (seen, key) in enumerate(self.unexplained):
+            if seen == url:
+                del self.unexplained[i]
+                if self.context.errors is not None:
+                    self.context.errors.explain(key)
+                return
+        self.aborted.append(url)
 
     def on_response(self, params: dict[str, Any]) -> None:
         response = Response.of(params, self.context.browser)

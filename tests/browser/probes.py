@@ -66,6 +66,18 @@ async def until_controlled(page: Page) -> None:
     )
 
 
+async def until_agent_loaded(page: Page) -> None:
+    """Wait until ``page`` has loaded the agent script (leader or not). A page that navigates
+    while it loads gets Firefox's "A ServiceWorker intercepted the request and encountered an
+    unexpected error" for it, with at times no abort that BiDi reports (FirefoxPage.abandoned).
+    """
+    await page.wait_for_function(
+        """(agent) => performance.getEntriesByType("resource")
+                  .some((e) => new URL(e.name).pathname.endsWith(agent))""",
+        arg="/" + AGENT,
+    )
+
+
 async def until_agent(page: Page) -> None:
     """Wait until ``page`` runs its profile's agent and the service worker has its port.
 
@@ -76,11 +88,7 @@ async def until_agent(page: Page) -> None:
     when it returns the worker has registered the port. ``page`` must be the leader tab.
     """
     await until_controlled(page)
-    await page.wait_for_function(
-        """(agent) => performance.getEntriesByType("resource")
-                  .some((e) => new URL(e.name).pathname.endsWith(agent))""",
-        arg="/" + AGENT,
-    )
+    await until_agent_loaded(page)
     agent = await page.evaluate(
         """(agent) => performance.getEntriesByType("resource").map((e) => e.name)
                   .find((n) => new URL(n).pathname.endsWith(agent))""",

@@ -25,6 +25,7 @@ from tests.browser.probes import (
     page_state,
     sha256,
     until_agent,
+    until_agent_loaded,
     until_page_complete,
     until_stored,
     with_store_root,
@@ -65,6 +66,7 @@ async def test_store_survives_a_reload(visitors: Visitors, origin: Origin, built
     page = await visitor.context.new_page()
     await page.goto(origin.url + PAGE_A.url)
     await until_page_complete(page, PAGE_A)
+    await until_agent_loaded(page)  # see there: Firefox reports an agent load a reload cut
     before = len(origin.settle())
     sources = Sources(visitor.context)
     await page.reload()
