@@ -32,6 +32,8 @@
 // its port: what the leaving page's agent reported no longer counts.
 
 export class AgentUnavailable extends Error {}
+/** The reason of an AgentUnavailable for an agent that did not answer in time (late peers). */
+export const SILENT = "silent";
 
 /** Shards whose swarms a new agent is told to join: the ones the worker read last. */
 const JOINS_KEPT = 16;
@@ -266,7 +268,7 @@ export class AgentLink {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new AgentUnavailable("silent"));
+        reject(new AgentUnavailable(SILENT));
       }, timeoutMs);
       const done = (f) => (v) => {
         clearTimeout(timer);

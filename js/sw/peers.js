@@ -4,7 +4,7 @@
 // waiting for an agent, a tracker or WebRTC to start.
 
 import { agentRequest, piecesOfRange } from "./file.js";
-import { AgentUnavailable } from "./agent.js";
+import { AgentUnavailable, SILENT } from "./agent.js";
 import { ChunkReader, StallError } from "./reader.js";
 
 /**
@@ -49,7 +49,7 @@ export async function peerReader(ctx, file, start, end, waitMs = null, { totalMs
  * visitor left, this page navigated) says nothing of the peers that remain: in the crowd
  * benchmark, counting those too halved what came from peers.
  */
-export const late = (err) => err instanceof StallError || (err instanceof AgentUnavailable && err.message === "silent");
+export const late = (err) => err instanceof StallError || (err instanceof AgentUnavailable && err.message === SILENT);
 
 /**
  * How long a read waits for peers once the origin failed: the deadline, and at least 10 s
