@@ -13,5 +13,6 @@ export const counters = {
   trackersLost: 0, // tracker connections that closed (dropped until the tracker answers again)
   prefetched: 0, // bytes of linked pages' files the worker answered from the store or peers (prefetch.js)
   prefetchPasses: 0, // prefetches of this page's links finished
+  swBytesKnown: 0, // the worker's verified bytes (store + peers + origin) as the stats reporter last heard them (stats-reporter.js)
   leader: false, // whether this page runs the profile's WebTorrent client
 };

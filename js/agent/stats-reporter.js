@@ -31,15 +31,20 @@ export class Reporter {
   async refresh() {
     try {
       const sw = await this.askSw();
-      if (sw) this.swLatest = swTotals(sw);
+      if (sw) this.take(sw);
     } catch {
       // keep the last answer; what the SW counted meanwhile goes in a later report
     }
   }
 
-  /** The SW's counters, as it sends them 100 ms after they change. */
+  /**
+   * The SW's counters, as it sends them 100 ms after they change (or as asked). Their bytes
+   * go to `counters.swBytesKnown`: what a report from `pagehide` would go from.
+   */
   take(sw) {
-    this.swLatest = swTotals(sw);
+    const t = swTotals(sw);
+    this.swLatest = t;
+    this.counters.swBytesKnown = t.store + t.peers + t.origin;
   }
 
   /** Refresh, then report what is new. */

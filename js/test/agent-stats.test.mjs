@@ -145,3 +145,12 @@ test("the SW's counters it sends unasked are what pagehide reports", () => {
   assert.equal(h.reporter.flush(), true);
   assert.deepEqual([h.sent[0].store, h.sent[0].origin, h.sent[0].peers], [10, 5, 40]);
 });
+
+test("the agent's counters show the SW bytes a pagehide report would go from", async () => {
+  const h = harness({ swAnswers: [sw(1, 2, 0, 3)] });
+  assert.equal(h.counters.swBytesKnown ?? 0, 0);
+  await h.reporter.refresh();
+  assert.equal(h.counters.swBytesKnown, 6);
+  h.reporter.take(sw(10, 5, 0, 40));
+  assert.equal(h.counters.swBytesKnown, 55);
+});

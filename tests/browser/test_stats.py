@@ -72,6 +72,21 @@ async def counted(leader: Page, base: str) -> dict[str, int]:
     }
 
 
+async def until_known(leader: Page, base: str, timeout: float = 10) -> dict[str, int]:
+    """What ``counted`` says, once the leader's stats reporter has heard the worker's counters
+    that far (the agent's ``swBytesKnown``). A report from ``pagehide`` cannot ask the worker:
+    it goes from what the worker last sent, 100 ms after its counters changed (docs/runtime.md,
+    "The agent"), so a leader that left as soon as a read was counted reported less."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        want = await counted(leader, base)
+        known = (await agent_counters(leader, base))["swBytesKnown"]
+        if known >= want["store"] + want["peers"] + want["origin"]:
+            return want
+        assert asyncio.get_running_loop().time() < deadline, (known, want)
+        await asyncio.sleep(0.05)
+
+
 async def until_reported(origin: Origin, want: Any, timeout: float = 20) -> dict[str, int]:
     """Poll the server's totals until ``want(totals)`` holds."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -158,9 +173,9 @@ async def test_visitors_beacons_on_page_hide_reach_the_dashboard(
 ) -> None:
     first, first_tab = await browse(await visitors.new("A"), origin)
     second, second_tab = await browse(await visitors.new("B"), origin, built)
-    b_counted = await counted(second, origin.url)
+    b_counted = await until_known(second, origin.url)
     assert b_counted["peers"] > 0, b_counted
-    a_counted = await counted(first, origin.url)
+    a_counted = await until_known(first, origin.url)
     assert totals(origin)["reports"] == 0, "the interval (60 s) has not passed: nothing yet"
     # B leaves by navigating away, A by closing its tabs: each leader's pagehide reports.
     await second_tab.close()
