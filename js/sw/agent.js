@@ -29,7 +29,8 @@
 // MessagePort and starts its agent after `load`, or at once when the worker posts
 // `{type: "start"}` on that port, which it does when a read wants peers and no agent is
 // there. A navigation answered with a page that loads install.js makes the link `replacing()`
-// its port: what the leaving page's agent reported no longer counts.
+// its port: what the leaving page's agent reported no longer counts, and what the worker
+// tells the agent meanwhile waits until the port answers (an agent in another tab that stays).
 
 export class AgentUnavailable extends Error {}
 /** The reason of an AgentUnavailable for an agent that did not answer in time (late peers). */
@@ -60,6 +61,7 @@ export class AgentLink {
     this.confirmed = true; // false from replacing() until the port answers again
     this.storing = new Set(); // infohashes of "stored" messages about to go
     this.pieces = []; // "piece" messages waiting for an agent
+    this.held = new Map(); // join/piece/stored messages for an unconfirmed port, sent if it answers
   }
 
   /**
@@ -70,7 +72,7 @@ export class AgentLink {
   piece(msg) {
     const message = { type: "piece", ...msg };
     this.pieces = [...this.pieces.slice(1 - PIECES_KEPT), message];
-    if (this.port && this.confirmed) this.post(this.port, message);
+    this.tell(`piece:${msg.infohash}/${msg.index}`, message);
   }
 
   /** The worker wrote pieces of `infohash` to the store: tell the agent, once per 200 ms. */
@@ -79,7 +81,7 @@ export class AgentLink {
     this.storing.add(infohash);
     setTimeout(() => {
       this.storing.delete(infohash);
-      if (this.port && this.confirmed) this.post(this.port, { type: "stored", infohash });
+      this.tell(`stored:${infohash}`, { type: "stored", infohash });
     }, 200);
   }
 
@@ -167,10 +169,7 @@ export class AgentLink {
     this.joined.delete(infohash);
     this.joined.set(infohash, msg);
     for (const key of this.joined.keys()) if (this.joined.size > JOINS_KEPT) this.joined.delete(key);
-    if (this.port && this.confirmed) {
-      this.post(this.port, msg);
-      return;
-    }
+    if (this.tell(`join:${infohash}`, msg)) return;
     this.wanted = true;
     this.summon();
     if (this.port) this.live().catch(() => {}); // an agent that stays confirms itself
@@ -179,6 +178,23 @@ export class AgentLink {
   /** What the agent's peers hold, for the stats message: infohash -> bitfield bytes. */
   holdings() {
     return this.port && this.confirmed ? Object.fromEntries([...this.haves].map(([k, bits]) => [k, [...bits]])) : {};
+  }
+
+  /**
+   * Send `msg` to the agent: now when it is confirmed (true); while a navigation leaves it
+   * unconfirmed (`replacing()`), when it answers, under `key` (a later message with the same
+   * key replaces it). An agent in another tab that stays (the leader, with a tab of the same
+   * profile navigating) is confirmed only once it answers a ping, and a busy page answers late:
+   * the joins and pieces of the navigated page's first reads were lost meanwhile, its
+   * shards never joined and its boundary pieces never kept.
+   */
+  tell(key, msg) {
+    if (this.port && this.confirmed) {
+      this.post(this.port, msg);
+      return true;
+    }
+    if (this.port) this.held.set(key, msg);
+    return false;
   }
 
   post(port, msg) {
@@ -198,6 +214,7 @@ export class AgentLink {
     port.onmessage = (event) => this.receive(port, event.data); // setting it starts the port
     this.wanted = false;
     this.confirmed = true;
+    this.held.clear(); // the joins and pieces kept go to it anyway, below
     this.forget();
     for (const msg of this.joined.values()) this.post(port, msg);
     for (const msg of this.pieces) this.post(port, msg);
@@ -208,6 +225,8 @@ export class AgentLink {
       this.heard = this.now();
       if (!this.confirmed) {
         this.confirmed = true;
+        for (const held of this.held.values()) this.post(port, held);
+        this.held.clear();
         this.notify();
       }
     }
@@ -254,6 +273,7 @@ export class AgentLink {
 
   drop(port) {
     this.port = null;
+    this.held.clear();
     this.forget();
     for (const [id, w] of this.pending) {
       if (w.port === port) {

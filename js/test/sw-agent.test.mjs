@@ -226,3 +226,51 @@ test("replacing: a live agent in another tab answers the ping, stays, and what i
   assert.equal(other.seen.length, 1);
   other.close();
 });
+
+test("replacing: the joins, pieces and stored notes of the moment reach an agent that stays once it answers", { timeout: 5000 }, async () => {
+  let pong = null; // the agent answers when the test says (a busy leader tab)
+  const other = fakeAgent((m, port) => {
+    if (m.type === "ping") pong = () => port.postMessage({ type: "pong", id: m.id });
+  });
+  const link = new AgentLink({ pingMs: 2000 });
+  try {
+    link.register(other.port, "tab-b");
+    link.replacing();
+    link.join({ ...READ, infohash: HASH });
+    link.join({ ...READ, infohash: HASH }); // a second read of that shard: one join is enough
+    link.piece({ infohash: HASH, torrent: "t", index: 1, bytes: new Uint8Array([7]) });
+    link.stored(HASH);
+    await new Promise((resolve) => setTimeout(resolve, 250)); // the stored note is due by now
+    assert.deepEqual((await heard(other.seen)).map((m) => m.type), ["ping"]);
+    pong();
+    const seen = await heard(other.seen, 4);
+    assert.deepEqual(
+      seen.slice(1).map((m) => [m.type, m.index ?? null]),
+      [["join", null], ["piece", 1], ["stored", null]],
+    );
+    link.piece({ infohash: HASH, torrent: "t", index: 2, bytes: new Uint8Array([8]) });
+    assert.equal((await heard(other.seen, 5)).at(-1).index, 2, "confirmed: told at once");
+  } finally {
+    other.close();
+  }
+});
+
+test("replacing: what waited for a leaving agent that never answers goes to no one; a new agent gets the joins and pieces", { timeout: 5000 }, async () => {
+  const leaving = fakeAgent(() => {});
+  const next = fakeAgent(() => {});
+  const link = new AgentLink({ pingMs: 50 });
+  try {
+    link.register(leaving.port, "old");
+    link.replacing();
+    link.join({ ...READ, infohash: HASH });
+    link.piece({ infohash: HASH, torrent: "t", index: 1, bytes: new Uint8Array([7]) });
+    assert.equal(await link.live(), null); // dropped after the ping's 50 ms
+    link.register(next.port, "new");
+    const seen = await heard(next.seen, 2);
+    assert.deepEqual(seen.map((m) => m.type), ["join", "piece"]);
+    assert.deepEqual(leaving.seen.map((m) => m.type), ["ping"]);
+  } finally {
+    leaving.close();
+    next.close();
+  }
+});
