@@ -172,6 +172,7 @@ MARKS = """() => {
     agent_js: end(/\\/planktos\\/agent[^/]*\\.js/),
     manifest: end(/\\/planktos\\/manifest/),
     first_torrent: end(/\\.torrent(\\?|$)/),
+    controlled: n ? n.workerStart > 0 : null, // the worker answered the navigation
   };
 }"""
 WORKER_STATS = """() => new Promise((resolve) => {
@@ -462,11 +463,12 @@ async def run_steps(
     dwell_s: float = 0,
 ) -> None:
     """Do ``steps`` in ``page``, noting into ``visit`` the times, marks and errors."""
+    left = None  # the page being left
     for kind, path in steps:
         key = path or "/"
         try:
             if planktos and page.url.startswith("http"):
-                visit.agent.update(await agent_counters(page))
+                visit.agent.update(await agent_counters(page, visit.marks.get(left)))
             if kind == "gallery":
                 visit.times[key] = await step_gallery(page, origin + path)
             elif kind == "video":
@@ -476,15 +478,21 @@ async def run_steps(
             else:
                 visit.times[key] = await step_page(page, origin + path)
             visit.marks[key] = await page.evaluate(MARKS)
+            left = key
             await asyncio.sleep(dwell_s)
         except Exception as err:  # a slow or broken step is a result, not a crash
             visit.errors.append(f"{key}: {type(err).__name__}: {str(err).splitlines()[0]}")
             visit.times.setdefault(key, None)
 
 
-async def agent_counters(page: Page) -> Counter[str]:
-    got = await page.evaluate(AGENT_COUNTERS)
-    return Counter({k: v for k, v in (got or {}).items() if isinstance(v, int | float)})
+async def agent_counters(page: Page, marks: dict[str, Any] | None = None) -> Counter[str]:
+    """The counters of the agent of ``page``; its first wire's time goes into ``marks`` (the
+    page's), not into the sum."""
+    got = dict(await page.evaluate(AGENT_COUNTERS) or {})
+    first_wire = got.pop("firstWireMs", None)
+    if marks is not None:
+        marks["first_wire"] = first_wire or None
+    return Counter({k: v for k, v in got.items() if isinstance(v, int | float)})
 
 
 async def finish(visit: Visit, planktos: bool) -> None:
@@ -492,7 +500,8 @@ async def finish(visit: Visit, planktos: bool) -> None:
     if not planktos or visit.page is None:
         return
     try:
-        visit.agent.update(await agent_counters(visit.page))
+        last = list(visit.marks)[-1] if visit.marks else None
+        visit.agent.update(await agent_counters(visit.page, visit.marks.get(last)))
         visit.worker = await visit.page.evaluate(WORKER_STATS)
     except Exception as err:
         visit.errors.append(f"counters: {type(err).__name__}: {err}")
@@ -537,6 +546,20 @@ def log_bytes(lines: list[str]) -> dict[str, int]:
         if kind not in ("web_seed", "site_files"):
             out["runtime_and_metadata"] += size
     return out
+
+
+def log_by_path(lines: list[str]) -> dict[str, list[int]]:
+    """Per path (query dropped), from access log lines, the largest first: requests, body
+    bytes, then each request's body bytes in order; which files the origin's bytes went to."""
+    out: dict[str, list[int]] = {}
+    for line in lines:
+        match = re.search(r'"GET (\S+) [^"]*" \d{3} (\d+|-)$', line)
+        if match:
+            row = out.setdefault(match[1].split("?", 1)[0], [0, 0])
+            row[0] += 1
+            row[1] += 0 if match[2] == "-" else int(match[2])
+            row.append(0 if match[2] == "-" else int(match[2]))
+    return dict(sorted(out.items(), key=lambda kv: -kv[1][1]))
 
 
 # --- the cases ----------------------------------------------------------------------------------
@@ -596,6 +619,7 @@ async def crowd_round(
         "origin_bytes": log_bytes(lines),
         "origin_wire_bytes": class_bytes(s.classes[mode]) - wire if s.classes else None,
         "origin_requests": len(lines),
+        "origin_by_path": log_by_path(lines),
         "from_peers": sum(v.peer_bytes() for v in visits),
         "visitors_cpu_s": round(visitors_cpu, 2),
         "origin_cpu_s": round(process_cpu_seconds(server.proc.pid) - origin_cpu, 2),
@@ -653,7 +677,7 @@ def summarize_crowd(runs: list[dict[str, Any]], measures: list[str]) -> dict[str
                 ]
             )
             for page in ("gallery.html", "video.html")
-            for mark in ("html_first_byte", "agent_js", "first_torrent")
+            for mark in ("html_first_byte", "agent_js", "first_torrent", "first_wire")
         }
     plain, pk = out["plain"], out["planktos"]
     valid = all((x["saturated_share"] or 0) <= INVALID_SHARE for x in (plain, pk))

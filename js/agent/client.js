@@ -29,6 +29,7 @@ function countWire(wire) {
   if (wire.type === "webSeed") return;
   startPipeline(wire);
   counters.peersConnected += 1;
+  counters.firstWireMs ||= Math.round(performance.now()); // ms after this page's navigation began
   wire.once("close", () => {
     counters.peersConnected -= 1;
   });

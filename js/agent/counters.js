@@ -8,6 +8,7 @@ export const counters = {
   peersDropped: 0, // peers disconnected and refused for sending a bad piece (guard.js)
   peersRefused: 0, // connections from dropped peers refused since
   peersConnected: 0, // WebRTC wires open now
+  firstWireMs: 0, // when this page's first WebRTC wire opened, ms after its navigation began (agent start, issue 11)
   reads: 0, // read requests from the service worker
   readErrors: 0, // read requests answered with an error
   trackersLost: 0, // tracker connections that closed (dropped until the tracker answers again)
