@@ -85,10 +85,16 @@ export class AgentLink {
     }, 200);
   }
 
-  /** A page offers to start its agent when asked; asked at once if a read wanted peers. */
-  offer(port) {
+  /**
+   * A page offers to start its agent when asked; asked at once if a read wanted peers, or
+   * `now`: the next page of a visit that takes files from peers over a slow origin wants its
+   * agent before its first read (in the crowd benchmark a video page's agent started
+   * 90–460 ms into the page, when the video's first read asked for it, and had its first
+   * peer 560–820 ms in; meanwhile the origin sent the video).
+   */
+  offer(port, now = false) {
     this.summoners = [...this.summoners.slice(-3), port];
-    if (this.wanted) this.summon();
+    if (this.wanted || now) this.summon();
   }
 
   /** Ask the pages that offered to start their agent (each at most once). */
@@ -144,19 +150,25 @@ export class AgentLink {
     return last;
   }
 
-  /** Resolves true as soon as `holds(infohash, first, last)`, false after `ms`. */
-  whenHolds(infohash, first, last, ms) {
+  /**
+   * Resolves true as soon as `holds(infohash, first, last)`, false after `ms` or when
+   * `signal` (an AbortSignal) aborts.
+   */
+  whenHolds(infohash, first, last, ms, signal) {
     if (this.holds(infohash, first, last)) return Promise.resolve(true);
-    if (ms <= 0) return Promise.resolve(false);
+    if (ms <= 0 || signal?.aborted) return Promise.resolve(false);
     return new Promise((resolve) => {
       const done = (held) => {
         clearTimeout(timer);
         this.watchers.delete(check);
+        signal?.removeEventListener("abort", stopped);
         resolve(held);
       };
       const check = () => this.holds(infohash, first, last) && done(true);
-      const timer = setTimeout(() => done(false), ms);
+      const stopped = () => done(false);
+      const timer = setTimeout(stopped, ms);
       this.watchers.add(check);
+      signal?.addEventListener("abort", stopped);
     });
   }
 

@@ -3,7 +3,7 @@
 
 import { boundaryPieces, storeFilePieces } from "./assemble.js";
 import { took, rejected } from "./counters.js";
-import { IntegrityError, PEERS_ONLY, seedTreeUrl } from "./file.js";
+import { IntegrityError, PEERS_ONLY, piecesOfRange, seedTreeUrl } from "./file.js";
 import { hedge } from "./hedge.js";
 import { cameOverNetwork, originStream, timingsOf } from "./origin.js";
 import { downWaitMs, late, measured, peerReader } from "./peers.js";
@@ -58,17 +58,13 @@ async function find(ctx, file) {
   if (ctx.peersOnly) {
     // A prefetch: peers that hold it within the deadline, or nothing (index.js answers 204).
     const bytes = await readFromPeers(ctx, file, file.deadline);
-    if (!bytes || !(await check(ctx, bytes, entry, "peer"))) throw PEERS_ONLY;
+    if (!bytes) throw PEERS_ONLY;
     keepFile(ctx, entry, bytes);
     return { bytes, source: "peer" };
   }
   // Peers late past their expected time: the origin is asked too, and the first answer wins.
   const peerStop = {};
-  const fromPeers = readFromPeers(ctx, file, null, peerStop).then(async (bytes) => {
-    if (bytes && (await check(ctx, bytes, entry, "peer"))) return bytes;
-    if (bytes) ctx.meters.peerFailed();
-    return null;
-  });
+  const fromPeers = readFromPeers(ctx, file, null, peerStop);
   const originRead = () => {
     const controller = new AbortController();
     return { promise: readFromOrigin(ctx, file, controller.signal), cancel: () => controller.abort() };
@@ -81,12 +77,20 @@ async function find(ctx, file) {
 
   let fromOrigin = null;
   try {
-    fromOrigin = await (first.secondary ?? readFromOrigin(ctx, file));
+    if (first.secondary) fromOrigin = await first.secondary;
+    else {
+      const got = await originUnlessPeersCome(ctx, file);
+      if (got.source === "peer") {
+        keepFile(ctx, entry, got.bytes);
+        return got;
+      }
+      fromOrigin = got.bytes;
+    }
   } catch (err) {
     if (!(err instanceof ShortReadError)) {
       // The origin is down or failing: peers are what is left, worth waiting for.
       const late = await readFromPeers(ctx, file, downWaitMs(file));
-      if (late && (await check(ctx, late, entry, "peer"))) {
+      if (late) {
         keepFile(ctx, entry, late);
         return { bytes: late, source: "peer" };
       }
@@ -148,7 +152,43 @@ async function readFromPieces(ctx, file) {
   return out;
 }
 
-/** The file's bytes from peers, unchecked, or null; `stop.cancel()` abandons the read. */
+/** Files smaller than this are left to the origin once it was asked: they arrive too soon. */
+export const OVERTAKE_BYTES = 64 * 1024;
+
+/**
+ * {bytes, source} of the file: from the origin (unchecked), unless the agent's connected peers
+ * come to hold it while the origin is still sending; then from them too, and the first copy
+ * that arrives (a peer's verified) wins, the other is cancelled. A page's agent starts with
+ * its page and gets its first peer a few hundred ms after the page asked for its files; a
+ * congested origin takes longer than that to send a large image (issue 11: in the crowd
+ * benchmark every image of a visitor's first controlled page came from the origin).
+ */
+async function originUnlessPeersCome(ctx, file) {
+  const { entry, shard } = file;
+  const controller = new AbortController();
+  const origin = readFromOrigin(ctx, file, controller.signal);
+  if (entry.length < OVERTAKE_BYTES || ctx.meters.coolingDown()) return { bytes: await origin, source: "origin" };
+  const { first, last } = piecesOfRange(file, 0, entry.length - 1);
+  const watching = new AbortController();
+  const stop = {};
+  const peers = () => ({
+    promise: readFromPeers(ctx, file, null, stop).then((bytes) => bytes ?? Promise.reject()),
+    cancel: () => stop.cancel(false), // not late: they started late
+  });
+  const came = ctx.agent.whenHolds(shard.infohash, first, last, file.deadline, watching.signal);
+  const got = await hedge(origin.catch(() => null), came, peers, () => controller.abort());
+  watching.abort();
+  if (got.primary) return { bytes: got.primary, source: "origin" };
+  const bytes = await got.secondary?.catch(() => null);
+  // Without the peers' copy, the origin's (or its error).
+  return bytes ? { bytes, source: "peer" } : { bytes: await origin, source: "origin" };
+}
+
+/**
+ * The file's bytes from peers, verified, or null; `stop.cancel(slow)` abandons the read
+ * (`slow`, the default: the peers were outrun by the origin, a reason to avoid them a while).
+ * Bad bytes make the worker avoid peers a while.
+ */
 async function readFromPeers(ctx, file, waitMs = null, stop = {}) {
   const { length } = file.entry;
   // A whole small file within the owner's deadline: a peer sending a byte now and then
@@ -156,14 +196,16 @@ async function readFromPeers(ctx, file, waitMs = null, stop = {}) {
   const peers = await peerReader(ctx, file, 0, length - 1, waitMs, { totalMs: waitMs ?? file.deadline });
   if (!peers) return null;
   let outrun = false; // the origin's copy came first (hedge.js): the peers were late too
-  stop.cancel = () => {
-    outrun = true;
+  stop.cancel = (slow = true) => {
+    outrun = slow;
     peers.reader.cancel();
   };
   try {
     const bytes = await peers.reader.take(length);
     measured(ctx.meters.peers, peers.reader, length, peers.asked);
-    return bytes;
+    if (await check(ctx, bytes, file.entry, "peer")) return bytes;
+    ctx.meters.peerFailed();
+    return null;
   } catch (err) {
     if (outrun || late(err)) ctx.meters.peerFailed();
     return null; // late, stalled, short: the origin it is

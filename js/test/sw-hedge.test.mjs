@@ -42,3 +42,14 @@ test("a second source that fails leaves the primary to finish; both failing ends
   const got = await hedge(after(60, null), 20, second(5, "down", true).start);
   await assert.rejects(got.secondary, /down/);
 });
+
+test("a promise as the trigger: the second source is asked when it resolves true, never when false", async () => {
+  const waited = second(5, "peer");
+  const got = await hedge(after(300, "origin"), after(20, true), waited.start);
+  assert.equal(waited.asked, true);
+  assert.equal(await got.secondary, "peer");
+
+  const never = second(5, "peer");
+  assert.deepEqual(await hedge(after(60, "origin"), after(20, false), never.start), { primary: "origin" });
+  assert.equal(never.asked, false);
+});
