@@ -150,25 +150,19 @@ export class AgentLink {
     return last;
   }
 
-  /**
-   * Resolves true as soon as `holds(infohash, first, last)`, false after `ms` or when
-   * `signal` (an AbortSignal) aborts.
-   */
-  whenHolds(infohash, first, last, ms, signal) {
+  /** Resolves true as soon as `holds(infohash, first, last)`, false after `ms`. */
+  whenHolds(infohash, first, last, ms) {
     if (this.holds(infohash, first, last)) return Promise.resolve(true);
-    if (ms <= 0 || signal?.aborted) return Promise.resolve(false);
+    if (ms <= 0) return Promise.resolve(false);
     return new Promise((resolve) => {
       const done = (held) => {
         clearTimeout(timer);
         this.watchers.delete(check);
-        signal?.removeEventListener("abort", stopped);
         resolve(held);
       };
       const check = () => this.holds(infohash, first, last) && done(true);
-      const stopped = () => done(false);
-      const timer = setTimeout(stopped, ms);
+      const timer = setTimeout(() => done(false), ms);
       this.watchers.add(check);
-      signal?.addEventListener("abort", stopped);
     });
   }
 

@@ -169,15 +169,14 @@ async function originUnlessPeersCome(ctx, file) {
   const origin = readFromOrigin(ctx, file, controller.signal);
   if (entry.length < OVERTAKE_BYTES || ctx.meters.coolingDown()) return { bytes: await origin, source: "origin" };
   const { first, last } = piecesOfRange(file, 0, entry.length - 1);
-  const watching = new AbortController();
   const stop = {};
   const peers = () => ({
     promise: readFromPeers(ctx, file, null, stop).then((bytes) => bytes ?? Promise.reject()),
     cancel: () => stop.cancel(false), // not late: they started late
   });
-  const came = ctx.agent.whenHolds(shard.infohash, first, last, file.deadline, watching.signal);
+  // (Its watch ends with the deadline: a closure per large origin read, for 2.5 s.)
+  const came = ctx.agent.whenHolds(shard.infohash, first, last, file.deadline);
   const got = await hedge(origin.catch(() => null), came, peers, () => controller.abort());
-  watching.abort();
   if (got.primary) return { bytes: got.primary, source: "origin" };
   const bytes = await got.secondary?.catch(() => null);
   // Without the peers' copy, the origin's (or its error).
