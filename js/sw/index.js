@@ -98,7 +98,7 @@ self.addEventListener("message", (event) => {
   const reply = (msg) => (event.ports?.[0] ?? event.source)?.postMessage(msg);
   try {
     if (data?.type === "agent" && event.ports?.[0]) agent.register(event.ports[0], event.source?.id ?? null);
-    else if (data?.type === "summon" && event.ports?.[0]) agent.offer(event.ports[0], agent.joined.size > 0 && meters.originSlow());
+    else if (data?.type === "summon" && event.ports?.[0]) agent.offer(event.ports[0]);
     else if (data?.type === "stats") {
       const answer = () => reply({ type: "stats", build: BUILD, ...counters, holding: agent.holdings() });
       event.waitUntil(statsSaved.then(answer).catch(ignore));

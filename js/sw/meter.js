@@ -73,12 +73,6 @@ export class Meters {
     });
   }
 
-  /** Whether a 256 KiB read is expected to take MIN_GAIN_MS longer from the origin than from peers. */
-  originSlow() {
-    const bytes = 256 * 1024;
-    return (this.origin.estimate(bytes) ?? 0) - (this.peers.estimate(bytes) ?? 0) >= MIN_GAIN_MS;
-  }
-
   /**
    * When a small file's read from peers is late enough that the origin is asked too (the
    * first verified copy wins): UNPROVEN_WAIT_MS past the wait for a peer holding it and the

@@ -192,14 +192,6 @@ test("a page offering after a read wanted peers is asked at once", async () => {
   page.close();
 });
 
-test("a page offering with `now` is asked at once, without a read wanting peers", async () => {
-  const link = new AgentLink();
-  const page = fakeAgent(() => {});
-  link.offer(page.port, true);
-  assert.deepEqual(await heard(page.seen), [{ type: "start" }]);
-  page.close();
-});
-
 test("replacing: what the leaving page's agent reported no longer counts, a join summons the new page's, and the next read pings", { timeout: 5000 }, async () => {
   const leaving = fakeAgent(() => {});
   const link = new AgentLink({ pingMs: 100 });

@@ -61,16 +61,3 @@ test("a late peer read gets the origin asked too: 300 ms past the wait and the p
   assert.ok(wait > 0);
   assert.equal(m.hedgeMs(100_000, 2500), wait + UNPROVEN_WAIT_MS + 150);
 });
-
-test("originSlow: a 256 KiB read expected MIN_GAIN_MS slower from the origin than from peers", () => {
-  const m = new Meters();
-  assert.equal(m.originSlow(), false); // nothing measured
-  m.origin.record(100_000, 5, 6); // loopback: 100 MB/s after 5 ms
-  assert.equal(m.originSlow(), false);
-  const congested = new Meters();
-  congested.origin.record(100_000, 100, 150); // 2 MB/s after 100 ms: 231 ms for 256 KiB
-  assert.equal(congested.origin.estimate(256 * 1024) >= MIN_GAIN_MS, true);
-  assert.equal(congested.originSlow(), true);
-  congested.peers.record(100_000, 100, 150); // peers as slow: nothing to gain
-  assert.equal(congested.originSlow(), false);
-});
