@@ -18,7 +18,6 @@ from tests.browser.origin import Origin, attribute, describe
 from tests.browser.probes import until_held
 from tests.browser.sites import PAGE_A, PAGE_B, PAGES, Built, add_worker_prelude
 from tests.browser.test_p2p import (
-    FIREFOX_SWARMS,
     PAGE_KEYS,
     browse,
     fetch_in_page,
@@ -51,7 +50,6 @@ async def other_visitors(
     await (other or chromium).close()  # type: ignore[union-attr]
 
 
-@pytest.mark.firefox_flaky(FIREFOX_SWARMS)
 async def test_a_visitor_in_the_other_browser_serves_this_ones_files(
     visitors: Visitors, other_visitors: Visitors, origin: Origin, built: Built
 ) -> None:
