@@ -107,7 +107,10 @@ export class AgentLink {
         // a page that went away
       }
     }
-    if (this.summoners.length) this.wanted = false;
+    // `wanted` stays until an agent registers: the ports may be of pages gone (a tab that
+    // navigated), and the page that replaced them then starts its agent only after `load`,
+    // which Firefox holds back while a video waits for the peers that agent would bring
+    // (the worker's 10 s wait when the origin fails: test_mirror.py in Firefox).
     this.summoners = [];
   }
 

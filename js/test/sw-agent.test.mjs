@@ -192,6 +192,27 @@ test("a page offering after a read wanted peers is asked at once", async () => {
   page.close();
 });
 
+test("a read that wanted peers while only a page gone had offered: the next page to offer is asked at once", { timeout: 10_000 }, async () => {
+  const link = new AgentLink();
+  const gone = fakeAgent(() => {});
+  const next = fakeAgent(() => {});
+  const later = fakeAgent(() => {});
+  try {
+    link.offer(gone.port);
+    gone.close(); // the tab navigated: its page will never start an agent
+    link.join(READ); // asks the gone page
+    link.offer(next.port);
+    assert.deepEqual(await heard(next.seen), [{ type: "start" }]);
+    // An agent registering ends the want.
+    link.register(next.port);
+    link.offer(later.port);
+    assert.deepEqual(await heard(later.seen), []);
+  } finally {
+    next.close();
+    later.close();
+  }
+});
+
 test("replacing: what the leaving page's agent reported no longer counts, a join summons the new page's, and the next read pings", { timeout: 5000 }, async () => {
   const leaving = fakeAgent(() => {});
   const link = new AgentLink({ pingMs: 100 });
