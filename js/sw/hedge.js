@@ -7,8 +7,9 @@ const LATE = Symbol("late");
  * `primary`: a promise of a result or null (no result: take the second source). When it has
  * not settled within `after` ms (or, `after` a promise, when that resolves true: an event,
  * not a delay), `start()` ({promise, cancel}) asks the second source beside it. Resolves
- * {primary: result} when the primary's result comes first (the second source is cancelled), or {secondary: promise | null}: take the second source's promise (null: it was
- * not asked yet), because the primary gave nothing or the second source answered first (the
+ * {primary: result} when the primary's result comes first (the second source is cancelled),
+ * or {secondary: promise | null}: take the second source's promise (null: it was not asked
+ * yet), because the primary gave nothing or the second source answered first (the
  * primary is then cancelled with `cancelPrimary`). A second source that fails while the
  * primary is still going leaves the primary to finish.
  */
