@@ -85,16 +85,10 @@ export class AgentLink {
     }, 200);
   }
 
-  /**
-   * A page offers to start its agent when asked; asked at once if a read wanted peers, or
-   * `now`: the next page of a visit that takes files from peers over a slow origin wants its
-   * agent before its first read (in the crowd benchmark a video page's agent started
-   * 90–460 ms into the page, when the video's first read asked for it, and had its first
-   * peer 560–820 ms in; meanwhile the origin sent the video).
-   */
-  offer(port, now = false) {
+  /** A page offers to start its agent when asked; asked at once if a read wanted peers. */
+  offer(port) {
     this.summoners = [...this.summoners.slice(-3), port];
-    if (this.wanted || now) this.summon();
+    if (this.wanted) this.summon();
   }
 
   /** Ask the pages that offered to start their agent (each at most once). */
