@@ -22,8 +22,9 @@ const DIST = join(ROOT, "src/planktos/runtime/dist");
 // 12 KB (DESIGN.md); this guard stops it growing past the current miss (14.1 KB: revalidating
 // small files against the HTTP cache and letting peers take over an origin run cost 0.4 KB).
 // Raised from 15 KiB to 15.5 KiB with prefetch and partial peer windows (issue 11); the target
-// is 12 KB (DESIGN.md), not met: a guard against growth, not the goal.
-const SW_LIMIT = 15_872;
+// is 12 KB (DESIGN.md), not met: a guard against growth, not the goal. Raised to 16,000 B for
+// a media element's wait for peers after its stored prefix (js/sw/large.js, slackMs).
+const SW_LIMIT = 16_000;
 const AGENT_LIMIT = 90 * 1024;
 
 const common = {

@@ -280,7 +280,8 @@ function respond(event, lookup, onBytes = null, peersOnly = null) {
         // A prefetch that fails (its page, and so its agent, gone meanwhile) says nothing of
         // the peers the next page's reads should avoid: it does not cool them down.
         const m = peersOnly ? Object.create(meters, { peerFailed: { value: () => {} } }) : meters;
-        const ctx = { store, agent, meters: m, counters, scope, keep: () => snapshots.inUse(), background, done: finish, peersOnly };
+        const media = /^(audio|video)$/.test(event.request.destination);
+        const ctx = { store, agent, meters: m, counters, scope, keep: () => snapshots.inUse(), background, done: finish, peersOnly, media };
         if (onBytes) ctx.onBytes = onBytes;
         const reading = respondFile(ctx, event.request, file);
         const response = await (stopped ? Promise.race([reading, stopped]) : reading);

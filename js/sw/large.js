@@ -28,6 +28,24 @@ export const SINGLE_BYTES = 512 * 1024;
 export const MAX_WINDOW_BYTES = 2 << 20;
 export const MAX_ORIGIN_WINDOW_BYTES = 32 << 20;
 export const WRITE_BACKLOG = 8 << 20;
+/**
+ * The rate a media element is assumed to play at when it reached the first missing piece
+ * through stored bytes of the same request (8 Mbit/s): those bytes are its buffer, and for
+ * that long (at most the deadline) the missing run may wait for the peers of an agent that is
+ * starting, instead of taking the origin at once (`slackMs`).
+ */
+export const MEDIA_BYTES_PER_MS = 1000;
+
+/**
+ * How long the missing run after `ahead` bytes served from the store in one request may wait
+ * for peers without anyone waiting: a media element (`media`) plays what it buffered
+ * meanwhile. A returning visitor's video (its stored prefix, prefetched or seen) went on from
+ * the origin for the half second its page's agent took to connect: 0.6-0.9 MB a visitor in the
+ * crowd benchmark. Not for other files: a download waits for whatever is not there. Pure.
+ */
+export function slackMs({ media, ahead, deadlineMs }) {
+  return media && ahead >= SINGLE_BYTES ? Math.min(deadlineMs, ahead / MEDIA_BYTES_PER_MS) : 0;
+}
 
 /**
  * Whether an origin run gives way to peers at its next piece: past the first SINGLE_BYTES of
@@ -71,6 +89,7 @@ export class PieceFeed {
     this.first = first;
     this.window = 0; // pieces in the last remote read
     this.failedAt = -1; // the piece a peer read last failed at
+    this.ahead = 0; // bytes served from the store since the last remote run
   }
 
   /** {bytes, source} of the next verified piece, or null after the last one. */
@@ -87,7 +106,10 @@ export class PieceFeed {
         this.stored ??= await ctx.store.pieceIndexes(infohash);
         if (this.stored.has(i)) {
           const piece = await ctx.store.readPiece(infohash, i);
-          if (piece && (await this.check(piece, i, "store"))) return this.advance(piece, "store");
+          if (piece && (await this.check(piece, i, "store"))) {
+            this.ahead += piece.byteLength;
+            return this.advance(piece, "store");
+          }
           this.stored.delete(i);
         }
         this.remote = await this.open(i);
@@ -110,6 +132,7 @@ export class PieceFeed {
           measured(meter, remote.reader, remote.bytes, remote.asked);
           this.closeRemote();
         }
+        this.ahead = 0;
         return this.advance(piece, remote.source);
       }
       this.closeRemote();
@@ -176,8 +199,11 @@ export class PieceFeed {
     const held = ctx.agent.heldThrough(file.shard.infohash, i, forPeers.j);
     if (held >= i && held < forPeers.j) forPeers = through(held);
     // A prefetch waits for peers up to the deadline, and never takes the origin.
+    const slack = slackMs({ media: ctx.media, ahead: this.ahead, deadlineMs: file.deadline });
     const peers =
-      this.failedAt === i ? null : await peerReader(ctx, file, forPeers.start, forPeers.end, ctx.peersOnly ? file.deadline : null);
+      this.failedAt === i
+        ? null
+        : await peerReader(ctx, file, forPeers.start, forPeers.end, ctx.peersOnly ? file.deadline : null, { slackMs: slack });
     if (peers) return { source: "peer", last: forPeers.j, bytes: forPeers.bytes, ...peers };
     if (ctx.peersOnly) throw PEERS_ONLY;
     // The origin it is: a longer window (peers are asked again at its end), and the first
