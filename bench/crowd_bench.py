@@ -82,6 +82,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 from tests.browser.browsers import CHROMIUM, CHROMIUM_ARGS
 
+from delay_proxy import delayed
 from machine import describe, load, machine_info
 from swarm_bench import (
     DEMO_SITE,
@@ -709,26 +710,29 @@ def summarize_crowd_case(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {"summary": summarize_crowd(runs, measures), "measures": measures}
 
 
-async def quiet_round(s: Setup, mode: str, play_s: float) -> dict[str, Any]:
+async def quiet_round(s: Setup, mode: str, play_s: float, rtt_ms: float = 0) -> dict[str, Any]:
     server = s.servers[mode]
     planktos = mode == "planktos"
     steps = [("page", ""), ("gallery", "gallery.html"), ("video", "video.html")]
     browser = await launch(s.pw)
     start_line = len(settled(server))
     try:
-        seeder, warm = None, None
-        if planktos:
-            seeder = await visitor(browser, "seeder", server.url, steps, play_s, True)
-            await finish(seeder, True)
-            warm = await until_swarm(server, 1, timeout=15)
-        start = time.monotonic()
-        first = await visitor(browser, "first", server.url, steps, play_s, planktos)
-        assert first.page is not None
-        # The repeat visit: the same pages again in the same tab (profile, cache, store warm).
-        repeat = Visit("repeat")
-        await run_steps(repeat, first.page, server.url, steps, play_s, planktos)
-        end = time.monotonic()
-        await finish(first, planktos)
+        # The origin `rtt_ms` away (delay_proxy.py): what waits for a round trip shows.
+        with delayed(server.url, rtt_ms) as url:
+            seeder, warm = None, None
+            if planktos:
+                seeder = await visitor(browser, "seeder", url, steps, play_s, True)
+                await finish(seeder, True)
+                warm = await until_swarm(server, 1, timeout=15)
+            start = time.monotonic()
+            first = await visitor(browser, "first", url, steps, play_s, planktos)
+            assert first.page is not None
+            # The repeat visit: the same pages again in the same tab (profile, cache, store
+            # warm).
+            repeat = Visit("repeat")
+            await run_steps(repeat, first.page, url, steps, play_s, planktos)
+            end = time.monotonic()
+            await finish(first, planktos)
     finally:
         await browser.close()
     lines = settled(server)[start_line:]
@@ -750,7 +754,7 @@ async def quiet_case(s: Setup, args: argparse.Namespace) -> dict[str, Any]:
     for r in range(args.rounds):
         for mode in order(r):
             print(f"quiet: round {r + 1}, {mode}", flush=True)
-            runs.append(await quiet_round(s, mode, min(args.play, 3.0)))
+            runs.append(await quiet_round(s, mode, min(args.play, 3.0), args.rtt))
     return {"runs": runs, **summarize_quiet(runs)}
 
 
@@ -1040,7 +1044,8 @@ def markdown(r: dict[str, Any]) -> str:
         qvalid = q.get("page_load_ratios_valid", True)
         qmark = "" if qvalid else " (CPU-bound: not valid)"
         rows += [
-            f"### Quiet origin (no cap, one visitor), medians of {a['rounds']} alternating rounds",
+            f"### Quiet origin (no cap, one visitor{rtt_note(a)}), medians of {a['rounds']} "
+            "alternating rounds",
             "",
             "PLANKTOS first visit: one earlier visitor stays on video.html (a warm swarm). "
             "Repeat: the same pages again in the same tab. Seconds the machine was ≥ 95 % busy "
@@ -1123,6 +1128,11 @@ def markdown(r: dict[str, Any]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def rtt_note(settings: dict[str, Any]) -> str:
+    rtt = settings.get("rtt") or 0
+    return f", {rtt:g} ms round trip to the origin" if rtt else ""
+
+
 def pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.0f} %"
 
@@ -1143,6 +1153,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mbit", type=float, default=16.0, help="origin cap, Mbit/s")
     parser.add_argument("--queue", type=int, default=256_000, help="cap's queue, bytes")
     parser.add_argument("--cases", help="comma-separated: crowd,quiet,docs (default all)")
+    parser.add_argument(
+        "--rtt",
+        type=float,
+        default=0.0,
+        help="quiet: ms added to each round trip to the origin (a delaying relay; default 0)",
+    )
     parser.add_argument("--docs", type=Path, default=DOCS, help="the docs site to serve")
     parser.add_argument("--docs-visitors", type=int, default=10)
     parser.add_argument("--docs-gap", type=float, default=2.0)
