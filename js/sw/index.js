@@ -170,10 +170,15 @@ function onNavigation(event, rel) {
     pinned.finally(() => navigating.get(clientId) === pinned && navigating.delete(clientId)).catch(ignore);
   }
   event.waitUntil(pinned.then(pruneSoon).catch(ignore));
+  let early = null;
   if (manifests.loaded) {
     const current = snapshots.currentManifest();
+    const hit = current && foundNow(current, rel);
     // Not ours by the snapshot we have: the browser fetches it; the pin still follows.
-    if (!current || foundNow(current, rel) === null) return;
+    if (hit === null || !current) return;
+    // The page is read from the snapshot in hand while the manifest revalidates, and kept if
+    // the build did not change: one round trip to the origin rather than two in a row.
+    if (hit) early = { hit, same: pinned.then((m) => m?.build === current.build && !m.uninstalled) };
   }
   respond(
     event,
@@ -184,6 +189,8 @@ function onNavigation(event, rel) {
     // Browsing in one tab: this page brings its own agent (install.js), which replaces the
     // leaving page's.
     (bytes) => loadsInstallScript(bytes) && agent.replacing(),
+    null,
+    early,
   );
 }
 
@@ -235,9 +242,10 @@ const foundNow = (m, rel) => manifests.findNow(m, rel);
 
 /**
  * respondWith our answer; the network (fetch) when the file is not ours or anything fails.
- * `peersOnly` (a prefetch): the store or peers, else 204, never the network.
+ * `peersOnly` (a prefetch): the store or peers, else 204, never the network. `early`
+ * ({hit, same}): a read begun before `lookup` settles, answered if `same` resolves true.
  */
-function respond(event, lookup, onBytes = null, peersOnly = null) {
+function respond(event, lookup, onBytes = null, peersOnly = null, early = null) {
   let finish;
   const finished = new Promise((resolve) => {
     finish = resolve;
@@ -268,22 +276,36 @@ function respond(event, lookup, onBytes = null, peersOnly = null) {
       saveStatsSoon();
     }),
   );
+  // A prefetch that fails (its page, and so its agent, gone meanwhile) says nothing of the
+  // peers the next page's reads should avoid: it does not cool them down.
+  const m = peersOnly ? Object.create(meters, { peerFailed: { value: () => {} } }) : meters;
+  const media = /^(audio|video)$/.test(event.request.destination);
+  const read = (hit, done) =>
+    respondFile(
+      { store, agent, meters: m, counters, scope, keep: () => snapshots.inUse(), background, done, peersOnly, media, onBytes },
+      event.request,
+      fileInfo(hit.manifest, hit.key, scope),
+    );
   event.respondWith(
     (async () => {
       try {
+        if (early) {
+          const kept = early.same.catch(() => false);
+          const reading = read(early.hit, () => kept.then((k) => k && finish())).catch(() => null);
+          if (await kept) {
+            const response = await reading;
+            if (response) {
+              counters.requests.handled += 1;
+              return response;
+            }
+          } else reading.then((r) => r?.body?.cancel().catch(ignore));
+        }
         const hit = await lookup();
         if (!hit) {
           finish();
           return peersOnly ? notPrefetched() : fetch(event.request);
         }
-        const file = fileInfo(hit.manifest, hit.key, scope);
-        // A prefetch that fails (its page, and so its agent, gone meanwhile) says nothing of
-        // the peers the next page's reads should avoid: it does not cool them down.
-        const m = peersOnly ? Object.create(meters, { peerFailed: { value: () => {} } }) : meters;
-        const media = /^(audio|video)$/.test(event.request.destination);
-        const ctx = { store, agent, meters: m, counters, scope, keep: () => snapshots.inUse(), background, done: finish, peersOnly, media };
-        if (onBytes) ctx.onBytes = onBytes;
-        const reading = respondFile(ctx, event.request, file);
+        const reading = read(hit, finish);
         const response = await (stopped ? Promise.race([reading, stopped]) : reading);
         counters.requests.handled += 1;
         return response;
