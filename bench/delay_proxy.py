@@ -53,9 +53,7 @@ async def _serve(host: str, port: int, delay_s: float, ready: asyncio.Future[int
         except OSError:
             c_writer.close()
             return
-        await asyncio.gather(
-            _pipe(c_reader, s_writer, delay_s), _pipe(s_reader, c_writer, delay_s)
-        )
+        await asyncio.gather(_pipe(c_reader, s_writer, delay_s), _pipe(s_reader, c_writer, delay_s))
         for w in (c_writer, s_writer):
             w.close()
 
