@@ -114,7 +114,8 @@ INVALID_SHARE = 0.5  # page-load ratios are not valid when more seconds than thi
 
 # Run in every page before its scripts: play the page's videos (muted, so autoplay is
 # allowed) as soon as the DOM is there, and note when the first frame, ``playing`` and
-# stalls happened (performance.now(): milliseconds since the navigation started).
+# stalls happened (performance.now(): milliseconds since the navigation started); a stall
+# (``waiting`` once playing) lasts until the next ``playing``.
 PLAY_JS = """
 window.__crowd = { waiting: 0 };
 document.addEventListener("DOMContentLoaded", () => {
@@ -123,7 +124,19 @@ document.addEventListener("DOMContentLoaded", () => {
     v.addEventListener("playing", () => {
       if (window.__crowd.playing === undefined) window.__crowd.playing = performance.now();
     });
-    v.addEventListener("waiting", () => { window.__crowd.waiting += 1; });
+    v.addEventListener("waiting", () => {
+      window.__crowd.waiting += 1;
+      if (window.__crowd.playing !== undefined && v.__stalledAt === undefined) {
+        window.__crowd.stalls = (window.__crowd.stalls || 0) + 1;
+        v.__stalledAt = performance.now();
+      }
+    });
+    v.addEventListener("playing", () => {
+      if (v.__stalledAt === undefined) return;
+      const c = window.__crowd;
+      c.stalledMs = (c.stalledMs || 0) + performance.now() - v.__stalledAt;
+      v.__stalledAt = undefined;
+    });
     if (v.requestVideoFrameCallback) {
       v.requestVideoFrameCallback(() => { window.__crowd.firstFrame = performance.now(); });
     }
@@ -170,6 +183,9 @@ MARKS = """() => {
   };
   return {
     html_first_byte: n ? Math.round(n.responseStart - n.startTime) : null,
+    html_end: n ? Math.round(n.responseEnd - n.startTime) : null,
+    style_sheet: end(/\\.css(\\?|$)/),
+    dom_ready: n ? Math.round(n.domContentLoadedEventEnd - n.startTime) : null,
     agent_js: end(/\\/planktos\\/agent[^/]*\\.js/),
     manifest: end(/\\/planktos\\/manifest/),
     first_torrent: end(/\\.torrent(\\?|$)/),
@@ -663,6 +679,12 @@ def summarize_crowd(runs: list[dict[str, Any]], measures: list[str]) -> dict[str
             "from_peers": median([r["from_peers"] for r in mine]),
             "visitors_cpu_s_per_visit": median([r["visitors_cpu_s"] / n for r in mine]),
             "saturated_share": median(shares, 3),
+            "stalls": sum(
+                (v.get("video") or {}).get("stalls", 0) for r in mine for v in r["visitors"]
+            ),
+            "stalled_ms": round(
+                sum((v.get("video") or {}).get("stalledMs", 0) for r in mine for v in r["visitors"])
+            ),
             "failed_steps": sum(
                 t is None for r in mine for v in r["visitors"] for t in v["times_ms"].values()
             ),
@@ -678,7 +700,15 @@ def summarize_crowd(runs: list[dict[str, Any]], measures: list[str]) -> dict[str
                 ]
             )
             for page in ("gallery.html", "video.html")
-            for mark in ("html_first_byte", "agent_js", "first_torrent", "first_wire")
+            for mark in (
+                "html_first_byte",
+                "html_end",
+                "style_sheet",
+                "dom_ready",
+                "agent_js",
+                "first_torrent",
+                "first_wire",
+            )
         }
     plain, pk = out["plain"], out["planktos"]
     valid = all((x["saturated_share"] or 0) <= INVALID_SHARE for x in (plain, pk))
@@ -985,6 +1015,11 @@ def markdown(r: dict[str, Any]) -> str:
             f"{fmt_x(c['ratios']['visitors_cpu_s_per_visit'])} |",
             f"| seconds the machine was ≥ 95 % busy | {pct(c['plain']['saturated_share'])} | "
             f"{pct(c['planktos']['saturated_share'])} | |",
+            "| video stalls once playing, all visitors and rounds (ms stalled) | "
+            + " | ".join(
+                f"{c[m].get('stalls', 'n/a')} ({c[m].get('stalled_ms', 'n/a'):,})" for m in MODES
+            )
+            + " | |",
             f"| failed steps (timeouts, errors) | {c['plain']['failed_steps']} | "
             f"{c['planktos']['failed_steps']} | |",
             "",
