@@ -29,19 +29,20 @@ export const MAX_WINDOW_BYTES = 2 << 20;
 export const MAX_ORIGIN_WINDOW_BYTES = 32 << 20;
 export const WRITE_BACKLOG = 8 << 20;
 /**
- * The rate a media element is assumed to play at when it reached the first missing piece
- * through stored bytes of the same request (8 Mbit/s): those bytes are its buffer, and for
- * that long (at most the deadline) the missing run may wait for the peers of an agent that is
- * starting, instead of taking the origin at once (`slackMs`).
+ * The rate a media element is assumed to play at (8 Mbit/s): the bytes one request has served
+ * are at most what the element buffered, and for as long as they play (at most the deadline)
+ * the next missing run may wait for the peers of an agent that is starting, instead of taking
+ * the origin at once (`slackMs`).
  */
 export const MEDIA_BYTES_PER_MS = 1000;
 
 /**
- * How long the missing run after `ahead` bytes served from the store in one request may wait
- * for peers without anyone waiting: a media element (`media`) plays what it buffered
- * meanwhile. A returning visitor's video (its stored prefix, prefetched or seen) went on from
- * the origin for the half second its page's agent took to connect: 0.6-0.9 MB a visitor in the
- * crowd benchmark. Not for other files: a download waits for whatever is not there. Pure.
+ * How long the next window of a request that has served `ahead` bytes may wait for peers
+ * without anyone waiting: a media element (`media`) plays what it buffered meanwhile. Past its
+ * first SINGLE_BYTES (what playback waits for, from the faster source), a video went on from
+ * the origin for the half second its page's agent took to connect: 1-1.5 MB a visitor in the
+ * crowd benchmark, and a returning visitor's stored prefix was followed by origin windows the
+ * same way. Not for other files: a download waits for whatever is not there. Pure.
  */
 export function slackMs({ media, ahead, deadlineMs }) {
   return media && ahead >= SINGLE_BYTES ? Math.min(deadlineMs, ahead / MEDIA_BYTES_PER_MS) : 0;
@@ -89,7 +90,7 @@ export class PieceFeed {
     this.first = first;
     this.window = 0; // pieces in the last remote read
     this.failedAt = -1; // the piece a peer read last failed at
-    this.ahead = 0; // bytes served from the store since the last remote run
+    this.ahead = 0; // bytes this request has served: at most what a media element buffered
   }
 
   /** {bytes, source} of the next verified piece, or null after the last one. */
@@ -106,10 +107,7 @@ export class PieceFeed {
         this.stored ??= await ctx.store.pieceIndexes(infohash);
         if (this.stored.has(i)) {
           const piece = await ctx.store.readPiece(infohash, i);
-          if (piece && (await this.check(piece, i, "store"))) {
-            this.ahead += piece.byteLength;
-            return this.advance(piece, "store");
-          }
+          if (piece && (await this.check(piece, i, "store"))) return this.advance(piece, "store");
           this.stored.delete(i);
         }
         this.remote = await this.open(i);
@@ -132,7 +130,6 @@ export class PieceFeed {
           measured(meter, remote.reader, remote.bytes, remote.asked);
           this.closeRemote();
         }
-        this.ahead = 0;
         return this.advance(piece, remote.source);
       }
       this.closeRemote();
@@ -159,6 +156,7 @@ export class PieceFeed {
 
   advance(bytes, source) {
     this.i += 1;
+    this.ahead += bytes.byteLength;
     return { bytes, source };
   }
 

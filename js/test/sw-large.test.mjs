@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { test } from "node:test";
 import { newCounters } from "../sw/counters.js";
-import { PieceFeed, SINGLE_BYTES } from "../sw/large.js";
+import { MEDIA_BYTES_PER_MS, PieceFeed, SINGLE_BYTES, slackMs } from "../sw/large.js";
 import { Meters } from "../sw/meter.js";
 
 const PL = 65536;
@@ -107,6 +107,41 @@ test("the origin's first window is SINGLE_BYTES in one request, then windows dou
       [3 * first, PIECES - 1],
     ],
   );
+});
+
+test("past its first SINGLE_BYTES a video waits for peers as long as what it served plays; a download does not", async () => {
+  for (const media of [true, false]) {
+    const held = new Set();
+    const { feed, ctx } = setup(held);
+    ctx.media = media;
+    const waits = [];
+    // The agent's peers come to hold whatever a read waits for: the wait decides.
+    ctx.agent.whenHolds = async (_infohash, first, last, ms) => {
+      waits.push(ms);
+      if (!(ms > 0)) return false;
+      for (let i = first; i <= last; i++) held.add(i);
+      return true;
+    };
+    const sources = await drain(feed);
+    const first = SINGLE_BYTES / PL;
+    assert.deepEqual(sources.slice(0, first), Array(first).fill("origin"), "what playback waits for: at once");
+    if (media) {
+      assert.ok(sources.slice(first).every((s) => s === "peer"));
+      assert.equal(waits[0], 0);
+      assert.equal(waits[1], SINGLE_BYTES / MEDIA_BYTES_PER_MS);
+    } else {
+      assert.ok(sources.every((s) => s === "origin"));
+      assert.ok(waits.every((ms) => ms === 0));
+    }
+  }
+});
+
+test("a media element's slack: none before SINGLE_BYTES, then what it buffered plays, at most the deadline", () => {
+  const deadlineMs = 2500;
+  assert.equal(slackMs({ media: true, ahead: SINGLE_BYTES - 1, deadlineMs }), 0);
+  assert.equal(slackMs({ media: true, ahead: SINGLE_BYTES, deadlineMs }), SINGLE_BYTES / MEDIA_BYTES_PER_MS);
+  assert.equal(slackMs({ media: true, ahead: 64 << 20, deadlineMs }), deadlineMs);
+  assert.equal(slackMs({ media: false, ahead: 64 << 20, deadlineMs }), 0);
 });
 
 test("an origin run gives way once peers hold the next SINGLE_BYTES of it, not the whole run", async () => {
