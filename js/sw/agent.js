@@ -129,6 +129,11 @@ export class AgentLink {
     for (const watcher of [...this.watchers]) watcher();
   }
 
+  /** Whether an agent is there to bring peers: a port that answered since the last navigation. */
+  ready() {
+    return Boolean(this.port && this.confirmed);
+  }
+
   /** Whether a connected peer of the agent holds every piece first..last of `infohash`. */
   holds(infohash, first, last) {
     return this.heldThrough(infohash, first, last) === last;
@@ -139,7 +144,7 @@ export class AgentLink {
    * first..k of `infohash`; first - 1 when they do not hold `first`.
    */
   heldThrough(infohash, first, last) {
-    const bits = this.port && this.confirmed ? this.haves.get(infohash) : undefined;
+    const bits = this.ready() ? this.haves.get(infohash) : undefined;
     if (!bits) return first - 1;
     for (let i = first; i <= last; i++) {
       if (!(bits[i >> 3] & (0x80 >> (i & 7)))) return i - 1;

@@ -280,9 +280,10 @@ function respond(event, lookup, onBytes = null, peersOnly = null, early = null) 
   // peers the next page's reads should avoid: it does not cool them down.
   const m = peersOnly ? Object.create(meters, { peerFailed: { value: () => {} } }) : meters;
   const media = /^(audio|video)$/.test(event.request.destination);
+  const navigate = event.request.mode === "navigate";
   const read = (hit, done) =>
     respondFile(
-      { store, agent, meters: m, counters, scope, keep: () => snapshots.inUse(), background, done, peersOnly, media, onBytes },
+      { store, agent, meters: m, counters, scope, keep: () => snapshots.inUse(), background, done, peersOnly, media, onBytes, navigate },
       event.request,
       fileInfo(hit.manifest, hit.key, scope),
     );

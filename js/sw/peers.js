@@ -9,9 +9,9 @@ import { ChunkReader, StallError } from "./reader.js";
 
 /**
  * {reader, asked} for bytes start..end of `file` from peers, or null: take the origin now.
- * `waitMs`: how long to wait for a peer that holds them (default: what the meters allow, or
- * `slackMs` when longer and peers are not cooling down; the deadline when the origin has just
- * failed).
+ * `waitMs`: how long to wait for a peer that holds them (default: what the meters allow while
+ * an agent is there and `ctx.navigate` is not set, or `slackMs` when longer and peers are not
+ * cooling down; the deadline when the origin has just failed).
  * Null at once while peers cool down after a failure (COOLDOWN_MS), unless `waitMs` is given.
  * The reader fails when the first bytes are late (a few times the peers' usual first-byte
  * time), the stream stalls for the deadline, or it is not done within `totalMs`; the caller
@@ -24,7 +24,11 @@ export async function peerReader(ctx, file, start, end, waitMs = null, { totalMs
   const { first, last } = piecesOfRange(file, start, end);
   if (!agent.holds(infohash, first, last)) {
     agent.join(request);
-    const wait = waitMs ?? Math.max(meters.peerWaitMs(end - start + 1, file.deadline), meters.coolingDown() ? 0 : slackMs);
+    // What the meters allow only with an agent there to bring peers, and never for a
+    // navigation (DESIGN.md): a page whose agent was still to start waited up to
+    // UNPROVEN_WAIT_MS for its HTML and its video's first piece behind a slow origin.
+    const meterWait = ctx.navigate || !agent.ready() ? 0 : meters.peerWaitMs(end - start + 1, file.deadline);
+    const wait = waitMs ?? Math.max(meterWait, meters.coolingDown() ? 0 : slackMs);
     if (!(await agent.whenHolds(infohash, first, last, wait))) return null;
   } else if (waitMs === null && meters.coolingDown()) {
     // A peer read failed lately: the origin at once, held or not (peerWaitMs is 0 then). A

@@ -97,10 +97,14 @@ async function find(ctx, file) {
       throw err;
     }
   }
+  // The HTTP cache's copy may be older than the build: the origin's own, then (changed at its
+  // URL since this page's build) its build's web seed tree, which still has it.
+  if (fromOrigin && !(await check(ctx, fromOrigin, entry, "origin"))) {
+    fromOrigin = await readFromOrigin(ctx, file, null, "no-cache").catch(() => null);
+  }
   if (!fromOrigin || !(await check(ctx, fromOrigin, entry, "origin"))) {
-    // Changed at its URL since this page's build: its build's web seed tree still has it.
     const seed = seedTreeUrl(file, ctx.scope);
-    fromOrigin = seed && (await readFromOrigin(ctx, { ...file, url: seed }).catch(() => null));
+    fromOrigin = seed && (await readFromOrigin(ctx, { ...file, url: seed }, null, "no-cache").catch(() => null));
     if (!fromOrigin || !(await check(ctx, fromOrigin, entry, "origin"))) throw new IntegrityError(file.key);
   }
   // Pieces after the file's own f/ write (writes are queued in order): of two neighbours
@@ -213,11 +217,11 @@ async function readFromPeers(ctx, file, waitMs = null, stop = {}) {
   }
 }
 
-async function readFromOrigin(ctx, file, signal) {
+async function readFromOrigin(ctx, file, signal, cache = "default") {
   const { length } = file.entry;
   const asked = Date.now();
   const before = timingsOf(file.url);
-  const stream = await originStream(file.url, 0, length - 1, length, { revalidate: true, signal });
+  const stream = await originStream(file.url, 0, length - 1, length, { cache, signal });
   const reader = new ChunkReader(stream);
   try {
     const bytes = await reader.take(length);
@@ -227,7 +231,7 @@ async function readFromOrigin(ctx, file, signal) {
     // it sends: it counts as a read of no bytes.
     const meter = ctx.meters.origin;
     const sample = (net) => meter.record(net ? length : 0, firstMs, totalMs);
-    ctx.background(cameOverNetwork(file.url, before).then(sample));
+    ctx.background(cameOverNetwork(file.url, before).then((net) => net === null || sample(net)));
     return bytes;
   } finally {
     reader.cancel();

@@ -49,6 +49,7 @@ function setup(held, { silent = false, gone = false } = {}) {
       return this.heldThrough(infohash, first, last) === last;
     },
     join() {},
+    ready: () => true,
     whenHolds: async () => false,
     stored() {},
     async read(request) {

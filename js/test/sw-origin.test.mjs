@@ -23,11 +23,11 @@ function fakePerf(byUrl) {
   };
 }
 
-test("a body over the network counts; a 304 answered from the HTTP cache does not", async () => {
+test("a body over the network counts; a 304 answered from the HTTP cache does not; a fresh cached copy says nothing", async () => {
   const perf = fakePerf({ a: [[200_300, 200_000], [300, 200_000]], b: [[0, 5000]] });
   assert.equal(await cameOverNetwork("a", 0, { perf }), true);
   assert.equal(await cameOverNetwork("a", 1, { perf }), false);
-  assert.equal(await cameOverNetwork("b", 0, { perf }), false); // from the cache, no request
+  assert.equal(await cameOverNetwork("b", 0, { perf }), null); // from the cache, no request
 });
 
 test("the entry added after the read is waited for; none within the wait is no sample", async () => {

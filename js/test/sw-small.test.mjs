@@ -65,6 +65,7 @@ function setup(data, { originGapMs, peersAfterMs, peersFail = false }) {
   const agent = {
     holds: () => holding,
     join() {},
+    ready: () => true,
     whenHolds(_ih, _f, _l, ms, signal) {
       if (holding) return Promise.resolve(true);
       return new Promise((resolve) => {
@@ -156,4 +157,20 @@ test("a file under OVERTAKE_BYTES stays with the origin", async () => {
   const got = await smallFile(ctx, file);
   assert.equal(got.source, "origin");
   assert.equal(state.peerReads, 0);
+});
+
+test("the HTTP cache's copy is taken at once; one older than the build is fetched again from the origin", async () => {
+  const { file, data } = makeFile(4 * 16384);
+  const { ctx } = setup(data, { originGapMs: 1, peersAfterMs: Infinity });
+  const modes = [];
+  const stale = data.map((b) => b ^ 1);
+  globalThis.fetch = async (_url, { cache }) => {
+    modes.push(cache);
+    // The cache holds a copy from before the build; the origin has the build's bytes.
+    return new Response(cache === "default" ? stale : data, { status: 200 });
+  };
+  const got = await smallFile(ctx, file);
+  assert.equal(got.source, "origin");
+  assert.deepEqual(got.bytes, data);
+  assert.deepEqual(modes, ["default", "no-cache"]);
 });
