@@ -162,6 +162,7 @@ def from_remote(value: dict[str, Any]) -> Any:
 class Request:
     method: str
     id: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -191,19 +192,29 @@ class Response:
     @classmethod
     def of(cls, params: dict[str, Any], browser: Firefox | None = None) -> Response:
         data = params["response"]
-        headers: dict[str, str] = {}
-        for h in data.get("headers", []):
-            name, value = h["name"].lower(), h["value"].get("value", "")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        headers = header_dict(data.get("headers", []))
         synthesized = bool(data.get("fromCache")) and not data.get("headersSize")
         return cls(
             data["url"],
             data["status"],
             headers,
             synthesized and not data["url"].startswith("data:"),
-            Request(params["request"]["method"], params["request"]["request"]),
+            Request(
+                params["request"]["method"],
+                params["request"]["request"],
+                header_dict(params["request"].get("headers", [])),
+            ),
             browser,
         )
+
+
+def header_dict(headers: list[dict[str, Any]]) -> dict[str, str]:
+    """BiDi's header list as Playwright gives it: lower-case names, repeated ones joined."""
+    out: dict[str, str] = {}
+    for h in headers:
+        name, value = h["name"].lower(), h["value"].get("value", "")
+        out[name] = f"{out[name]}, {value}" if name in out else value
+    return out
 
 
 class Firefox:

@@ -306,6 +306,8 @@ class Sources:
         context.on("response", self._on_response)
 
     def _on_response(self, response: Response) -> None:
+        if "planktos-prefetch" in response.request.headers:
+            return  # an agent's prefetch (a page of the context reading another), not a load
         if response.from_service_worker:
             self.seen[response.url] = response.headers.get("x-planktos-source")
         else:
