@@ -122,20 +122,19 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const v of document.querySelectorAll("video")) {
     v.muted = true;
     v.addEventListener("playing", () => {
-      if (window.__crowd.playing === undefined) window.__crowd.playing = performance.now();
-    });
-    v.addEventListener("waiting", () => {
-      window.__crowd.waiting += 1;
-      if (window.__crowd.playing !== undefined && v.__stalledAt === undefined) {
-        window.__crowd.stalls = (window.__crowd.stalls || 0) + 1;
-        v.__stalledAt = performance.now();
-      }
-    });
-    v.addEventListener("playing", () => {
-      if (v.__stalledAt === undefined) return;
       const c = window.__crowd;
+      if (c.playing === undefined) c.playing = performance.now();
+      if (v.__stalledAt === undefined) return;
       c.stalledMs = (c.stalledMs || 0) + performance.now() - v.__stalledAt;
       v.__stalledAt = undefined;
+    });
+    v.addEventListener("waiting", () => {
+      const c = window.__crowd;
+      c.waiting += 1;
+      if (c.playing !== undefined && v.__stalledAt === undefined) {
+        c.stalls = (c.stalls || 0) + 1;
+        v.__stalledAt = performance.now();
+      }
     });
     if (v.requestVideoFrameCallback) {
       v.requestVideoFrameCallback(() => { window.__crowd.firstFrame = performance.now(); });

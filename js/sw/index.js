@@ -175,7 +175,7 @@ function onNavigation(event, rel) {
     const current = snapshots.currentManifest();
     const hit = current && foundNow(current, rel);
     // Not ours by the snapshot we have: the browser fetches it; the pin still follows.
-    if (hit === null || !current) return;
+    if (hit === null) return;
     // The page is read from the snapshot in hand while the manifest revalidates, and kept if
     // the build did not change: one round trip to the origin rather than two in a row.
     if (hit) early = { hit, same: pinned.then((m) => m?.build === current.build && !m.uninstalled) };
