@@ -99,10 +99,13 @@ async function find(ctx, file) {
   }
   // The HTTP cache's copy may be older than the build: the origin's own, then (changed at its
   // URL since this page's build) its build's web seed tree, which still has it.
-  if (fromOrigin && !(await check(ctx, fromOrigin, entry, "origin"))) {
+  // Each copy is checked once: a check counts the bytes taken.
+  let ok = Boolean(fromOrigin) && (await check(ctx, fromOrigin, entry, "origin"));
+  if (fromOrigin && !ok) {
     fromOrigin = await readFromOrigin(ctx, file, null, "no-cache").catch(() => null);
+    ok = Boolean(fromOrigin) && (await check(ctx, fromOrigin, entry, "origin"));
   }
-  if (!fromOrigin || !(await check(ctx, fromOrigin, entry, "origin"))) {
+  if (!ok) {
     const seed = seedTreeUrl(file, ctx.scope);
     fromOrigin = seed && (await readFromOrigin(ctx, { ...file, url: seed }, null, "no-cache").catch(() => null));
     if (!fromOrigin || !(await check(ctx, fromOrigin, entry, "origin"))) throw new IntegrityError(file.key);

@@ -137,6 +137,7 @@ test("an origin that finishes first keeps the file, and the peers are not blamed
   const got = await smallFile(ctx, file);
   assert.equal(got.source, "origin");
   assert.deepEqual(got.bytes, data);
+  assert.equal(ctx.counters.bytes.origin, data.length, "the bytes taken, counted once");
   assert.equal(state.peerReads, 0);
   assert.equal(ctx.meters.coolingDown(), false);
 });
@@ -173,4 +174,6 @@ test("the HTTP cache's copy is taken at once; one older than the build is fetche
   assert.equal(got.source, "origin");
   assert.deepEqual(got.bytes, data);
   assert.deepEqual(modes, ["default", "no-cache"]);
+  assert.equal(ctx.counters.bytes.origin, data.length);
+  assert.equal(ctx.counters.rejected.origin, data.length);
 });
