@@ -23,6 +23,8 @@ STORE = "planktos-v1"
 WAIT_S = 15.0
 # The agent as a built site publishes it (content-hashed name), relative to the base.
 AGENT = "planktos/" + runtime.agent_name()
+# The agent (imported from its URL, ``base + AGENT``) finished a prefetch pass of its page's links.
+PREFETCHED = "async (url) => (await import(url)).counters.prefetchPasses > 0"
 # The store's root in a page: OPFS, or where OPFS is missing the runtime's IndexedDB stand-in,
 # which the agent exports (js/common/idb-dir.js).
 STORE_ROOT_JS = f"""(navigator.storage.getDirectory ? navigator.storage.getDirectory()

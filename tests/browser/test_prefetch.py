@@ -13,6 +13,7 @@ from tests.browser.browsers import Visitors
 from tests.browser.origin import Kind, Origin, attribute, describe
 from tests.browser.probes import (
     AGENT,
+    PREFETCHED,
     WAIT_S,
     arrive,
     expected_state,
@@ -37,7 +38,6 @@ from tests.browser.test_updates import until_build
 
 FILES = site_files()
 PAGE_KEYS = tuple(k for p in PAGES for k in (p.key, *p.files))
-PREFETCHED = "async (url) => (await import(url)).counters.prefetchPasses > 0"
 
 
 def with_prefetch(site_root: Path) -> Built:
