@@ -61,7 +61,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -882,12 +882,16 @@ def summarize_docs(runs: list[dict[str, Any]]) -> dict[str, Any]:
 # --- sites and main -----------------------------------------------------------------------------
 
 
-def build_pair(source: Path, work: Path, name: str) -> tuple[Path, Path]:
-    """Two copies of ``source`` (symlinks followed): one built with --inject, one plain."""
+def build_pair(
+    source: Path, work: Path, name: str, runtime: Sequence[str] = ()
+) -> tuple[Path, Path]:
+    """Two copies of ``source`` (symlinks followed): one built with --inject (and each
+    ``--runtime NAME=VALUE`` of ``runtime``), one plain."""
     built, plain = work / f"{name}-built", work / f"{name}-plain"
     shutil.copytree(source, built, symlinks=False)
     shutil.copytree(source, plain, symlinks=False)
     build = [sys.executable, "-m", "planktos", "build", "--root", str(built)]
+    build += [arg for setting in runtime for arg in ("--runtime", setting)]
     subprocess.run([*build, "--inject", "--quiet"], check=True)
     return built, plain
 
@@ -909,7 +913,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "source": git_state(),
         "settings": {k: (shown(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
-    built, plain = build_pair(args.site, work, "site")
+    built, plain = build_pair(args.site, work, "site", args.runtime)
     async with async_playwright() as pw:
         browser = await launch(pw)
         result["chromium"] = browser.version
@@ -931,7 +935,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             if "quiet" in args.cases:
                 result["quiet"] = await quiet_case(s, args)
             if "docs" in args.cases:
-                docs_built, docs_plain = build_pair(args.docs, work, "docs")
+                docs_built, docs_plain = build_pair(args.docs, work, "docs", args.runtime)
                 with origins(docs_built, docs_plain, work, "docs") as docs_servers:
                     result["docs"] = await docs_case(Setup(pw, docs_servers, cpu), args)
             result["machine_seconds"] = saturation([share for _, share in cpu.samples])
@@ -1199,6 +1203,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs-rounds", type=int, default=1)
     parser.add_argument("--docs-dwell", type=float, default=3.0, help="seconds on each page")
     parser.add_argument("--site", type=Path, default=DEMO_SITE, help="the crowd's site")
+    parser.add_argument(
+        "--runtime",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a runtime setting for the PLANKTOS builds (planktos build --runtime), repeatable",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where crowd.* go")
     parser.add_argument(
         "--from-json",

@@ -190,6 +190,15 @@ def _no_ranges(config: str) -> str:
     return "max_ranges 0;\n" + config
 
 
+def _metadata_uncompressed(config: str) -> str:
+    """Torrents and tables served without their gzip copies (the README before they existed)."""
+    for where in ("/planktos/t/", "/planktos/i/"):
+        config = config.replace(
+            f"location {where} {{ gzip_static on; gzip_vary on;", f"location {where} {{"
+        )
+    return config
+
+
 @pytest.mark.parametrize(
     ("edit", "sub", "broken"),
     [
@@ -228,6 +237,23 @@ def test_nginx_mistakes_fail_their_area_only(
         status, report = check(url + ("docs/" if sub else ""), capsys)
     assert status == 1
     assert problems(report) == broken
+
+
+def test_nginx_without_metadata_copies_warns(
+    site: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Uncompressed tables and torrents work, but cost each visitor more: a warning."""
+    config = _metadata_uncompressed(readme_block("nginx", ROOT_NGINX))
+    with (
+        planktos_serve(site) as served,
+        nginx(config, site, tmp_path / "nginx", served.port) as url,
+    ):
+        status, report = check(url, capsys)
+    assert status == 0
+    assert problems(report) == set()
+    # This small site's file index is inline in its manifest; its one table (the info hashes)
+    # is under the 1 kB below which check does not ask for compression.
+    assert problems(report, "warning") == {"torrents"}
 
 
 def test_nginx_site_built_without_inject(

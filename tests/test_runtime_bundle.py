@@ -83,6 +83,47 @@ def test_build_writes_precompressed_copies(site: Path) -> None:
     )
 
 
+def _copies_match(site: Path) -> set[str]:
+    """The tables and torrents with a gzip copy; asserts each copy is of its file's bytes
+    and no copy is left without its file."""
+    out = site / "planktos"
+    with_copy = set()
+    for directory in (out / "i", out / "t"):
+        for gz in directory.glob("*.gz"):
+            plain = gz.with_suffix("")
+            assert plain.exists(), f"{gz.name} outlived its file"
+            assert gzip.decompress(gz.read_bytes()) == plain.read_bytes(), gz.name
+            with_copy.add(plain.name)
+    return with_copy
+
+
+def test_tables_and_torrents_get_gzip_copies(site: Path) -> None:
+    """A visitor fetches a table and a torrent per shard it touches: gzipped, they cost a
+    third (tables) to two thirds (torrents) of their size. Copies follow their file through
+    rebuilds: added to a table an older build wrote, replaced with a torrent, deleted with it."""
+    build(BuildOptions(root=site))
+    out = site / "planktos"
+    tables = {p.name for p in (out / "i").glob("*.json")}
+    with_copy = _copies_match(site)
+    assert tables <= with_copy
+    assert any(name.endswith(".torrent") for name in with_copy)  # the multi-file shards'
+    # A table written before copies existed gets its copy at the next build.
+    table = next(iter(tables))
+    (out / "i" / f"{table}.gz").unlink()
+    build(BuildOptions(root=site))
+    assert table in _copies_match(site)
+    # New trackers rewrite every torrent in place: the copies with them.
+    build(BuildOptions(root=site, trackers=["wss://tracker.example/announce"]))
+    torrents = [p for p in (out / "t").glob("*.torrent") if p.name in _copies_match(site)]
+    assert torrents and all(b"tracker.example" in p.read_bytes() for p in torrents)
+    # Files gone: their shards' torrents and tables go (after one build), copies with them.
+    for post in (site / "blog").glob("post-*.html"):
+        post.unlink()
+    build(BuildOptions(root=site, trackers=["wss://tracker.example/announce"]))
+    build(BuildOptions(root=site, trackers=["wss://tracker.example/announce"]))
+    _copies_match(site)
+
+
 def test_unchanged_install_script_is_left_alone(site: Path) -> None:
     """Its validators stay from build to build, so revalidating it costs a 304."""
     build(BuildOptions(root=site))

@@ -6,6 +6,7 @@ Every HTTP test runs twice: with the body sent by ``sendfile`` and by chunked re
 from __future__ import annotations
 
 import asyncio
+import gzip
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,12 @@ AGENT = "planktos/agent.0123456789abcdef.js"
 # Precompressed copies (any bytes do: the server never looks inside them).
 INSTALL, INSTALL_BR, INSTALL_GZ = b"install " * 40, b"br-copy", b"gzip-copy!"
 AGENT_JS, AGENT_GZ = b"agent " * 100, b"agent-gzip"
+TORRENT_BYTES = b"d4:infod4:name1:xee"
+TORRENT_GZ = gzip.compress(TORRENT_BYTES, mtime=0)  # real: clients decompress it
+TABLE = "planktos/i/" + "ab" * 32 + ".json"
+TABLE_JSON = b'{"files": {}}' * 20
+TABLE_GZ = gzip.compress(TABLE_JSON, mtime=0)
+SEED_FILE = "planktos/w/" + "cd" * 20 + "/g-1/page.json"
 
 
 def data(size: int) -> bytes:
@@ -74,12 +81,17 @@ def docroot(tmp_path: Path) -> Path:
     (root / "empty").mkdir()
     put(root, "planktos.sw.js", "self.addEventListener('fetch', () => {});")
     put(root, "planktos/manifest.json", "{}")
-    put(root, TORRENT, b"d4:infod4:name1:xee")
+    put(root, TORRENT, TORRENT_BYTES)
     put(root, "planktos/install.js", INSTALL)
     put(root, "planktos/install.js.br", INSTALL_BR)
     put(root, "planktos/install.js.gz", INSTALL_GZ)
     put(root, AGENT, AGENT_JS)
     put(root, AGENT + ".gz", AGENT_GZ)
+    put(root, TORRENT + ".gz", TORRENT_GZ)
+    put(root, TABLE, TABLE_JSON)
+    put(root, TABLE + ".gz", TABLE_GZ)
+    put(root, SEED_FILE, b"seed" * 10)
+    put(root, SEED_FILE + ".gz", b"never sent as a coding")
     put(root, "x.tar", b"tar" * 100)
     put(root, "x.tar.gz", b"gz")  # a download of its own, never a coding of x.tar
     for name in ("x.wasm", "x.webm", "x.mp4", "x.svg", "x.css", "x.mjs"):
@@ -330,7 +342,8 @@ async def test_range_and_validators(
         ("/planktos.sw.js", "text/javascript; charset=utf-8",
          {"service-worker-allowed": "/", "vary": "Accept-Encoding"}),
         ("/planktos/manifest.json", "application/json; charset=utf-8", {"vary": "Accept-Encoding"}),
-        ("/" + TORRENT, "application/x-bittorrent", {"cache-control": IMMUTABLE}),
+        ("/" + TORRENT, "application/x-bittorrent",
+         {"cache-control": IMMUTABLE, "vary": "Accept-Encoding"}),
         ("/x.mjs", "text/javascript; charset=utf-8", {}),
         ("/x.wasm", "application/wasm", {}),
         ("/x.webm", "video/webm", {}),
@@ -345,7 +358,8 @@ async def test_types_and_cache_policy(
     served: Served, docroot: Path, path: str, content_type: str, extra: dict[str, str]
 ) -> None:
     content = (docroot / path[1:]).read_bytes()
-    response, body, counted = await served.fetch("GET", path)
+    # The identity files: codings are test_precompressed_copy_by_accept_encoding's.
+    response, body, counted = await served.fetch("GET", path, {"Accept-Encoding": "identity"})
     assert response.status == 200
     assert body == content
     assert counted == len(content)
@@ -710,6 +724,41 @@ async def test_range_gets_the_identity_file(served: Served) -> None:
     assert "Content-Encoding" not in response.headers
     assert response.headers["Vary"] == "Accept-Encoding"
     assert response.headers["Content-Range"] == f"bytes 0-9/{len(INSTALL)}"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "identity", "kind"),
+    [
+        (TABLE, TABLE_GZ, TABLE_JSON, "application/json"),
+        (TORRENT, TORRENT_GZ, TORRENT_BYTES, "application/x-bittorrent"),
+    ],
+)
+async def test_tables_and_torrents_are_negotiated(
+    served: Served, path: str, body: bytes, identity: bytes, kind: str
+) -> None:
+    """What a visitor fetches per shard it touches comes gzipped, immutable as before."""
+    response, raw, _ = await served.fetch(
+        "GET", "/" + path, {"Accept-Encoding": "gzip, br"}, auto_decompress=False
+    )
+    assert (response.status, raw) == (200, body)
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert response.headers["Vary"] == "Accept-Encoding"
+    assert response.headers["Content-Type"].startswith(kind)
+    assert response.headers["Cache-Control"] == IMMUTABLE
+    response, raw, _ = await served.fetch(
+        "GET", "/" + path, {"Accept-Encoding": "identity"}, auto_decompress=False
+    )
+    assert "Content-Encoding" not in response.headers
+    assert raw == identity
+
+
+async def test_web_seed_files_are_never_negotiated(served: Served) -> None:
+    """A web seed file is a site file (a range of a shard): a .gz beside it is not its coding."""
+    response, raw, _ = await served.fetch(
+        "GET", "/" + SEED_FILE, {"Accept-Encoding": "gzip"}, auto_decompress=False
+    )
+    assert raw == b"seed" * 10
+    assert "Content-Encoding" not in response.headers
 
 
 async def test_site_files_are_never_negotiated(served: Served) -> None:

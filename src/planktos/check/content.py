@@ -11,8 +11,13 @@ from urllib.parse import quote
 
 from planktos.bencode import decode, encode
 from planktos.check.findings import Finding, error, ok
-from planktos.check.judge import RangeAnswer, immutable_problems, range_problems
-from planktos.check.probe import Prober
+from planktos.check.judge import (
+    RangeAnswer,
+    compression_problems,
+    immutable_problems,
+    range_problems,
+)
+from planktos.check.probe import COMPRESSED, Prober
 from planktos.check.target import Site
 from planktos.errors import BencodeError
 from planktos.tables import is_leaf, read_table
@@ -29,8 +34,10 @@ async def _table(p: Prober, site: Site, sha: str, found: list[Finding]) -> dict[
             error("tables", url, f"answered {got.status}", "deploy planktos/ whole with the site")
         )
         return None
-    if not found:  # one cache finding is enough: every table is served alike
+    if not found:  # one cache or coding finding is enough: every table is served alike
         found += immutable_problems("tables", url, got.headers)
+        compressed = await p.get(url, COMPRESSED, body=False)
+        found += compression_problems("tables", url, got.body, compressed.headers)
     try:
         return read_table(got.body, sha)
     except ValueError as err:
@@ -100,6 +107,8 @@ async def _shard(p: Prober, site: Site, shard_id: str) -> tuple[list[Finding], l
         fix = "deploy planktos/ whole with the site"
         return [error("torrents", url, f"answered {got.status}", fix)], [], 0
     found = immutable_problems("torrents", url, got.headers)
+    compressed = await p.get(url, COMPRESSED, body=False)
+    found += compression_problems("torrents", url, got.body, compressed.headers)
     try:
         meta = decode(got.body)
     except BencodeError:

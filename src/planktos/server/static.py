@@ -14,8 +14,9 @@ Answers follow RFC 9110; the range rules live in :mod:`planktos.httprange`. Choi
   everything else, ``planktos.sw.js`` and ``planktos/manifest.json`` included, is ``no-cache``
   (revalidate with the ETag every time): site files change in place at the same URL, and
   returning visitors are made fast by the service worker, not the HTTP cache.
-- Precompressed copies: for Planktos' own scripts and JSON (``planktos.sw.js``,
-  ``planktos/*.js``, ``planktos/*.json``), ``<file>.br`` or else ``<file>.gz`` is sent when it
+- Precompressed copies: for Planktos' own scripts, JSON and torrents (``planktos.sw.js``,
+  ``planktos/*.js``, ``planktos/*.json``, ``planktos/i/*.json``, ``planktos/t/*.torrent``),
+  ``<file>.br`` or else ``<file>.gz`` is sent when it
   exists and ``Accept-Encoding`` allows it (brotli first whatever the q-values, as nginx's
   ``*_static`` modules do; ``q=0`` refuses), with ``Content-Encoding`` and ``Vary:
   Accept-Encoding`` (on every answer for those paths). Validators and length are the copy's
@@ -120,9 +121,12 @@ CODINGS = (("br", "br"), ("gzip", "gz"))
 
 
 def negotiable(parts: tuple[str, ...]) -> bool:
-    """Whether a path may be answered from a precompressed copy: Planktos' own files only."""
+    """Whether a path may be answered from a precompressed copy: Planktos' own files only
+    (scripts and JSON in ``planktos/``, tables in ``planktos/i/``, torrents in ``planktos/t/``)."""
     if parts == SERVICE_WORKER:
         return True
+    if len(parts) == 3 and parts[0] == "planktos":
+        return (parts[1], parts[2].rpartition(".")[2]) in (("i", "json"), ("t", "torrent"))
     return len(parts) == 2 and parts[0] == "planktos" and parts[1].endswith((".js", ".json"))
 
 
