@@ -12,6 +12,8 @@
 // - refuse a peer the agent dropped for a bad piece when the tracker brings it again
 //   (WebTorrent's own blocklist is by IP address, which WebRTC peers do not have), and learn
 //   the id the tracker knows a wire's peer by (`_peers`);
+// - learn how many peers the tracker counts in a torrent's swarm (WebTorrent's
+//   "trackerAnnounce" event drops the counts its tracker client reports);
 // - keep more requests in flight on a new peer connection (WebTorrent sizes the pipeline from
 //   the wire's measured speed, starting at 2 blocks).
 // They were written against the versions in PINNED (package-lock.json holds them); with
@@ -143,6 +145,49 @@ export function peerIdOf(torrent, wire) {
   if (!FITS || !(torrent._peers instanceof Map)) return null;
   for (const peer of torrent._peers.values()) if (peer.wire === wire && typeof peer.id === "string") return peer.id;
   return null;
+}
+
+/** Offers bittorrent-tracker's WebSocket client makes per announce (it sends at most 5). */
+export const OFFERS_PER_ANNOUNCE = 5;
+
+/**
+ * Call `fn(others)` each time a tracker answers one of the torrent's announces: `others`, the
+ * peers it counts in the swarm (`complete + incomplete`) less this one, which it counted. The
+ * counts come in the tracker client's "update" event; that client is made when discovery
+ * starts (on `_startDiscovery`, after `client.add` returns when the store is checked first)
+ * and made again by setTrackers (`_createTracker`). Returns whether it could.
+ */
+export function onSwarmCounts(torrent, fn) {
+  if (!FITS || typeof torrent._startDiscovery !== "function") return false;
+  const heard = new WeakSet();
+  const listen = (tracker) => {
+    if (!tracker || heard.has(tracker) || typeof tracker.on !== "function") return;
+    heard.add(tracker);
+    tracker.on("update", (data) => {
+      const counted = Number(data?.complete) + Number(data?.incomplete);
+      if (Number.isSafeInteger(counted) && counted >= 0) fn(Math.max(0, counted - 1));
+    });
+  };
+  const hook = (discovery) => {
+    listen(discovery.tracker);
+    const create = discovery._createTracker;
+    if (typeof create !== "function") return;
+    discovery._createTracker = function (...args) {
+      const tracker = create.apply(this, args);
+      listen(tracker);
+      return tracker;
+    };
+  };
+  if (torrent.discovery) hook(torrent.discovery);
+  else {
+    const start = torrent._startDiscovery;
+    torrent._startDiscovery = function (...args) {
+      const out = start.apply(this, args);
+      if (this.discovery) hook(this.discovery);
+      return out;
+    };
+  }
+  return true;
 }
 
 /** Blocks a new peer connection gets in flight: what half a second at this speed brings. */

@@ -56,6 +56,7 @@ export class AgentLink {
     this.summoners = []; // ports of pages that start their agent when asked (the newest last)
     this.wanted = false; // a read wanted peers while no agent was there
     this.haves = new Map(); // infohash -> bitfield (Uint8Array) of what the agent's peers hold
+    this.settled = new Set(); // infohashes whose swarm the agent has met all it can (haves.js)
     this.watchers = new Set(); // callbacks run on every "peers" report
     this.joined = new Map(); // infohash -> join message, the latest last (told to a new agent)
     this.confirmed = true; // false from replacing() until the port answers again
@@ -122,6 +123,7 @@ export class AgentLink {
 
   forget() {
     this.haves.clear();
+    this.settled.clear();
     this.notify();
   }
 
@@ -152,17 +154,22 @@ export class AgentLink {
     return last;
   }
 
-  /** Resolves true as soon as `holds(infohash, first, last)`, false after `ms`. */
-  whenHolds(infohash, first, last, ms) {
+  /**
+   * Resolves true as soon as `holds(infohash, first, last)`, false after `ms`; with
+   * `untilSettled`, false as soon as the agent has met every peer of the swarm it can expect
+   * and none holds them (a prefetch: they would come only with a peer yet to arrive).
+   */
+  whenHolds(infohash, first, last, ms, untilSettled = false) {
     if (this.holds(infohash, first, last)) return Promise.resolve(true);
-    if (ms <= 0) return Promise.resolve(false);
+    const gaveUp = () => untilSettled && this.ready() && this.settled.has(infohash);
+    if (ms <= 0 || gaveUp()) return Promise.resolve(false);
     return new Promise((resolve) => {
       const done = (held) => {
         clearTimeout(timer);
         this.watchers.delete(check);
         resolve(held);
       };
-      const check = () => this.holds(infohash, first, last) && done(true);
+      const check = () => (this.holds(infohash, first, last) ? done(true) : gaveUp() && done(false));
       const timer = setTimeout(() => done(false), ms);
       this.watchers.add(check);
     });
@@ -242,6 +249,8 @@ export class AgentLink {
     if (msg.type === "peers") {
       if (port === this.port && typeof msg.infohash === "string" && msg.have instanceof Uint8Array) {
         this.haves.set(msg.infohash, msg.have);
+        if (msg.settled === true) this.settled.add(msg.infohash);
+        else this.settled.delete(msg.infohash);
         this.notify();
       }
       return;

@@ -29,7 +29,10 @@ export async function peerReader(ctx, file, start, end, waitMs = null, { totalMs
     // UNPROVEN_WAIT_MS for its HTML and its video's first piece behind a slow origin.
     const meterWait = ctx.navigate || !agent.ready() ? 0 : meters.peerWaitMs(end - start + 1, file.deadline);
     const wait = waitMs ?? Math.max(meterWait, meters.coolingDown() ? 0 : slackMs);
-    if (!(await agent.whenHolds(infohash, first, last, wait))) return null;
+    // A prefetch stops waiting once the agent met the swarm's peers and none holds them: a
+    // page's links that nobody read cost it the deadline each (docs benchmark: passes that
+    // never reached the pages others held).
+    if (!(await agent.whenHolds(infohash, first, last, wait, Boolean(ctx.peersOnly)))) return null;
   } else if (waitMs === null && meters.coolingDown()) {
     // A peer read failed lately: the origin at once, held or not (peerWaitMs is 0 then). A
     // silent peer holding everything cost every read, and a large file every piece, the bound.

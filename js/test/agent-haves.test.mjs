@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { bitsOf, unionOf } from "../agent/haves.js";
+import { bitsOf, isSettled, unionOf } from "../agent/haves.js";
 
 test("the union of the peers' bitfields, cut or padded to the torrent's size", () => {
   assert.deepEqual(unionOf([], 2), new Uint8Array(2));
@@ -15,4 +15,13 @@ test("a peer that sent have-all (BEP 6) holds every piece", () => {
   assert.deepEqual(bitsOf(some, 1), new Uint8Array([0x80]));
   assert.equal(bitsOf({ buffer: new Uint8Array(), get: () => false }, 1).length, 0);
   assert.equal(bitsOf(undefined, 1), undefined);
+});
+
+test("settled: the tracker answered and the peers heard from cover those its offers reach", () => {
+  assert.equal(isSettled(undefined, 3), false); // no tracker answer yet
+  assert.equal(isSettled(0, 0), true); // alone in the swarm
+  assert.equal(isSettled(2, 1), false);
+  assert.equal(isSettled(2, 2), true);
+  assert.equal(isSettled(9, 4), false);
+  assert.equal(isSettled(9, 5), true); // an announce's offers reach 5 of them
 });

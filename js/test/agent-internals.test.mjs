@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { FITS, PINNED } from "../agent/internals.js";
+import { EventEmitter } from "node:events";
+import { FITS, OFFERS_PER_ANNOUNCE, onSwarmCounts, PINNED } from "../agent/internals.js";
 
 // Files, not modules: these packages export no package.json nor their internals.
 const MODULES = new URL("../../node_modules/", import.meta.url);
@@ -26,6 +27,10 @@ test("the private members internals.js uses are still there", () => {
   const discovery = source("torrent-discovery/index.js");
   assert.match(discovery, /this\._announce = opts\.announce/);
   assert.match(discovery, /\n {2}_createTracker \(\) \{/);
+  // onSwarmCounts(): discovery starts in _startDiscovery, the tracker client is made by
+  // _createTracker, its "update" carries the counts, and an announce makes at most 5 offers.
+  assert.match(torrent, /\n {2}_startDiscovery \(\) \{\s*if \(this\.discovery \|\| this\.destroyed\) return/);
+  assert.match(discovery, /tracker\.on\('update', this\._onTrackerAnnounce\)/);
   const client = source("bittorrent-tracker/client.js");
   assert.match(client, /this\._trackers = announce/);
   const ws = source("bittorrent-tracker/lib/client/websocket-tracker.js");
@@ -33,7 +38,42 @@ test("the private members internals.js uses are still there", () => {
   assert.match(ws, /_onSocketClose \(\) \{\s*if \(this\.destroyed\) return/);
   assert.match(ws, /_onSocketError \(err\) \{\s*if \(this\.destroyed\) return/);
   assert.match(ws, /this\.socket\.once\('close', this\._onSocketCloseBound\)/);
+  assert.match(ws, new RegExp(`const numwant = Math\\.min\\(opts\\.numwant, ${OFFERS_PER_ANNOUNCE}\\)`));
+  assert.match(ws, /if \(data\.complete != null\) \{[\s\S]{0,200}?this\.client\.emit\('update', response\)/);
   // quietSend(): the socket's send goes straight to its WebSocket `_ws`.
   const socket = source("@thaunknown/simple-websocket/index.js");
   assert.match(socket, /\n {2}send \(chunk\) \{\r?\n {4}this\._ws\.send\(chunk\)\r?\n {2}\}/);
+});
+
+test("onSwarmCounts: the peers a tracker counts besides this one, from every tracker client the torrent makes", () => {
+  const made = [];
+  const discovery = {
+    _createTracker() {
+      const tracker = new EventEmitter();
+      made.push(tracker);
+      return tracker;
+    },
+  };
+  const torrent = {
+    discovery: null,
+    _startDiscovery() {
+      this.discovery = discovery;
+      discovery.tracker = discovery._createTracker();
+    },
+  };
+  const seen = [];
+  assert.equal(onSwarmCounts(torrent, (n) => seen.push(n)), true);
+  torrent._startDiscovery();
+  made[0].emit("update", { complete: 2, incomplete: 1 });
+  made[0].emit("update", { complete: 0, incomplete: 1 }); // this peer alone
+  made[0].emit("update", { complete: null }); // no counts: ignored
+  torrent.discovery.tracker = torrent.discovery._createTracker(); // setTrackers()
+  made[1].emit("update", { complete: 4, incomplete: 0 });
+  assert.deepEqual(seen, [2, 0, 3]);
+  // Discovery already started (the torrent was added from a store check that ran at once).
+  const late = { discovery: { tracker: new EventEmitter(), _createTracker: () => null }, _startDiscovery() {} };
+  const counts = [];
+  onSwarmCounts(late, (n) => counts.push(n));
+  late.discovery.tracker.emit("update", { complete: 1, incomplete: 1 });
+  assert.deepEqual(counts, [1]);
 });

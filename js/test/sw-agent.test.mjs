@@ -168,6 +168,31 @@ test("whenHolds: true as soon as a report covers the pieces, false after the wai
   agent.close();
 });
 
+test("whenHolds until settled (a prefetch): false as soon as the agent met the swarm and nobody holds the pieces", async () => {
+  const agent = fakeAgent(() => {});
+  const link = new AgentLink();
+  link.register(agent.port);
+  const waiting = link.whenHolds(HASH, 0, 1, 5000, true);
+  const plain = link.whenHolds(HASH, 0, 1, 60);
+  link.receive(agent.port, { type: "peers", infohash: HASH, have: bits(0), settled: false });
+  link.receive(agent.port, { type: "peers", infohash: HASH, have: bits(0), settled: true });
+  const t = Date.now();
+  assert.equal(await waiting, false);
+  assert.ok(Date.now() - t < 50);
+  assert.equal(await plain, false); // waits its time: a read for the page itself
+  // Settled and held: true; settled and not held: false at once.
+  link.receive(agent.port, { type: "peers", infohash: HASH, have: bits(0, 1), settled: true });
+  assert.equal(await link.whenHolds(HASH, 0, 1, 5000, true), true);
+  assert.equal(await link.whenHolds(HASH, 2, 2, 5000, true), false);
+  // A new peer unsettles it: waited for again.
+  link.receive(agent.port, { type: "peers", infohash: HASH, have: bits(0, 1), settled: false });
+  const again = link.whenHolds(HASH, 2, 2, 5000, true);
+  link.receive(agent.port, { type: "peers", infohash: HASH, have: bits(0, 1, 2), settled: false });
+  assert.equal(await again, true);
+  assert.equal(link.watchers.size, 0);
+  agent.close();
+});
+
 test("join: told to the agent at once; with none, the pages that offered are asked to start one, which is told on arrival", async () => {
   const link = new AgentLink();
   const page = fakeAgent(() => {});

@@ -66,7 +66,7 @@ function setup(data, { originGapMs, peersAfterMs, peersFail = false }) {
     holds: () => holding,
     join() {},
     ready: () => true,
-    whenHolds(_ih, _f, _l, ms, signal) {
+    whenHolds(_ih, _f, _l, ms) {
       if (holding) return Promise.resolve(true);
       return new Promise((resolve) => {
         const done = (v) => {
@@ -77,7 +77,6 @@ function setup(data, { originGapMs, peersAfterMs, peersFail = false }) {
         const check = () => holding && done(true);
         const timer = setTimeout(() => done(false), ms);
         watchers.add(check);
-        signal?.addEventListener("abort", () => done(false));
       });
     },
     async read(request) {

@@ -7,7 +7,12 @@ Nothing is prefetched from the origin.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+import aiohttp
 
 from tests.browser.browsers import Visitors
 from tests.browser.origin import Kind, Origin, attribute, describe
@@ -93,6 +98,34 @@ async def test_a_lone_visitor_prefetches_nothing_from_the_origin(
     assert (await sw_stats(home))["bytes"]["peer"] == 0
 
 
+async def test_a_lone_visitor_stops_waiting_for_peers_once_the_tracker_says_it_is_alone(
+    visitors: Visitors, origin: Origin, site_root: Path
+) -> None:
+    """A prefetch waits for peers only while some may still come: alone in every swarm (the
+    tracker's count), the pass ends at once, not after the deadline for each linked page."""
+    planktos_build(site_root, "--quiet", "--runtime", "deadline_ms=60000")
+    home = await arrive(await visitors.new("A"), origin.url)
+    await until(home, PREFETCHED, origin.url + AGENT)  # within WAIT_S, far under 60 s
+
+
+@contextlib.asynccontextmanager
+async def silent_peer(origin: Origin, hashes: set[str]) -> AsyncIterator[None]:
+    """A peer in each swarm of ``hashes`` that the tracker counts, claiming every piece, but
+    that never answers the offers relayed to it: the swarm is never met in full."""
+    url = origin.url.replace("http", "ws", 1) + "planktos/tracker"
+    peer = (b"-SILENT-" + b"s" * 12).decode("latin-1")
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        for info_hash in hashes:
+            binary = bytes.fromhex(info_hash).decode("latin-1")
+            announce = {"action": "announce", "info_hash": binary, "peer_id": peer,
+                        "numwant": 0, "event": "started", "uploaded": 0, "downloaded": 0,
+                        "left": 0, "offers": []}  # fmt: skip
+            await ws.send_str(json.dumps(announce))
+            reply = await ws.receive_json(timeout=10)
+            assert "failure reason" not in reply, reply
+        yield
+
+
 async def test_a_new_build_takes_over_while_prefetches_wait_for_peers(
     visitors: Visitors, origin: Origin, site_root: Path
 ) -> None:
@@ -100,10 +133,17 @@ async def test_a_new_build_takes_over_while_prefetches_wait_for_peers(
     (Chromium): prefetches that wait for peers give way to it instead of holding it back."""
     planktos_build(site_root, "--quiet", "--runtime", "deadline_ms=60000")
     built = Built.load(site_root)
-    home = await arrive(await visitors.new("A"), origin.url)
-    # A lone visitor: the prefetch of the linked pages waits for peers up to the deadline; it
-    # is under way once their torrents were asked for.
     linked = infohashes(built, PAGE_KEYS) - infohashes(built, ["index.html"])
+    async with silent_peer(origin, linked):
+        await _takes_over(visitors, origin, site_root, built, linked)
+
+
+async def _takes_over(
+    visitors: Visitors, origin: Origin, site_root: Path, built: Built, linked: set[str]
+) -> None:
+    home = await arrive(await visitors.new("A"), origin.url)
+    # A peer that never answers is in the linked pages' swarms: their prefetch waits for it up
+    # to the deadline; it is under way once their torrents were asked for.
     deadline = asyncio.get_running_loop().time() + WAIT_S
     while not any(
         h.kind is Kind.TORRENT and any(i in h.entry.path for i in linked)
