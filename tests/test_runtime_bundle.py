@@ -17,7 +17,7 @@ from tests.conftest import write
 
 DIST = Path(runtime.__file__).parent / "dist"
 # What a visitor downloads (issue 11): gzip at level 9, as `planktos build` and js/build.mjs make.
-SW_GZIP_LIMIT = 16_200  # the build's guard (js/build.mjs); the target is 12 KB (DESIGN.md)
+SW_GZIP_LIMIT = 16_300  # the build's guard (js/build.mjs); the target is 12 KB (DESIGN.md)
 AGENT_GZIP_LIMIT = 90 * 1024
 
 

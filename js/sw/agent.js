@@ -119,6 +119,7 @@ export class AgentLink {
     this.heard = 0;
     this.confirmed = false;
     if (this.port) this.live().catch(() => {}); // answered before the page's files are asked for
+    this.leaving = true; // until an agent registers: the port's page may be the one going
   }
 
   forget() {
@@ -184,7 +185,12 @@ export class AgentLink {
     this.joined.delete(infohash);
     this.joined.set(infohash, msg);
     for (const key of this.joined.keys()) if (this.joined.size > JOINS_KEPT) this.joined.delete(key);
-    if (this.tell(`join:${infohash}`, msg)) return;
+    // An agent answering since a navigation may be the page that is leaving (Firefox keeps
+    // it answering for seconds): the new page is asked to start its own too, else a read that
+    // waits for peers (the origin failed) would wait for a dead agent, and Firefox delays the
+    // new page's `load`, after which it would start one anyway, until that read ends
+    // (test_mirror.py). An agent in another tab that stays keeps leading (the Web Lock).
+    if (this.tell(`join:${infohash}`, msg) && !this.leaving) return;
     this.wanted = true;
     this.summon();
     if (this.port) this.live().catch(() => {}); // an agent that stays confirms itself
@@ -227,7 +233,7 @@ export class AgentLink {
     this.clientId = clientId;
     this.heard = this.now();
     port.onmessage = (event) => this.receive(port, event.data); // setting it starts the port
-    this.wanted = false;
+    this.wanted = this.leaving = false;
     this.confirmed = true;
     this.held.clear(); // the joins and pieces kept go to it anyway, below
     this.forget();

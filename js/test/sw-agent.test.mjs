@@ -273,6 +273,29 @@ test("replacing: a live agent in another tab answers the ping, stays, and what i
   other.close();
 });
 
+test("replacing: a join told to an agent answering since the navigation also starts the new page's agent", { timeout: 5000 }, async () => {
+  // Firefox keeps the page being left answering: its agent gets the join and dies with it.
+  const old = fakeAgent((m, port) => m.type === "ping" && port.postMessage({ type: "pong", id: m.id }));
+  const link = new AgentLink({ pingMs: 100 });
+  link.register(old.port, "tab-a");
+  link.replacing();
+  await link.live();
+  link.join({ ...READ, infohash: HASH });
+  assert.deepEqual((await heard(old.seen, 2)).map((m) => m.type), ["ping", "join"]);
+  const page = fakeAgent(() => {});
+  link.offer(page.port); // the new page's install.js, after the read
+  assert.deepEqual(await heard(page.seen), [{ type: "start" }]);
+  // Once an agent registers, joins go to it alone again.
+  const agent = fakeAgent(() => {});
+  link.register(agent.port);
+  const later = fakeAgent(() => {});
+  link.offer(later.port);
+  link.join({ ...READ, infohash: "2".repeat(40) });
+  await heard(agent.seen, 2);
+  assert.deepEqual(later.seen, []);
+  for (const a of [old, page, agent, later]) a.close();
+});
+
 test("replacing: the joins, pieces and stored notes of the moment reach an agent that stays once it answers", { timeout: 5000 }, async () => {
   let pong = null; // the agent answers when the test says (a busy leader tab)
   const other = fakeAgent((m, port) => {

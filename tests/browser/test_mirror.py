@@ -68,10 +68,6 @@ def example_origin(example_root: Path, tmp_path: Path) -> Iterator[Origin]:
     print(server.output())
 
 
-@pytest.mark.firefox_flaky(
-    "the Firefox visitor's video never read its metadata within 30 s (1 run of 1): whether "
-    "libtorrent's WebRTC (SDP without a=candidate lines) connects to Firefox is not known yet"
-)
 async def test_mirror_serves_a_visitor_when_the_origin_files_are_gone(
     visitors: Visitors, example_origin: Origin, example_root: Path, tmp_path: Path
 ) -> None:
@@ -124,6 +120,9 @@ async def test_mirror_serves_a_visitor_when_the_origin_files_are_gone(
             f"origin; the mirror uploaded {served['totals']['uploaded']} B"
         )
         assert site_bytes == 0 and worker["bytes"]["origin"] == 0, worker
-        assert worker["bytes"]["peer"] >= needed
+        # A fresh profile's store holds only what peers sent: a small file whose pieces came
+        # with its neighbour's (css/style.css with gallery.html, in Firefox) is cut from the
+        # stored pieces and counts as a store read.
+        assert worker["bytes"]["peer"] + worker["bytes"]["store"] >= needed, worker
     finally:
         assert mirror.stop() == 0, mirror.output()
