@@ -199,7 +199,7 @@ def test_a_damaged_previous_table_means_a_build_from_scratch(
     # from the previous leaf. Damage that leaf.
     leaf = next(
         path
-        for path in sorted((big / "planktos/i").iterdir())
+        for path in sorted((big / "planktos/i").glob("*.json"))
         if len(json.loads(path.read_bytes()).get("shards", {})) >= 2
     )
     node = json.loads(leaf.read_bytes())

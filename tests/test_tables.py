@@ -106,13 +106,21 @@ def big_site(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def tables_on_disk(site: Path) -> set[str]:
+    """The tables in ``planktos/i``; each has its gzip copy, and no copy is left alone."""
+    names = {p.name for p in (site / "planktos/i").iterdir()}
+    tables = {n.removesuffix(".json") for n in names if n.endswith(".json")}
+    assert names == {f"{t}.json" for t in tables} | {f"{t}.json.gz" for t in tables}
+    return tables
+
+
 def test_build_writes_tables_and_keeps_the_previous_builds_only(big_site: Path) -> None:
     manifest_path = big_site / "planktos/manifest.json"
     build(BuildOptions(root=big_site))
     first_infohashes, first_tables = references(manifest_path)
     top = read_manifest(manifest_path)
     assert top["version"] == 2 and top["tables"] == "planktos/i/" and "tables" in top["index"]
-    on_disk = {p.name.removesuffix(".json") for p in (big_site / "planktos/i").iterdir()}
+    on_disk = tables_on_disk(big_site)
     assert on_disk == first_tables
     assert info_hashes(manifest_path) == {bytes.fromhex(h) for h in first_infohashes}
     assert len(read_full(manifest_path)["files"]) == 400
@@ -121,13 +129,13 @@ def test_build_writes_tables_and_keeps_the_previous_builds_only(big_site: Path) 
     build(BuildOptions(root=big_site))
     _, second_tables = references(manifest_path)
     assert len(second_tables - first_tables) <= 4
-    on_disk = {p.name.removesuffix(".json") for p in (big_site / "planktos/i").iterdir()}
+    on_disk = tables_on_disk(big_site)
     assert on_disk == first_tables | second_tables
     # Another build: the first build's own tables go.
     write(big_site, "docs/s5/page-0260.html", "<p>changed too</p>")
     build(BuildOptions(root=big_site))
     _, third_tables = references(manifest_path)
-    on_disk = {p.name.removesuffix(".json") for p in (big_site / "planktos/i").iterdir()}
+    on_disk = tables_on_disk(big_site)
     assert on_disk == second_tables | third_tables
 
 
@@ -150,7 +158,7 @@ def test_readers_refuse_versions_they_do_not_know(tmp_path: Path, version: objec
 def test_a_damaged_table_is_refused(big_site: Path) -> None:
     build(BuildOptions(root=big_site))
     manifest_path = big_site / "planktos/manifest.json"
-    table = next((big_site / "planktos/i").iterdir())
+    table = next((big_site / "planktos/i").glob("*.json"))
     table.write_bytes(table.read_bytes().replace(b"a", b"b", 1) + b" ")
     with pytest.raises(ValueError, match="SHA-256"):
         read_full(manifest_path) if table.stem != read_manifest(manifest_path)[
