@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { bitsOf, isSettled, unionOf } from "../agent/haves.js";
+import { EventEmitter } from "node:events";
+import { bitsOf, isSettled, REPORT_MS, reportHaves, unionOf } from "../agent/haves.js";
 
 test("the union of the peers' bitfields, cut or padded to the torrent's size", () => {
   assert.deepEqual(unionOf([], 2), new Uint8Array(2));
@@ -24,4 +25,44 @@ test("settled: the tracker answered and the peers heard from cover those its off
   assert.equal(isSettled(2, 2), true);
   assert.equal(isSettled(9, 4), false);
   assert.equal(isSettled(9, 5), true); // an announce's offers reach 5 of them
+});
+
+test("reportHaves: settled once the tracker's count is met by peers that sent their bitfield", async () => {
+  const client = new EventEmitter();
+  client.torrents = [];
+  const posted = [];
+  reportHaves(client, (msg) => posted.push(msg));
+  // A torrent as WebTorrent adds it: discovery (and its tracker client) starts later.
+  const tracker = new EventEmitter();
+  const torrent = new EventEmitter();
+  Object.assign(torrent, {
+    infoHash: "a".repeat(40),
+    pieces: new Array(8).fill({}),
+    wires: [],
+    ready: false,
+    discovery: null,
+    _startDiscovery() {
+      this.discovery = { tracker, _createTracker: () => new EventEmitter() };
+    },
+  });
+  client.torrents.push(torrent);
+  client.emit("add", torrent);
+  torrent._startDiscovery();
+  torrent.ready = true;
+  client.emit("torrent", torrent);
+  const settle = () => new Promise((resolve) => setTimeout(resolve, REPORT_MS + 20));
+  await settle();
+  assert.equal(posted.at(-1).settled, false); // no tracker answer yet
+  tracker.emit("update", { complete: 1, incomplete: 1 }); // one other peer
+  await settle();
+  assert.equal(posted.at(-1).settled, false); // not heard from yet
+  const wire = new EventEmitter();
+  wire.peerPieces = { buffer: new Uint8Array([0x80]), get: (i) => i === 0 };
+  torrent.wires.push(wire);
+  torrent.emit("wire", wire);
+  await settle();
+  assert.equal(posted.at(-1).settled, false); // connected, bitfield not yet received
+  wire.emit("bitfield");
+  await settle();
+  assert.deepEqual({ ...posted.at(-1), have: [...posted.at(-1).have] }, { type: "peers", infohash: "a".repeat(40), have: [0x80], settled: true });
 });
