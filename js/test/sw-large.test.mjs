@@ -5,6 +5,8 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { test } from "node:test";
 import { newCounters } from "../sw/counters.js";
+import { PEERS_ONLY } from "../sw/file.js";
+import { respondFile } from "../sw/handler.js";
 import { MEDIA_BYTES_PER_MS, PieceFeed, SINGLE_BYTES, slackMs } from "../sw/large.js";
 import { Meters } from "../sw/meter.js";
 
@@ -183,4 +185,22 @@ test("a peer that goes away mid-read does not make the worker avoid the other pe
   // windows ask the peers again, each failed piece is asked of the origin.
   assert.equal(ctx.meters.coolingDown(), false);
   assert.ok(reads.filter(([source]) => source === "peer").length > 1);
+});
+
+test("a prefetch of a large file's range the store holds is answered without a read", async () => {
+  const { ctx, reads } = setup(new Set([...Array(PIECES).keys()]));
+  const readPieces = [];
+  Object.assign(ctx.store, {
+    pieceIndexes: async () => new Set([0, 1, 2, 3, 5]),
+    readPiece: async (_ih, i) => (readPieces.push(i), DATA.slice(i * PL, (i + 1) * PL)),
+  });
+  Object.assign(ctx, { peersOnly: "file", done() {} });
+  const request = (range) => new Request(FILE.url, { headers: { Range: range } });
+  await assert.rejects(respondFile(ctx, request(`bytes=0-${4 * PL - 1}`), FILE), (err) => err === PEERS_ONLY);
+  assert.deepEqual([readPieces, reads], [[], []]);
+  // Piece 4 is missing: that range is prefetched (from peers), the stored pieces read as usual.
+  const response = await respondFile(ctx, request(`bytes=0-${5 * PL - 1}`), FILE);
+  assert.equal((await response.arrayBuffer()).byteLength, 5 * PL);
+  assert.deepEqual(readPieces, [0, 1, 2, 3]);
+  assert.deepEqual(reads, [["peer", 4 * PL, 5 * PL - 1]]);
 });
