@@ -159,10 +159,10 @@ export const OFFERS_PER_ANNOUNCE = 5;
  */
 export function onSwarmCounts(torrent, fn) {
   if (!FITS || typeof torrent._startDiscovery !== "function") return false;
-  const heard = new WeakSet();
+  const listened = new WeakSet();
   const listen = (tracker) => {
-    if (!tracker || heard.has(tracker) || typeof tracker.on !== "function") return;
-    heard.add(tracker);
+    if (!tracker || listened.has(tracker) || typeof tracker.on !== "function") return;
+    listened.add(tracker);
     tracker.on("update", (data) => {
       const counted = Number(data?.complete) + Number(data?.incomplete);
       if (Number.isSafeInteger(counted) && counted >= 0) fn(Math.max(0, counted - 1));

@@ -46,13 +46,15 @@ async function streamed(ctx, file, range) {
   // A prefetch of what the store holds already: nothing to read (index.js answers 204). Read
   // and checked anyway, a returning visitor's stored video prefix kept the worker busy while
   // the next page loaded (quiet benchmark, repeat visits).
+  let stored = null;
   if (ctx.peersOnly === "file") {
-    const stored = await ctx.store.pieceIndexes(shard.infohash);
+    stored = await ctx.store.pieceIndexes(shard.infohash);
     let i = first;
     while (i <= last && stored.has(i)) i++;
     if (i > last) throw PEERS_ONLY;
   }
   const feed = new PieceFeed(ctx, file, first, last);
+  feed.stored = stored; // listed once: the feed lists them itself when null
   let head;
   try {
     head = await feed.next();
