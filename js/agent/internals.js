@@ -147,9 +147,6 @@ export function peerIdOf(torrent, wire) {
   return null;
 }
 
-/** Offers bittorrent-tracker's WebSocket client makes per announce (it sends at most 5). */
-export const OFFERS_PER_ANNOUNCE = 5;
-
 /**
  * Call `fn(others)` each time a tracker answers one of the torrent's announces: `others`, the
  * peers it counts in the swarm (`complete + incomplete`) less this one, which it counted. The

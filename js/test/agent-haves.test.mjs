@@ -18,16 +18,13 @@ test("a peer that sent have-all (BEP 6) holds every piece", () => {
   assert.equal(bitsOf(undefined, 1), undefined);
 });
 
-test("settled: the tracker answered and the peers heard from cover those its offers reach", () => {
-  assert.equal(isSettled(undefined, 3), false); // no tracker answer yet
-  assert.equal(isSettled(0, 0), true); // alone in the swarm
-  assert.equal(isSettled(2, 1), false);
-  assert.equal(isSettled(2, 2), true);
-  assert.equal(isSettled(9, 4), false);
-  assert.equal(isSettled(9, 5), true); // an announce's offers reach 5 of them
+test("settled: the tracker answered and counted no other peer", () => {
+  assert.equal(isSettled(undefined), false); // no tracker answer yet
+  assert.equal(isSettled(0), true); // alone in the swarm
+  assert.equal(isSettled(1), false);
 });
 
-test("reportHaves: settled once the tracker's count is met by peers that sent their bitfield", async () => {
+test("reportHaves: a swarm is settled while its tracker counts nobody else", async () => {
   const client = new EventEmitter();
   client.torrents = [];
   const posted = [];
@@ -53,16 +50,17 @@ test("reportHaves: settled once the tracker's count is met by peers that sent th
   const settle = () => new Promise((resolve) => setTimeout(resolve, REPORT_MS + 20));
   await settle();
   assert.equal(posted.at(-1).settled, false); // no tracker answer yet
-  tracker.emit("update", { complete: 1, incomplete: 1 }); // one other peer
+  tracker.emit("update", { complete: 0, incomplete: 1 }); // this peer alone
   await settle();
-  assert.equal(posted.at(-1).settled, false); // not heard from yet
+  assert.equal(posted.at(-1).settled, true);
+  tracker.emit("update", { complete: 1, incomplete: 1 }); // someone joined
+  await settle();
+  assert.equal(posted.at(-1).settled, false);
   const wire = new EventEmitter();
   wire.peerPieces = { buffer: new Uint8Array([0x80]), get: (i) => i === 0 };
   torrent.wires.push(wire);
   torrent.emit("wire", wire);
-  await settle();
-  assert.equal(posted.at(-1).settled, false); // connected, bitfield not yet received
   wire.emit("bitfield");
   await settle();
-  assert.deepEqual({ ...posted.at(-1), have: [...posted.at(-1).have] }, { type: "peers", infohash: "a".repeat(40), have: [0x80], settled: true });
+  assert.deepEqual({ ...posted.at(-1), have: [...posted.at(-1).have] }, { type: "peers", infohash: "a".repeat(40), have: [0x80], settled: false });
 });
